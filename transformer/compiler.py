@@ -1,0 +1,467 @@
+"""Spec data → compiled parts, collecting every problem before raising.
+
+Checks, in one pass: the spec against `schemas/mapping.schema.json`; setting declarations and
+their defaults; every expression (syntax, functions, arities, variables); every filter and its
+arguments; skip rule ids; the input and output schemas the mapping names. Every problem carries
+the file, line, column and rule path; `SpecError` lists them all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .errors import Problem, SettingsError, SpecError, did_you_mean, format_rule_path
+from .expr import CompiledExpr, ExprError, Scope, compile_expression
+from .filters import FILTERS, FilterArgError, FilterFn
+from .rules import NOVALUE, Exclusion, FilterStep, RestSpec, RuleSpec, build
+from .settings import SETTING_TYPES, SettingDecl, Settings, resolve_settings
+from .spec_schema import check_spec_schema
+from .yaml_source import Located, SourceIndex
+
+__all__ = ["CompiledParts", "SkipSpec", "compile_spec"]
+
+PathKey = tuple[str | int, ...]
+SOURCE_KEYS = ("from", "const", "first", "rest", "fields")
+NO_VALUE_LEVELS = ("null", "empty", "blank")
+
+
+@dataclass(slots=True)
+class SkipSpec:
+    """A compiled skip rule."""
+
+    id: str
+    when: CompiledExpr
+    reason: str
+    path: str
+    line: int
+    column: int
+
+
+@dataclass(slots=True)
+class LetSpec:
+    """A compiled `let` value and its variable slot."""
+
+    name: str
+    slot: int
+    rule: RuleSpec
+    per_item: bool
+
+
+@dataclass(slots=True)
+class CompiledParts:
+    """Everything the engine needs, checked."""
+
+    file: str
+    name: str
+    description: str
+    settings: Settings
+    lets: list[LetSpec]
+    skips: list[SkipSpec]
+    output: RuleSpec
+    each: CompiledExpr | None
+    item_slot: int | None
+    input_id: CompiledExpr | None
+    input_schema: Path | None
+    output_schema: Path | None
+    cases: Path | None
+    slot_count: int
+    compute: list[Any]
+    used_variables: set[str] = field(default_factory=set)
+    index: SourceIndex | None = None
+
+
+def compile_spec(located: Located, *, given: Mapping[str, Any] | None = None,
+                 file_values: Mapping[str, Any] | None = None,
+                 environ: Mapping[str, str] | None = None) -> CompiledParts:
+    """Check and compile a composed spec; raises `SpecError` or `SettingsError`."""
+    return _SpecCompiler(located).run(given, file_values, environ)
+
+
+class _SpecCompiler:
+    def __init__(self, located: Located) -> None:
+        self.data = located.data
+        self.index = located.index
+        self.file = located.index.file
+        self.problems: list[Problem] = []
+        self.scope = Scope()
+
+    # problems ----------------------------------------------------------------------------
+
+    def problem(self, path: PathKey, message: str, *, at_key: bool = False, offset: int = 0) -> None:
+        found = self.index.problem(path, format_rule_path(path), message, at_key=at_key, offset=offset)
+        if found not in self.problems:
+            self.problems.append(found)
+
+    # top level ---------------------------------------------------------------------------
+
+    def run(self, given: Mapping[str, Any] | None, file_values: Mapping[str, Any] | None,
+            environ: Mapping[str, str] | None) -> CompiledParts:
+        data = self.data
+        if not isinstance(data, dict):
+            self.problem((), "a mapping spec must be a YAML mapping (key: value lines)")
+            raise SpecError(self.problems)
+        for found in check_spec_schema(data, self.index):
+            if found not in self.problems:
+                self.problems.append(found)
+        decls = self.settings(data.get("settings"))
+        settings_error: SettingsError | None = None
+        try:
+            settings = resolve_settings(decls, given, file_values=file_values, environ=environ)
+        except SettingsError as exc:
+            settings_error = exc
+            settings = resolve_settings(decls, {}, environ={})
+        scope = self.scope
+        scope.constants = {n: v for n, v in settings.values.items() if not decls[n].secret}
+        scope.secret = frozenset(n for n, d in decls.items() if d.secret)
+        scope.compute = [None]
+        scope.undefined_hint = self.undefined_hint
+        item_slot, each = self.each(data.get("each"))
+        lets = self.lets(data.get("let"), item_slot)
+        skips = self.skips(data.get("skip"))
+        output = self.rule(data.get("fields", {}), ("fields",), "null", top=True)
+        input_spec = data.get("input") if isinstance(data.get("input"), dict) else {}
+        output_spec = data.get("output") if isinstance(data.get("output"), dict) else {}
+        input_id = self.expression(input_spec.get("id"), ("input", "id")) \
+            if isinstance(input_spec.get("id"), str) else None
+        input_schema = self.schema_file(input_spec.get("schema"), ("input", "schema"))
+        output_schema = self.schema_file(output_spec.get("schema"), ("output", "schema"))
+        cases = self.relative_path(data.get("tests"), ("tests",), must_be_dir=True)
+        if self.problems:
+            raise SpecError(self.problems)
+        if settings_error is not None:
+            raise settings_error
+        assert output is not None
+        return CompiledParts(
+            file=self.file, name=str(data.get("name", Path(self.file).stem)),
+            description=str(data.get("description", "")), settings=settings, lets=lets,
+            skips=skips, output=output, each=each, item_slot=item_slot, input_id=input_id,
+            input_schema=input_schema, output_schema=output_schema, cases=cases,
+            slot_count=len(scope.compute), compute=scope.compute, used_variables=scope.used,
+            index=self.index)
+
+    def undefined_hint(self, name: str) -> str:
+        lets = self.data.get("let") if isinstance(self.data.get("let"), dict) else {}
+        if name in lets:
+            return f" (let '{name}' is defined later: a let may use settings and earlier lets only)"
+        known = sorted({*self.scope.constants, *self.scope.slots, *self.scope.secret})
+        return did_you_mean(name, known) + (f" (known: {', '.join(known)})" if known else "")
+
+    # settings ----------------------------------------------------------------------------
+
+    def settings(self, raw: Any) -> dict[str, SettingDecl]:
+        decls: dict[str, SettingDecl] = {}
+        if not isinstance(raw, dict):
+            return decls
+        for name, spec in raw.items():
+            path: PathKey = ("settings", name)
+            if not isinstance(spec, dict) or spec.get("type") not in SETTING_TYPES:
+                continue  # the schema check reports it
+            env = spec.get("env", [])
+            env = [env] if isinstance(env, str) else env
+            choices = spec.get("choices")
+            decl = SettingDecl(
+                name=name, type=spec["type"], default=None, description=str(spec.get("description", "")),
+                secret=bool(spec.get("secret", False)),
+                env=tuple(e for e in env if isinstance(e, str)),
+                choices=tuple(choices) if isinstance(choices, list) else None,
+                minimum=spec.get("minimum") if isinstance(spec.get("minimum"), int) else None)
+            if decl.choices is not None:
+                for i, choice in enumerate(decl.choices):
+                    try:
+                        SettingDecl(name, decl.type).coerce(choice)
+                    except ValueError as exc:
+                        self.problem((*path, "choices", i), str(exc))
+            default = spec.get("default")
+            if default is not None:
+                if decl.secret:
+                    self.problem((*path, "default"), "a secret setting cannot have a default "
+                                                     "(it would be written in clear in the spec)")
+                try:
+                    default = decl.coerce(default)
+                except ValueError as exc:
+                    self.problem((*path, "default"), f"default does not fit type {decl.type}: {exc}")
+                    default = None
+            decls[name] = SettingDecl(decl.name, decl.type, default, decl.description, decl.secret,
+                                      decl.env, decl.choices, decl.minimum)
+        return decls
+
+    # variables ---------------------------------------------------------------------------
+
+    def each(self, raw: Any) -> tuple[int | None, CompiledExpr | None]:
+        if not isinstance(raw, dict) or not isinstance(raw.get("from"), str):
+            return None, None
+        name = raw.get("as", "item")
+        if not isinstance(name, str):
+            return None, None
+        expr = self.expression(raw["from"], ("each", "from"))
+        if name in self.scope.constants or name in self.scope.secret:
+            self.problem(("each", "as"), f"'{name}' is already the name of a setting")
+        slot = self.new_slot(name)
+        return slot, expr
+
+    def new_slot(self, name: str) -> int:
+        slot = len(self.scope.compute)
+        self.scope.compute.append(None)
+        self.scope.slots[name] = slot
+        return slot
+
+    def lets(self, raw: Any, item_slot: int | None) -> list[LetSpec]:
+        if not isinstance(raw, dict):
+            return []
+        out: list[LetSpec] = []
+        per_item_names = {n for n, s in self.scope.slots.items() if s == item_slot}
+        for name, spec in raw.items():
+            path: PathKey = ("let", name)
+            if name in self.scope.constants or name in self.scope.secret:
+                self.problem(path, f"let '{name}' has the name of a setting", at_key=True)
+                continue
+            before = set(self.scope.used)
+            self.scope.used = set()
+            rule = self.rule(spec, path, "null")
+            used_here = self.scope.used
+            self.scope.used = before | used_here
+            slot = self.new_slot(name)
+            if rule is None:
+                continue
+            per_item = bool(used_here & per_item_names)
+            if per_item:
+                per_item_names.add(name)
+            self.scope.compute[slot] = _let_compute(build(rule))
+            out.append(LetSpec(name, slot, rule, per_item))
+        return out
+
+    # skip rules --------------------------------------------------------------------------
+
+    def skips(self, raw: Any) -> list[SkipSpec]:
+        if not isinstance(raw, list):
+            return []
+        out: list[SkipSpec] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(raw):
+            path: PathKey = ("skip", i)
+            if not isinstance(item, dict):
+                continue
+            rule_id, reason, when = item.get("id"), item.get("reason"), item.get("when")
+            if isinstance(rule_id, str):
+                if rule_id in seen:
+                    self.problem((*path, "id"), f"skip rule id '{rule_id}' is already used by skip[{seen[rule_id]}]")
+                seen.setdefault(rule_id, i)
+            compiled = self.expression(when, (*path, "when")) if isinstance(when, str) else None
+            if compiled is not None and isinstance(rule_id, str) and isinstance(reason, str):
+                pos = self.index.value_at(path)
+                out.append(SkipSpec(rule_id, compiled, reason, format_rule_path(path), pos.line, pos.column))
+        return out
+
+    # expressions -------------------------------------------------------------------------
+
+    def expression(self, text: Any, path: PathKey) -> CompiledExpr | None:
+        if not isinstance(text, str):
+            return None
+        try:
+            return compile_expression(text, self.scope)
+        except ExprError as exc:
+            self.problem(path, exc.message, offset=exc.offset)
+            return None
+
+    # value rules -------------------------------------------------------------------------
+
+    def rule(self, raw: Any, path: PathKey, no_value: str, *, top: bool = False) -> RuleSpec | None:
+        pos = self.index.value_at(path)
+        spec = RuleSpec(path=format_rule_path(path), line=pos.line, column=pos.column,
+                        no_value=no_value)
+        if isinstance(raw, str):
+            raw = {"from": raw}
+            shorthand = True
+        else:
+            shorthand = False
+        if not isinstance(raw, dict):
+            return None
+        if top:
+            raw = {"fields": raw}
+        level = raw.get("no_value", no_value)
+        if level in NO_VALUE_LEVELS:
+            spec.no_value = level
+        spec.description = str(raw.get("description", ""))
+        spec.required = raw.get("required") is True
+        sources = [k for k in SOURCE_KEYS if k in raw]
+        if sorted(sources) == ["fields", "rest"]:
+            pass
+        elif len(sources) != 1:
+            found = f" (found: {', '.join(sources)})" if sources else ""
+            self.problem(path, "a rule needs exactly one of from, const, first, rest, fields"
+                               f" (only rest and fields go together){found}")
+            return None
+        ok = True
+        if "when" in raw:
+            spec.when = self.expression(raw["when"], (*path, "when"))
+            ok = ok and spec.when is not None
+        if "from" in raw:
+            spec.source = self.expression(raw["from"], path if shorthand else (*path, "from"))
+            ok = ok and spec.source is not None
+        if "const" in raw:
+            spec.const = raw["const"]
+            if spec.const is None:
+                self.problem((*path, "const"), "const cannot be null (a field with no value is left out)")
+        if "first" in raw:
+            items = raw["first"]
+            if isinstance(items, list):
+                for i, item in enumerate(items):
+                    candidate = self.rule(item, (*path, "first", i), spec.no_value)
+                    if candidate is not None:
+                        spec.first.append(candidate)
+                    else:
+                        ok = False
+        if "rest" in raw:
+            spec.rest = self.rest(raw["rest"], (*path, "rest"))
+            ok = ok and spec.rest is not None
+        if "fields" in raw:
+            fields = raw["fields"]
+            spec.fields = []
+            base: PathKey = path if top else (*path, "fields")
+            if isinstance(fields, dict):
+                for key, sub in fields.items():
+                    compiled = self.rule(sub, (*base, key), "null")
+                    if compiled is not None:
+                        spec.fields.append((key, compiled))
+                    else:
+                        ok = False
+        if "filters" in raw:
+            spec.filters = self.filters(raw["filters"], (*path, "filters"))
+        return spec if ok else None
+
+    def rest(self, raw: Any, path: PathKey) -> RestSpec | None:
+        if isinstance(raw, str):
+            raw = {"from": raw}
+        if not isinstance(raw, dict) or not isinstance(raw.get("from"), str):
+            return None
+        source = self.expression(raw["from"], (*path, "from"))
+        exclusions: list[Exclusion] = []
+        excepts = raw.get("except", [])
+        for i, item in enumerate(excepts if isinstance(excepts, list) else []):
+            item_path: PathKey = (*path, "except", i)
+            if isinstance(item, str):
+                item = {"path": item}
+                key_path = item_path
+            elif isinstance(item, dict):
+                key_path = (*item_path, "path")
+            else:
+                continue
+            keys = self.key_path(item.get("path"), key_path)
+            when = self.expression(item["when"], (*item_path, "when")) if "when" in item else None
+            if keys is not None and ("when" not in item or when is not None):
+                if when is not None and when.const:
+                    if when.value in (None, False, "", [], {}):
+                        continue
+                    when = None
+                exclusions.append(Exclusion(keys, when))
+        if source is None:
+            return None
+        return RestSpec(source, exclusions, raw.get("prune_empty") is True, format_rule_path(path))
+
+    def key_path(self, text: Any, path: PathKey) -> tuple[str, ...] | None:
+        if not isinstance(text, str):
+            return None
+        try:
+            compiled = compile_expression(text, Scope())
+        except ExprError as exc:
+            self.problem(path, exc.message, offset=exc.offset)
+            return None
+        steps = compiled.steps
+        if not steps or compiled.root_var is not None or not all(isinstance(s, str) for s in steps):
+            self.problem(path, f"'{text}' is not a path of keys such as identifiers.id")
+            return None
+        return tuple(str(s) for s in steps)
+
+    # filters -----------------------------------------------------------------------------
+
+    def filters(self, raw: Any, path: PathKey) -> list[FilterStep]:
+        steps: list[FilterStep] = []
+        if not isinstance(raw, list):
+            return steps
+        for i, item in enumerate(raw):
+            step = self.filter(item, (*path, i))
+            if step is not None:
+                steps.append(step)
+        return steps
+
+    def filter(self, item: Any, path: PathKey) -> FilterStep | None:
+        if isinstance(item, str):
+            name, args, given = item, None, False
+        elif isinstance(item, dict) and len(item) == 1:
+            name, args = next(iter(item.items()))
+            given = True
+        else:
+            return None  # the schema check reports it
+        fdef = FILTERS.get(name)
+        if fdef is None:
+            return None  # the schema check reports it, with the known names
+        if fdef.takes_args and not given:
+            self.problem(path, f"filter '{name}' needs arguments: write it as {{{name}: ...}}")
+            return None
+        if not fdef.takes_args and given and args is not None:
+            self.problem((*path, name), f"filter '{name}' takes no arguments: write it as a bare name")
+            return None
+        context = _FilterContext(self, (*path, name))
+        try:
+            fn = fdef.factory(args, context)
+        except FilterArgError as exc:
+            if exc.message:  # an empty message: a nested filter, already reported
+                self.problem((*path, name, *exc.path), exc.message)
+            return None
+        return FilterStep(name, fn, format_rule_path(path))
+
+    # files -------------------------------------------------------------------------------
+
+    def relative_path(self, raw: Any, path: PathKey, *, must_be_dir: bool = False) -> Path | None:
+        if not isinstance(raw, str):
+            return None
+        found = (Path(self.file).parent / raw).resolve()
+        if not found.exists():
+            self.problem(path, f"no such {'folder' if must_be_dir else 'file'}: {raw} "
+                               f"(relative to {Path(self.file).parent or '.'})")
+            return None
+        return found
+
+    def schema_file(self, raw: Any, path: PathKey) -> Path | None:
+        found = self.relative_path(raw, path)
+        if found is None:
+            return None
+        try:
+            schema = json.loads(found.read_text(encoding="utf-8"))
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except (OSError, ValueError) as exc:
+            self.problem(path, f"{raw} is not readable JSON: {exc}")
+            return None
+        except jsonschema.SchemaError as exc:
+            self.problem(path, f"{raw} is not a valid JSON Schema: {exc.message}")
+            return None
+        return found
+
+
+class _FilterContext:
+    def __init__(self, compiler: _SpecCompiler, path: PathKey) -> None:
+        self.compiler = compiler
+        self.path = path
+
+    def pipeline(self, items: Any, path: tuple[str | int, ...]) -> Sequence[FilterFn]:
+        full = (*self.path, *path)
+        if not isinstance(items, list):
+            raise FilterArgError("expected a list of filters", path)
+        steps = self.compiler.filters(items, full)
+        if len(steps) != len(items):
+            raise FilterArgError("", path)  # the nested problem is already reported
+        return [step.fn for step in steps]
+
+
+def _let_compute(evaluate: Any) -> Any:
+    def compute(env: list[Any]) -> Any:
+        value = evaluate(env)
+        return None if value is NOVALUE else value
+    return compute
+

@@ -1,0 +1,214 @@
+"""Declared settings: their types, and resolving values from every source.
+
+Precedence, highest first: values given by the caller (library call or `--set`), a settings
+file (`--settings FILE`), environment variables, the declared default. Text values (from the
+command line, the environment or a file) are parsed by the declared type.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SettingsError, did_you_mean, short_repr
+
+__all__ = [
+    "SETTING_TYPES",
+    "SettingDecl",
+    "Settings",
+    "env_names",
+    "parse_assignments",
+    "read_settings_file",
+    "resolve_settings",
+]
+
+SETTING_TYPES = ("string", "integer", "boolean", "list")
+ENV_PREFIX = "TRANSFORMER_"
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+@dataclass(frozen=True, slots=True)
+class SettingDecl:
+    """One declared setting."""
+
+    name: str
+    type: str
+    default: Any = None
+    description: str = ""
+    secret: bool = False
+    env: tuple[str, ...] = ()
+    choices: tuple[Any, ...] | None = None
+    minimum: int | None = None
+
+    def coerce(self, value: Any) -> Any:
+        """Check a value against the declared type, parsing text; raises `ValueError`."""
+        if value is None:
+            return None
+        kind = self.type
+        if isinstance(value, str) and kind != "string":
+            value = _parse_text(kind, value)
+        if kind == "string" and not isinstance(value, str):
+            raise ValueError(f"expected a string, got {_describe(value)}")
+        if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"expected an integer, got {_describe(value)}")
+        if kind == "boolean" and not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {_describe(value)}")
+        if kind == "list":
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"expected a list of strings, got {_describe(value)}")
+            value = list(value)
+        if self.choices is not None and value not in self.choices:
+            known = ", ".join(str(c) for c in self.choices)
+            raise ValueError(f"{short_repr(value)} is not one of: {known}")
+        if self.minimum is not None and isinstance(value, int) and value < self.minimum:
+            raise ValueError(f"must be at least {self.minimum}, got {value}")
+        return value
+
+
+def _parse_text(kind: str, text: str) -> Any:
+    raw = text.strip()
+    if kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {text!r}") from None
+    if kind == "boolean":
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ValueError(f"expected true or false, got {text!r}")
+    # list: a JSON array, or comma-separated words
+    if raw.startswith("["):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            raise ValueError(f"expected a JSON array or comma-separated list, got {text!r}") from None
+        return parsed
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
+            dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
+    return f"{kind} {short_repr(value)}"
+
+
+def env_names(decl: SettingDecl) -> tuple[str, ...]:
+    """The environment variables read for a setting, in order of preference."""
+    return (*decl.env, ENV_PREFIX + decl.name.upper())
+
+
+@dataclass(frozen=True)
+class Settings(Mapping[str, Any]):
+    """Resolved setting values; secret values never appear in `repr` or `str`."""
+
+    decls: Mapping[str, SettingDecl]
+    values: Mapping[str, Any] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.decls:
+            raise KeyError(name)
+        return self.values.get(name)
+
+    def __iter__(self) -> Any:
+        return iter(self.decls)
+
+    def __len__(self) -> int:
+        return len(self.decls)
+
+    def is_set(self, name: str) -> bool:
+        """Whether a setting has a value (from any source, default included)."""
+        return self.values.get(name) is not None
+
+    def redacted(self) -> dict[str, Any]:
+        """Values with every secret replaced by `'***'` (or None when unset)."""
+        return {n: ("***" if d.secret and self.values.get(n) is not None else self.values.get(n))
+                for n, d in self.decls.items()}
+
+    def __repr__(self) -> str:
+        return f"Settings({self.redacted()!r})"
+
+    __str__ = __repr__
+
+
+def resolve_settings(decls: Mapping[str, SettingDecl], given: Mapping[str, Any] | None = None, *,
+                     file_values: Mapping[str, Any] | None = None,
+                     environ: Mapping[str, str] | None = None) -> Settings:
+    """Resolve every declared setting; raises `SettingsError` listing every bad name or value."""
+    given = dict(given or {})
+    file_values = dict(file_values or {})
+    environ = os.environ if environ is None else environ
+    errors: list[str] = []
+    for source, values in (("setting", given), ("settings file", file_values)):
+        for name in values:
+            if name not in decls:
+                known = ", ".join(sorted(decls)) or "none"
+                errors.append(f"unknown {source} '{name}'{did_you_mean(name, decls)} (known: {known})")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, decl in decls.items():
+        raw: Any = None
+        origin = "default"
+        if name in given:
+            raw, origin = given[name], "given"
+        elif name in file_values:
+            raw, origin = file_values[name], "settings file"
+        else:
+            for var in env_names(decl):
+                if var in environ:
+                    raw, origin = environ[var], f"environment variable {var}"
+                    break
+            else:
+                raw = decl.default
+        try:
+            values[name] = decl.coerce(raw)
+        except ValueError as exc:
+            detail = "invalid value" if decl.secret else str(exc)
+            errors.append(f"setting '{name}' ({origin}): {detail}")
+            continue
+        sources[name] = origin
+    if errors:
+        raise SettingsError(errors)
+    return Settings(decls, values, sources)
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, str]:
+    """`["a=1", "b=x"]` → `{"a": "1", "b": "x"}`; raises `SettingsError` on a pair without `=`."""
+    out: dict[str, str] = {}
+    bad: list[str] = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            bad.append(f"--set expects NAME=VALUE, got {pair!r}")
+            continue
+        out[name.strip()] = value
+    if bad:
+        raise SettingsError(bad)
+    return out
+
+
+def read_settings_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON settings file: a mapping of setting name to value."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError([f"cannot read settings file {path}: {exc.strerror or exc}"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise SettingsError([f"settings file {path}{where}: invalid YAML"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError([f"settings file {path}: expected a mapping of setting names to values"])
+    return {str(k): v for k, v in data.items()}

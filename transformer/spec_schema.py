@@ -1,0 +1,111 @@
+"""Check a spec against `schemas/mapping.schema.json`, worded for people, located in the YAML.
+
+jsonschema's own messages ("Additional properties are not allowed ('fromm' was unexpected)")
+become "unknown key 'fromm' (did you mean 'from'?) (known: …)", at the key's line and column.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from .errors import Problem, did_you_mean, format_rule_path
+from .yaml_source import SourceIndex
+
+__all__ = ["check_spec_schema", "data_file", "spec_validator"]
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
+               dict: "mapping", type(None): "null"}
+
+
+def data_file(*parts: str) -> Path:
+    """A file shipped with the project: `schemas/…` or `mappings/…`."""
+    bundled = Path(__file__).parent / "_data" / Path(*parts)
+    if bundled.exists():
+        return bundled
+    return Path(__file__).resolve().parent.parent / Path(*parts)
+
+
+@lru_cache(maxsize=1)
+def spec_validator() -> jsonschema.protocols.Validator:
+    """The validator for mapping specs, its schema checked once."""
+    schema = json.loads(data_file("schemas", "mapping.schema.json").read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)  # type: ignore[no-any-return]
+
+
+def check_spec_schema(data: Any, index: SourceIndex) -> list[Problem]:
+    """Every schema problem in `data`, located and worded."""
+    problems: list[Problem] = []
+    for error in spec_validator().iter_errors(data):
+        for problem in _translate(_deepest(error), index):
+            if problem not in problems:
+                problems.append(problem)
+    return problems
+
+
+def _deepest(error: ValidationError) -> ValidationError:
+    """For anyOf/oneOf failures, the branch error that says most."""
+    while error.context:
+        error = best_match(error.context)
+    return error
+
+
+def _translate(error: ValidationError, index: SourceIndex) -> Iterator[Problem]:
+    path = tuple(error.absolute_path)
+    rule = format_rule_path(path)
+    kind = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    instance = error.instance
+    if kind == "additionalProperties" and isinstance(instance, dict):
+        known = sorted(schema.get("properties", {}))
+        for key in sorted(set(instance) - set(known)):
+            if schema.get("x-kind") == "filter":
+                message = _unknown_filter(key, known)
+            else:
+                listed = f" (known: {', '.join(known)})" if known else ""
+                message = f"unknown key '{key}'{did_you_mean(key, known)}{listed}"
+            yield index.problem((*path, key), format_rule_path((*path, key)), message, at_key=True)
+        return
+    if kind == "enum" and schema.get("x-kind") == "filter":
+        yield index.problem(path, rule, _unknown_filter(str(instance), error.validator_value))
+        return
+    yield index.problem(path, rule, _message(error))
+
+
+def _unknown_filter(name: str, known: list[str]) -> str:
+    return f"unknown filter '{name}'{did_you_mean(name, known)} (known: {', '.join(sorted(known))})"
+
+
+def _message(error: ValidationError) -> str:
+    kind, value, instance = error.validator, error.validator_value, error.instance
+    got = _JSON_TYPES.get(type(instance), type(instance).__name__)
+    if kind == "type":
+        wanted = [value] if isinstance(value, str) else list(value)
+        words = " or ".join({"object": "a mapping", "array": "a list", "string": "a string",
+                             "integer": "a whole number", "number": "a number",
+                             "boolean": "true or false", "null": "nothing"}.get(w, w) for w in wanted)
+        return f"expected {words}, got {got}"
+    if kind == "required":
+        missing = [k for k in value if k not in instance] if isinstance(instance, dict) else value
+        return f"missing required key{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
+    if kind == "enum":
+        return f"{json.dumps(instance)} is not one of: {', '.join(json.dumps(v) for v in value)}"
+    if kind == "const":
+        return f"must be {json.dumps(value)}, got {json.dumps(instance)}"
+    if kind == "pattern":
+        return f"{json.dumps(instance)} is not a valid name (letters, digits and '_', not starting with a digit)"
+    if kind in ("minProperties", "maxProperties") and error.schema.get("x-kind") == "filter":
+        return "a filter is a bare name or a mapping with one key: {name: arguments}"
+    if kind == "minLength":
+        return "must not be empty"
+    if kind == "minItems":
+        return f"needs at least {value} item{'s' if value != 1 else ''}"
+    return str(error.message)
