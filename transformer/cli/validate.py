@@ -1,0 +1,43 @@
+"""`transformer validate [FILES...]`: check mapping specs, report every problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..engine import load_mapping
+from ..errors import SettingsError, SpecError
+from ..settings import parse_assignments
+from .common import DEFAULT_MAPPING, SetOpt, SettingsOpt, err, resolve_mapping_path
+
+
+def validate(
+    files: Annotated[list[str] | None, typer.Argument(
+        metavar="[FILES]...", help=f"Mapping specs to check (default: {DEFAULT_MAPPING}).")] = None,
+    assignments: SetOpt = None,
+    settings_file: SettingsOpt = None,
+) -> None:
+    """Check mapping specs: schema, expressions, filters, settings. Exit 0 when all are valid."""
+    paths = files or [DEFAULT_MAPPING]
+    failed = 0
+    for name in paths:
+        path = resolve_mapping_path(name)
+        try:
+            given = parse_assignments(assignments or [])
+            load_mapping(path, given, settings_file=settings_file)
+        except SpecError as exc:
+            failed += 1
+            for problem in exc.problems:
+                err(str(problem))
+            count = len(exc.problems)
+            err(f"{path}: {count} problem{'s' if count != 1 else ''}")
+            continue
+        except SettingsError as exc:
+            failed += 1
+            for message in exc.messages:
+                err(f"{path}: error: {message}")
+            continue
+        err(f"{path}: ok")
+    raise typer.Exit(1 if failed else 0)
