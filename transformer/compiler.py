@@ -29,6 +29,7 @@ __all__ = ["CompiledParts", "SkipSpec", "compile_spec"]
 PathKey = tuple[str | int, ...]
 SOURCE_KEYS = ("from", "const", "first", "rest", "fields")
 NO_VALUE_LEVELS = ("null", "empty", "blank")
+RULE_KEYS = {*SOURCE_KEYS, "description", "when", "filters", "no_value", "required"}
 
 
 @dataclass(slots=True)
@@ -93,7 +94,8 @@ class _SpecCompiler:
 
     # problems ----------------------------------------------------------------------------
 
-    def problem(self, path: PathKey, message: str, *, at_key: bool = False, offset: int = 0) -> None:
+    def problem(self, path: PathKey, message: str, *, at_key: bool = False,
+                offset: int | None = None) -> None:
         found = self.index.problem(path, format_rule_path(path), message, at_key=at_key, offset=offset)
         if found not in self.problems:
             self.problems.append(found)
@@ -106,9 +108,7 @@ class _SpecCompiler:
         if not isinstance(data, dict):
             self.problem((), "a mapping spec must be a YAML mapping (key: value lines)")
             raise SpecError(self.problems)
-        for found in check_spec_schema(data, self.index):
-            if found not in self.problems:
-                self.problems.append(found)
+        schema_problems = check_spec_schema(data, self.index)
         decls = self.settings(data.get("settings"))
         settings_error: SettingsError | None = None
         try:
@@ -132,6 +132,9 @@ class _SpecCompiler:
         input_schema = self.schema_file(input_spec.get("schema"), ("input", "schema"))
         output_schema = self.schema_file(output_spec.get("schema"), ("output", "schema"))
         cases = self.relative_path(data.get("tests"), ("tests",), must_be_dir=True)
+        # Where the compiler has its own, more specific word for a place, it wins.
+        mine = {p.rule for p in self.problems}
+        self.problems.extend(p for p in schema_problems if p.rule not in mine)
         if self.problems:
             raise SpecError(self.problems)
         if settings_error is not None:
@@ -292,6 +295,8 @@ class _SpecCompiler:
         sources = [k for k in SOURCE_KEYS if k in raw]
         if sorted(sources) == ["fields", "rest"]:
             pass
+        elif not sources and not set(raw) <= RULE_KEYS:
+            return None  # an unknown key, reported by the schema check, is the likelier mistake
         elif len(sources) != 1:
             found = f" (found: {', '.join(sources)})" if sources else ""
             self.problem(path, "a rule needs exactly one of from, const, first, rest, fields"

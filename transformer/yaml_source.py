@@ -51,11 +51,11 @@ class SourceIndex:
         return self.keys.get(path) or self.value_at(path)
 
     def problem(self, path: PathKey, rule: str, message: str, *, at_key: bool = False,
-                offset: int = 0, severity: str = "error") -> Problem:
+                offset: int | None = None, severity: str = "error") -> Problem:
         """A `Problem` located at `path`, `offset` characters into a one-line scalar."""
         pos = self.key_at(path) if at_key else self.value_at(path)
         column = pos.column
-        if offset and pos.single_line:
+        if offset is not None and pos.single_line:
             column += offset + (1 if pos.style in ("'", '"') else 0)
         return Problem(self.file, pos.line, column, rule, message, severity)
 

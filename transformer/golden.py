@@ -1,0 +1,137 @@
+"""Golden cases: payload in, expected events (or skip rule, or error) out, as data files.
+
+A mapping's cases live in the folder its `tests:` key names, as YAML files:
+
+    cases:
+      - name: sms_sent_seed_example
+        description: The seed's SMS example.
+        settings: {account_id: "1"}          # optional
+        payload: {...}
+        expect:
+          events: [{...}]                    # or: skip: <rule id>
+                                             # or: error: {rule: <rule path>, path: <JSON path>}
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .engine import CompiledMapping, load_mapping
+from .errors import PayloadError, TransformerError
+
+__all__ = ["Case", "CaseResult", "load_cases", "run_cases", "update_cases"]
+
+
+@dataclass(slots=True)
+class Case:
+    """One golden case, and the file it came from."""
+
+    file: Path
+    name: str
+    description: str
+    payload: Any
+    expect: dict[str, Any]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CaseResult:
+    """The outcome of one case: `diff` is empty when it passed."""
+
+    case: Case
+    actual: dict[str, Any]
+    diff: str
+
+    @property
+    def passed(self) -> bool:
+        return not self.diff
+
+
+class CaseFileError(TransformerError):
+    """A golden-case file that is not in the expected shape."""
+
+
+def load_cases(folder: Path) -> list[Case]:
+    """Every case in every `*.yaml` file of a folder, in file and list order."""
+    cases: list[Case] = []
+    seen: dict[str, Path] = {}
+    for file in sorted(folder.glob("*.yaml")):
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        items = data.get("cases") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise CaseFileError(f"{file}: expected a top-level 'cases:' list")
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or "payload" not in item or "name" not in item:
+                raise CaseFileError(f"{file}: cases[{i}] needs at least name and payload")
+            name = str(item["name"])
+            if name in seen:
+                raise CaseFileError(f"{file}: case name '{name}' is also used in {seen[name]}")
+            seen[name] = file
+            expect = item.get("expect") or {}
+            if not isinstance(expect, dict):
+                raise CaseFileError(f"{file}: case '{name}': expect must be a mapping")
+            cases.append(Case(file, name, str(item.get("description", "")), item["payload"],
+                              expect, dict(item.get("settings") or {})))
+    return cases
+
+
+def outcome(mapping: CompiledMapping, payload: Any) -> dict[str, Any]:
+    """What a case's `expect` would say about this payload today."""
+    try:
+        result = mapping.apply(payload)
+    except PayloadError as exc:
+        return {"error": {"rule": exc.rule, "path": exc.path}}
+    if result.skip is not None:
+        return {"skip": result.skip.rule}
+    return {"events": result.events}
+
+
+def run_cases(mapping_path: Path, cases: list[Case]) -> Iterator[CaseResult]:
+    """Run each case against the mapping, loaded once per distinct set of settings."""
+    loaded: dict[str, CompiledMapping] = {}
+    for case in cases:
+        key = json.dumps(case.settings, sort_keys=True)
+        mapping = loaded.get(key)
+        if mapping is None:
+            mapping = loaded[key] = load_mapping(mapping_path, case.settings, environ={})
+        actual = outcome(mapping, case.payload)
+        yield CaseResult(case, actual, _diff(case.expect, actual))
+
+
+def _diff(expected: dict[str, Any], actual: dict[str, Any]) -> str:
+    if _normal(expected) == _normal(actual):
+        return ""
+    want = _render(expected).splitlines(keepends=True)
+    got = _render(actual).splitlines(keepends=True)
+    return "".join(difflib.unified_diff(want, got, "expected", "actual"))
+
+
+def _normal(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def _render(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def update_cases(results: list[CaseResult]) -> list[Path]:
+    """Rewrite expectations from actual outcomes; returns the files changed."""
+    changed: dict[Path, dict[str, dict[str, Any]]] = {}
+    for result in results:
+        if not result.passed:
+            changed.setdefault(result.case.file, {})[result.case.name] = result.actual
+    for file, updates in changed.items():
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        for item in data["cases"]:
+            if item.get("name") in updates:
+                item["expect"] = updates[item["name"]]
+        file.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100),
+                        encoding="utf-8")
+    return sorted(changed)
