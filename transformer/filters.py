@@ -142,14 +142,17 @@ def _seconds_to_ms(args: Any, ctx: FilterContext) -> FilterFn:
     return seconds_to_ms
 
 
-@register("to_string", "strings as they are, numbers as decimal text; anything else is an error")
+@register("to_string", "strings as they are, numbers as decimal text (42.0 → '42'); "
+                       "anything else is an error")
 def _to_string(args: Any, ctx: FilterContext) -> FilterFn:
     def to_string(value: Any) -> Any:
         kind = type(value)
         if kind is str:
             return value
-        if kind is int or (kind is float and math.isfinite(value)):
+        if kind is int:
             return str(value)
+        if kind is float and math.isfinite(value):
+            return str(int(value)) if value.is_integer() else repr(value)
         raise FilterValueError(f"to_string expects a string or a number, got {_kind(value)}")
     return to_string
 

@@ -8,6 +8,7 @@ the stream goes on where it can.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -50,7 +51,9 @@ def loads(data: bytes | str) -> Any:
 def read_items(source: str) -> Iterator[Item]:
     """Every payload of one input, in order."""
     if source == "-":
-        yield from _read_stream(sys.stdin.buffer, "<stdin>")
+        stdin = sys.stdin.buffer
+        stream = stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)  # type: ignore[arg-type]
+        yield from _read_stream(stream, "<stdin>")
         return
     path = Path(source)
     try:
@@ -68,10 +71,7 @@ def read_items(source: str) -> Iterator[Item]:
 
 def _first_char(handle: IO[bytes]) -> bytes:
     """Peek at the first non-blank byte without consuming the stream."""
-    peek = getattr(handle, "peek", None)
-    if peek is None:
-        return b""
-    data = peek(4096)
+    data = handle.peek(4096)  # type: ignore[attr-defined]
     stripped = data.lstrip(b" \t\r\n\xef\xbb\xbf")
     return stripped[:1]
 

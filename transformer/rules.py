@@ -50,15 +50,11 @@ def _is_null(value: Any) -> bool:
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
+    return value is None or value == ""
 
 
 def _is_blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if type(value) is str:
-        return not value.strip()
-    return value == [] or value == {}
+    return value is None or (type(value) is str and not value.strip())
 
 
 NO_VALUE_LEVELS: dict[str, Callable[[Any], bool]] = {

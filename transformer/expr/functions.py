@@ -158,6 +158,9 @@ def _checker(types: Sequence[str]) -> Callable[[Any], bool] | None:
     return lambda value: type(value).__name__ in names
 
 
+_PYTHON_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError)
+
+
 def make_call(fdef: FunctionDef, args: list[Fn], exprefs: list[bool]) -> Fn:
     """A closure that evaluates the arguments, checks their types and calls the function."""
     impl = fdef.impl
@@ -170,6 +173,8 @@ def make_call(fdef: FunctionDef, args: list[Fn], exprefs: list[bool]) -> Fn:
             return _INSTANCE.call_function(name, values)
         except jexc.JMESPathError:
             return _raise_type_error(fdef, values)
+        except _PYTHON_ERRORS as exc:  # jmespath checks only some variadic arguments
+            raise EvalError(f"{name}(): {exc}") from None
 
     if any(exprefs):
         def call_with_refs(current: Any, env: list[Any]) -> Any:
@@ -186,7 +191,10 @@ def make_call(fdef: FunctionDef, args: list[Fn], exprefs: list[bool]) -> Fn:
             v0 = a0(current, env)
             if check0 is not None and not check0(v0):
                 return call_checked(name, [v0])
-            return impl(_INSTANCE, v0)
+            try:
+                return impl(_INSTANCE, v0)
+            except _PYTHON_ERRORS as exc:
+                raise EvalError(f"{name}(): {exc}") from None
         return call1
 
     if len(args) == 2 and not fdef.variadic:
@@ -197,7 +205,10 @@ def make_call(fdef: FunctionDef, args: list[Fn], exprefs: list[bool]) -> Fn:
             for i, check in checks:
                 if not check(values[i]):
                     return call_checked(name, values)
-            return impl(_INSTANCE, *values)
+            try:
+                return impl(_INSTANCE, *values)
+            except _PYTHON_ERRORS as exc:
+                raise EvalError(f"{name}(): {exc}") from None
         return call2
 
     def call(current: Any, env: list[Any]) -> Any:

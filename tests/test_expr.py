@@ -1,0 +1,115 @@
+"""The expression compiler: the same answers as jmespath.py, checks at compile time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jmespath
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from transformer.expr import ExprError, Scope, compile_expression
+from transformer.expr.functions import EvalError
+
+EXPRESSIONS = [
+    "a", "a.b", "a.b.c", "a.b.c.d", "a[0]", "a[-1]", "a[0].b", "a.b[1].c", "a[*]", "a[*].b", "a[].b",
+    "a[]", "a[?b]", "a[?b == `1`]", "a[?b != 'x'].c", "a[?b > `1`]", "a[?b <= `2`]", "a[?!b]",
+    "a[:2]", "a[::-1]", "a[1:]", "a.*", "a.*.b", "*.b", "@", "a | b", "a | [0]", "a || b",
+    "a && b", "!a", "[a, b]", "{x: a, y: b.c}", "a.[b, c]", "a.{k: b}", "length(a)", "keys(a)",
+    "values(a)", "type(a)", "to_string(a)", "to_number(a)", "not_null(a, b, `\"z\"`)",
+    "join(', ', a)", "contains(a, 'x')", "starts_with(a, 'x')", "sort(a)", "max(a)", "sum(a)",
+    "sort_by(a, &b)", "max_by(a, &b)", "map(&b, a)", "merge(a, b)", "reverse(a)", "to_array(a)",
+    "a[?contains(b, 'x')]", "a == b", "a < b", "`[1, 2]`", "'lit'", "a.b | length(@)",
+    "a[?b].c | [0]", "a[0][0]", "a[*][0]", "abs(a)", "floor(a)", "avg(a)", "min(a)",
+]
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-3, 3, allow_nan=False),
+                    st.sampled_from(["", "x", "ab", "xy z"]))
+json_values = st.recursive(
+    scalars,
+    lambda children: st.one_of(st.lists(children, max_size=4),
+                               st.dictionaries(st.sampled_from(["a", "b", "c", "d", "k"]), children,
+                                               max_size=4)),
+    max_leaves=12)
+
+
+def reference(expression: str, document: Any) -> tuple[str, Any]:
+    try:
+        return "ok", jmespath.search(expression, document)
+    except jmespath.exceptions.JMESPathError:
+        return "error", None
+    except (TypeError, ValueError):  # jmespath.py crashes here (e.g. '' > 1); we must not
+        return "crash", None
+
+
+def ours(expression: str, document: Any) -> tuple[str, Any]:
+    try:
+        compiled = compile_expression(expression, Scope())
+    except ExprError:
+        return "error", None
+    try:
+        return "ok", compiled.fn(document, [document])
+    except EvalError:
+        return "error", None
+
+
+@settings(max_examples=150, deadline=None)
+@given(document=st.dictionaries(st.sampled_from(["a", "b", "c"]), json_values, max_size=3))
+def test_compiled_expressions_agree_with_jmespath(document: dict[str, Any]) -> None:
+    for expression in EXPRESSIONS:
+        expected = reference(expression, document)
+        actual = ours(expression, document)
+        if expected[0] == "crash":
+            assert actual[0] in ("ok", "error"), expression
+        else:
+            assert actual == expected, expression
+
+
+def test_variables_read_settings_as_constants() -> None:
+    compiled = compile_expression("[$account]", Scope(constants={"account": "1"}))
+    assert compiled.fn({}, [{}]) == ["1"]
+    folded = compile_expression("$flag && `true`", Scope(constants={"flag": False}))
+    assert folded.const and folded.value is False
+
+
+def test_exists_tells_a_missing_key_from_a_null_one() -> None:
+    compiled = compile_expression("exists(&data.identifiers)", Scope())
+    assert compiled.fn({"data": {"identifiers": None}}, []) is True
+    assert compiled.fn({"data": {}}, []) is False
+    assert compiled.fn({"data": "text"}, []) is False
+
+
+def test_is_blank_and_matches_any() -> None:
+    blank = compile_expression("is_blank(a)", Scope())
+    assert [blank.fn({"a": v}, []) for v in (None, "", "  ", [], {}, "x", 0, False)] == \
+        [True, True, True, True, True, False, False, False]
+    match = compile_expression("matches_any(a, $patterns)", Scope(constants={"patterns": ["email/*", "*/clicked"]}))
+    assert [match.fn({"a": v}, []) for v in ("email/sent", "push/clicked", "push/sent")] == [True, True, False]
+
+
+def test_plain_paths_know_their_json_path() -> None:
+    assert compile_expression("data.recipients[0].device_id", Scope()).json_path() == \
+        "$.data.recipients[0].device_id"
+    assert compile_expression("length(data)", Scope()).json_path() == "`length(data)`"
+
+
+def test_wrong_argument_type_at_run_time_names_the_argument() -> None:
+    compiled = compile_expression("join('/', [a, b])", Scope())
+    with pytest.raises(EvalError, match=r"argument 2 of join\(\) must be array of strings, got array \[1, 'x'\]"):
+        compiled.fn({"a": 1, "b": "x"}, [])
+
+
+@pytest.mark.parametrize(("text", "offset", "message"), [
+    ("a.", 2, "invalid expression: expression ends too early"),
+    ("foo(a)", 0, "unknown function 'foo()' (did you mean 'floor'?)"),
+    ("length(a, b)", 0, "length() takes 1 argument, got 2"),
+    ("a | $nope", 4, "unknown variable '$nope'"),
+    ("a[::0]", 0, "slice step cannot be 0"),
+    ("exists(a)", 0, "argument 1 of exists() must be an expression reference (&expr)"),
+])
+def test_compile_errors_carry_the_offset(text: str, offset: int, message: str) -> None:
+    with pytest.raises(ExprError) as caught:
+        compile_expression(text, Scope())
+    assert caught.value.offset == offset
+    assert caught.value.message.startswith(message)
