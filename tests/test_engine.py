@@ -68,9 +68,9 @@ def test_apply_many_is_lazy_and_keeps_going_after_an_error() -> None:
     seen: list[int] = []
 
     def payloads() -> Any:
-        for i, p in enumerate([sample("sms_sent.json"), {"timestamp": "x", "object_type": "sms", "metric": "sent",
-                                                         "data": {"identifiers": {"id": "abcde"}}},
-                               sample("email_sent.json")]):
+        broken = {"timestamp": "x", "object_type": "sms", "metric": "sent",
+                  "data": {"identifiers": {"id": "abcde"}}}
+        for i, p in enumerate([sample("sms_sent.json"), broken, sample("email_sent.json")]):
             seen.append(i)
             yield p
 

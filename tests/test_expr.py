@@ -84,8 +84,10 @@ def test_is_blank_and_matches_any() -> None:
     blank = compile_expression("is_blank(a)", Scope())
     assert [blank.fn({"a": v}, []) for v in (None, "", "  ", [], {}, "x", 0, False)] == \
         [True, True, True, True, True, False, False, False]
-    match = compile_expression("matches_any(a, $patterns)", Scope(constants={"patterns": ["email/*", "*/clicked"]}))
-    assert [match.fn({"a": v}, []) for v in ("email/sent", "push/clicked", "push/sent")] == [True, True, False]
+    patterns = Scope(constants={"patterns": ["email/*", "*/clicked"]})
+    match = compile_expression("matches_any(a, $patterns)", patterns)
+    subjects = ("email/sent", "push/clicked", "push/sent")
+    assert [match.fn({"a": v}, []) for v in subjects] == [True, True, False]
 
 
 def test_plain_paths_know_their_json_path() -> None:
@@ -96,7 +98,8 @@ def test_plain_paths_know_their_json_path() -> None:
 
 def test_wrong_argument_type_at_run_time_names_the_argument() -> None:
     compiled = compile_expression("join('/', [a, b])", Scope())
-    with pytest.raises(EvalError, match=r"argument 2 of join\(\) must be array of strings, got array \[1, 'x'\]"):
+    message = r"argument 2 of join\(\) must be array of strings, got array \[1, 'x'\]"
+    with pytest.raises(EvalError, match=message):
         compiled.fn({"a": 1, "b": "x"}, [])
 
 

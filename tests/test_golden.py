@@ -23,7 +23,8 @@ def test_catalog_covers_every_object_type_and_metric_pair() -> None:
         "customer": "subscribed unsubscribed cio_subscription_preferences_changed",
         "email": "drafted attempted sent delivered opened clicked converted unsubscribed bounced dropped "
                  "spammed failed undeliverable",
-        "push": "drafted attempted sent delivered opened clicked converted bounced dropped failed undeliverable",
+        "push": "drafted attempted sent delivered opened clicked converted bounced dropped failed "
+                "undeliverable",
         "sms": "drafted attempted sent delivered clicked converted bounced failed undeliverable replied",
         "whatsapp": "drafted attempted sent delivered opened clicked converted bounced dropped failed "
                     "undeliverable replied",

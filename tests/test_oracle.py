@@ -1,6 +1,6 @@
 """The engine running amplitude.yaml agrees with an independent hand-written implementation.
 
-`benchmarks/amplitude_handwritten.py` was written from the rules M1–M13 alone, without the
+`benchmarks/amplitude_handwritten.py` was written from the rules M1-M13 alone, without the
 engine or the mapping. Hypothesis generates Customer.io-shaped payloads (with the edge values
 the rules care about) and settings; both must give the same event, skip rule, or error.
 """
@@ -30,9 +30,11 @@ METRICS = ["sent", "delivered", "opened", "clicked", "subscribed", "cio_subscrip
 SELECTIONS = [["*"], ["email/*", "push/*"], ["*/sent"], ["sms/sent", "in_app/?licked"], []]
 
 ids = st.one_of(st.none(), st.sampled_from(["", "  ", "0", "00", "user-1", " x ", "42"]),
-                st.integers(-2, 99), st.floats(0, 50).map(lambda f: round(f, 1)))
+                st.integers(-2, 99),
+                st.floats(0, 50).map(lambda f: round(f, 1)))
 emails = st.one_of(st.none(), st.sampled_from(["", " ", "ada@example.com"]))
-platforms = st.one_of(st.none(), st.sampled_from(["ios", "IOS", "android", "web", "windows", "tvOS", "", " "]))
+platform_names = ["ios", "IOS", "android", "web", "windows", "tvOS", "", " "]
+platforms = st.one_of(st.none(), st.sampled_from(platform_names))
 devices = st.fixed_dictionaries({}, optional={
     "device_id": st.one_of(st.none(), st.sampled_from(["", " ", "tok-1", "tok-2"]), st.integers(0, 9)),
     "device_platform": platforms, "platform": platforms, "failure_message": st.text(max_size=5)})
@@ -47,7 +49,8 @@ data = st.fixed_dictionaries({}, optional={
     "headers": st.just({"X-Campaign": ["spring"]}),
     "subject": st.text(max_size=10),
     "nested": st.recursive(st.none() | st.integers() | st.text(max_size=3),
-                           lambda c: st.lists(c, max_size=2) | st.dictionaries(st.text(max_size=3), c, max_size=2),
+                           lambda c: st.lists(c, max_size=2)
+                           | st.dictionaries(st.text(max_size=3), c, max_size=2),
                            max_leaves=5),
 })
 payloads = st.fixed_dictionaries({
@@ -68,7 +71,8 @@ def engine_outcome(payload: Any, chosen: dict[str, Any]) -> Any:
     key = json.dumps(chosen, sort_keys=True)
     mapping = _loaded.get(key)
     if mapping is None:
-        values = {k: v for k, v in chosen.items() if v is not None} | {"events": SELECTIONS[chosen["events"]]}
+        values = {k: v for k, v in chosen.items() if v is not None}
+        values["events"] = SELECTIONS[chosen["events"]]
         mapping = _loaded[key] = load_mapping(MAPPING, values, environ={})
     try:
         result = mapping.apply(payload)

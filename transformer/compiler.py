@@ -117,7 +117,7 @@ class _SpecCompiler:
             settings_error = exc
             settings = resolve_settings(decls, {}, environ={})
         scope = self.scope
-        scope.constants = {n: v for n, v in settings.values.items() if not decls[n].secret}
+        scope.constants = {n: v for n, v in settings.resolved.items() if not decls[n].secret}
         scope.secret = frozenset(n for n, d in decls.items() if d.secret)
         scope.compute = [None]
         scope.undefined_hint = self.undefined_hint
@@ -125,10 +125,9 @@ class _SpecCompiler:
         lets = self.lets(data.get("let"), item_slot)
         skips = self.skips(data.get("skip"))
         output = self.rule(data.get("fields", {}), ("fields",), "null", top=True)
-        input_spec = data.get("input") if isinstance(data.get("input"), dict) else {}
-        output_spec = data.get("output") if isinstance(data.get("output"), dict) else {}
-        input_id = self.expression(input_spec.get("id"), ("input", "id")) \
-            if isinstance(input_spec.get("id"), str) else None
+        input_spec = _section(data, "input")
+        output_spec = _section(data, "output")
+        input_id = self.expression(input_spec.get("id"), ("input", "id"))
         input_schema = self.schema_file(input_spec.get("schema"), ("input", "schema"))
         output_schema = self.schema_file(output_spec.get("schema"), ("output", "schema"))
         cases = self.relative_path(data.get("tests"), ("tests",), must_be_dir=True)
@@ -253,7 +252,8 @@ class _SpecCompiler:
             rule_id, reason, when = item.get("id"), item.get("reason"), item.get("when")
             if isinstance(rule_id, str):
                 if rule_id in seen:
-                    self.problem((*path, "id"), f"skip rule id '{rule_id}' is already used by skip[{seen[rule_id]}]")
+                    self.problem((*path, "id"),
+                                 f"skip rule id '{rule_id}' is already used by skip[{seen[rule_id]}]")
                 seen.setdefault(rule_id, i)
             compiled = self.expression(when, (*path, "when")) if isinstance(when, str) else None
             if compiled is not None and isinstance(rule_id, str) and isinstance(reason, str):
@@ -462,6 +462,11 @@ class _FilterContext:
         if len(steps) != len(items):
             raise FilterArgError("", path)  # the nested problem is already reported
         return [step.fn for step in steps]
+
+
+def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
+    found = data.get(key)
+    return found if isinstance(found, dict) else {}
 
 
 def _let_compute(evaluate: Any) -> Any:

@@ -38,7 +38,7 @@ class Item:
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes with a trailing newline (an NDJSON line)."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
+        return bytes(orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE))
     except TypeError:  # integers beyond 64 bits, which orjson refuses
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
@@ -52,7 +52,7 @@ def read_items(source: str) -> Iterator[Item]:
     """Every payload of one input, in order."""
     if source == "-":
         stdin = sys.stdin.buffer
-        stream = stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)  # type: ignore[arg-type]
+        stream: IO[bytes] = stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)  # type: ignore[type-var]
         yield from _read_stream(stream, "<stdin>")
         return
     path = Path(source)
@@ -71,7 +71,7 @@ def read_items(source: str) -> Iterator[Item]:
 
 def _first_char(handle: IO[bytes]) -> bytes:
     """Peek at the first non-blank byte without consuming the stream."""
-    data = handle.peek(4096)  # type: ignore[attr-defined]
+    data: bytes = handle.peek(4096)  # type: ignore[attr-defined]
     stripped = data.lstrip(b" \t\r\n\xef\xbb\xbf")
     return stripped[:1]
 

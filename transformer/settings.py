@@ -112,13 +112,13 @@ class Settings(Mapping[str, Any]):
     """Resolved setting values; secret values never appear in `repr` or `str`."""
 
     decls: Mapping[str, SettingDecl]
-    values: Mapping[str, Any] = field(default_factory=dict)
+    resolved: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Any:
         if name not in self.decls:
             raise KeyError(name)
-        return self.values.get(name)
+        return self.resolved.get(name)
 
     def __iter__(self) -> Any:
         return iter(self.decls)
@@ -128,11 +128,11 @@ class Settings(Mapping[str, Any]):
 
     def is_set(self, name: str) -> bool:
         """Whether a setting has a value (from any source, default included)."""
-        return self.values.get(name) is not None
+        return self.resolved.get(name) is not None
 
     def redacted(self) -> dict[str, Any]:
         """Values with every secret replaced by `'***'` (or None when unset)."""
-        return {n: ("***" if d.secret and self.values.get(n) is not None else self.values.get(n))
+        return {n: ("***" if d.secret and self.resolved.get(n) is not None else self.resolved.get(n))
                 for n, d in self.decls.items()}
 
     def __repr__(self) -> str:
@@ -149,8 +149,8 @@ def resolve_settings(decls: Mapping[str, SettingDecl], given: Mapping[str, Any] 
     file_values = dict(file_values or {})
     environ = os.environ if environ is None else environ
     errors: list[str] = []
-    for source, values in (("setting", given), ("settings file", file_values)):
-        for name in values:
+    for source, supplied in (("setting", given), ("settings file", file_values)):
+        for name in supplied:
             if name not in decls:
                 known = ", ".join(sorted(decls)) or "none"
                 errors.append(f"unknown {source} '{name}'{did_you_mean(name, decls)} (known: {known})")

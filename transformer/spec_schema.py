@@ -38,7 +38,7 @@ def spec_validator() -> jsonschema.protocols.Validator:
     schema = json.loads(data_file("schemas", "mapping.schema.json").read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema)  # type: ignore[no-any-return]
+    return cls(schema)
 
 
 def check_spec_schema(data: Any, index: SourceIndex) -> list[Problem]:
@@ -75,7 +75,7 @@ def _translate(error: ValidationError, index: SourceIndex) -> Iterator[Problem]:
             yield index.problem((*path, key), format_rule_path((*path, key)), message, at_key=True)
         return
     if kind == "enum" and schema.get("x-kind") == "filter":
-        yield index.problem(path, rule, _unknown_filter(str(instance), error.validator_value))
+        yield index.problem(path, rule, _unknown_filter(str(instance), list(schema["enum"])))
         return
     yield index.problem(path, rule, _message(error))
 
@@ -85,7 +85,9 @@ def _unknown_filter(name: str, known: list[str]) -> str:
 
 
 def _message(error: ValidationError) -> str:
-    kind, value, instance = error.validator, error.validator_value, error.instance
+    kind, instance = error.validator, error.instance
+    value: Any = error.validator_value
+    schema: Any = error.schema
     got = _JSON_TYPES.get(type(instance), type(instance).__name__)
     if kind == "type":
         wanted = [value] if isinstance(value, str) else list(value)
@@ -101,8 +103,9 @@ def _message(error: ValidationError) -> str:
     if kind == "const":
         return f"must be {json.dumps(value)}, got {json.dumps(instance)}"
     if kind == "pattern":
-        return f"{json.dumps(instance)} is not a valid name (letters, digits and '_', not starting with a digit)"
-    if kind in ("minProperties", "maxProperties") and error.schema.get("x-kind") == "filter":
+        return (f"{json.dumps(instance)} is not a valid name"
+                " (letters, digits and '_', not starting with a digit)")
+    if kind in ("minProperties", "maxProperties") and schema.get("x-kind") == "filter":
         return "a filter is a bare name or a mapping with one key: {name: arguments}"
     if kind == "minLength":
         return "must not be empty"

@@ -126,4 +126,4 @@ def _build(node: yaml.Node, path: PathKey, index: SourceIndex, problems: list[Pr
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), index, problems) for i, item in enumerate(node.value)]
-    return _scalars.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return _scalars.construct_object(node, deep=True)

@@ -463,7 +463,7 @@ def _path_fn(steps: tuple[str | int, ...]) -> Fn:
             except AttributeError:
                 return None
         return path1
-    if len(steps) == 2 and all(isinstance(s, str) for s in steps):
+    if len(steps) == 2 and isinstance(steps[0], str) and isinstance(steps[1], str):
         k0, k1 = steps[0], steps[1]
 
         def path2(current: Any, env: list[Any]) -> Any:

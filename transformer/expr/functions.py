@@ -50,7 +50,7 @@ class _Functions(jfunctions.Functions):  # type: ignore[misc]
 
     @jfunctions.signature({"types": ["string"]}, {"types": ["array-string"]})  # type: ignore[untyped-decorator]
     def _func_matches_any(self, subject: str, patterns: list[str]) -> bool:
-        return _glob(tuple(patterns))(subject) is not None
+        return bool(_glob(tuple(patterns))(subject) is not None)
 
 
 _INSTANCE = _Functions()
@@ -62,7 +62,7 @@ def is_blank(value: Any) -> bool:
         return True
     if isinstance(value, str):
         return not value.strip()
-    return value == [] or value == {}
+    return bool(value == [] or value == {})
 
 
 @lru_cache(maxsize=256)

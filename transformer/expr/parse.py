@@ -7,7 +7,7 @@ and record the position of variables and function names so errors can point at t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from jmespath import exceptions, lexer, parser
 
@@ -16,7 +16,7 @@ __all__ = ["ParseFailure", "parse_expression"]
 Node = dict[str, Any]
 
 
-class ParseFailure(Exception):
+class ParseFailure(Exception):  # noqa: N818 - a failure to parse, caught at one place
     """An expression that does not parse; `offset` is the 0-based character position."""
 
     def __init__(self, offset: int, message: str) -> None:
@@ -26,11 +26,11 @@ class ParseFailure(Exception):
 
 
 class _Lexer(lexer.Lexer):  # type: ignore[misc]
-    SIMPLE_TOKENS = {**lexer.Lexer.SIMPLE_TOKENS, "$": "variable"}
+    SIMPLE_TOKENS: ClassVar[dict[str, str]] = {**lexer.Lexer.SIMPLE_TOKENS, "$": "variable"}
 
 
 class _Parser(parser.Parser):  # type: ignore[misc]
-    BINDING_POWER = {**parser.Parser.BINDING_POWER, "variable": 0}
+    BINDING_POWER: ClassVar[dict[str, int]] = {**parser.Parser.BINDING_POWER, "variable": 0}
 
     def parse_uncached(self, expression: str) -> Node:
         self.tokenizer = _Lexer().tokenize(expression)
