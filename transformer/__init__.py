@@ -6,8 +6,9 @@ The public API: load a mapping spec, apply it to payloads.
     result = mapping.apply(payload)      # Result: .events, .skip (.rule, .reason)
 """
 
-from .engine import CompiledMapping, Result, Skip, load_mapping
+from .engine import CompiledMapping, load_mapping
 from .errors import PayloadError, Problem, SettingsError, SpecError, TransformerError
+from .result import Result, Skip
 
 __all__ = [
     "CompiledMapping",

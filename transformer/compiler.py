@@ -16,10 +16,13 @@ from typing import Any
 
 import jsonschema
 
+from .codegen import Generator
 from .errors import Problem, SettingsError, SpecError, did_you_mean, format_rule_path
 from .expr import CompiledExpr, ExprError, Scope, compile_expression
+from .expr.runtime import UNSET
 from .filters import FILTERS, FilterArgError, FilterFn
-from .rules import NOVALUE, Exclusion, FilterStep, RestSpec, RuleSpec, build
+from .result import Skip
+from .rules import Exclusion, FilterStep, RestSpec, RuleSpec
 from .settings import SETTING_TYPES, SettingDecl, Settings, resolve_settings
 from .spec_schema import check_spec_schema
 from .yaml_source import Located, SourceIndex
@@ -56,7 +59,8 @@ class LetSpec:
 
 @dataclass(slots=True)
 class CompiledParts:
-    """Everything the engine needs, checked."""
+    """Everything the engine needs, checked; `run` is the generated per-payload function,
+    returning a `Skip` or the list of events."""
 
     file: str
     name: str
@@ -71,8 +75,8 @@ class CompiledParts:
     input_schema: Path | None
     output_schema: Path | None
     cases: Path | None
-    slot_count: int
-    compute: list[Any]
+    run: Any
+    source: str
     used_variables: set[str] = field(default_factory=set)
     index: SourceIndex | None = None
 
@@ -119,7 +123,7 @@ class _SpecCompiler:
         scope = self.scope
         scope.constants = {n: v for n, v in settings.resolved.items() if not decls[n].secret}
         scope.secret = frozenset(n for n, d in decls.items() if d.secret)
-        scope.compute = [None]
+        self.slot_count = 1
         scope.undefined_hint = self.undefined_hint
         item_slot, each = self.each(data.get("each"))
         lets = self.lets(data.get("let"), item_slot)
@@ -139,13 +143,55 @@ class _SpecCompiler:
         if settings_error is not None:
             raise settings_error
         assert output is not None
+        run, source = self.generate(lets, skips, output, each, item_slot)
         return CompiledParts(
             file=self.file, name=str(data.get("name", Path(self.file).stem)),
             description=str(data.get("description", "")), settings=settings, lets=lets,
             skips=skips, output=output, each=each, item_slot=item_slot, input_id=input_id,
             input_schema=input_schema, output_schema=output_schema, cases=cases,
-            slot_count=len(scope.compute), compute=scope.compute, used_variables=scope.used,
-            index=self.index)
+            run=run, source=source, used_variables=scope.used, index=self.index)
+
+    def generate(self, lets: list[LetSpec], skips: list[SkipSpec], output: RuleSpec,
+                 each: CompiledExpr | None, item_slot: int | None) -> tuple[Any, str]:
+        """Write the per-payload function: skip rules, then the output object(s)."""
+        gen = Generator(self.scope.ns)
+        for let in lets:
+            fill = self.scope.fill[let.name]
+            gen.emit(0, f"def {fill}(env):")
+            gen.emit(1, "_cur = env[0]")
+            gen.value(let.rule, "_r", 1)
+            gen.emit(1, "_r = None if _r is _NV else _r")
+            gen.emit(1, f"env[{let.slot}] = _r")
+            gen.emit(1, "return _r")
+            gen.finish(fill)
+        template = gen.ns.bind([UNSET] * self.slot_count, "_template")
+        gen.emit(0, "def _run(_cur):")
+        gen.emit(1, f"env = {template}.copy()")
+        gen.emit(1, "env[0] = _cur")
+        for skip in skips:
+            test = gen.condition(1, skip.when, skip.path + ".when")
+            gen.emit(1, f"if {test}:")
+            gen.emit(2, f"return {gen.ns.bind(Skip(skip.id, skip.reason), '_skip')}")
+        if each is None:
+            gen.value(output, "_out", 1)
+            gen.emit(1, "return [{} if _out is _NV else _out]")
+        else:
+            gen.expression(1, "_items", each, "each.from")
+            gen.emit(1, "if _items is None:")
+            gen.emit(2, "return []")
+            gen.emit(1, "if type(_items) is not list:")
+            gen.emit(2, f"raise _PayloadError('each.from', {each.json_path()!r}, 'expected a list')")
+            gen.emit(1, "_events = []")
+            gen.emit(1, "for _item in _items:")
+            gen.emit(2, f"env[{item_slot}] = _item")
+            for let in lets:
+                if let.per_item:
+                    gen.emit(2, f"env[{let.slot}] = _U")
+            gen.value(output, "_out", 2)
+            gen.emit(2, "_events.append({} if _out is _NV else _out)")
+            gen.emit(1, "return _events")
+        run = gen.finish("_run")
+        return run, "\n".join(gen.ns.globals.get("__sources__", []))
 
     def undefined_hint(self, name: str) -> str:
         lets = self.data.get("let") if isinstance(self.data.get("let"), dict) else {}
@@ -208,8 +254,8 @@ class _SpecCompiler:
         return slot, expr
 
     def new_slot(self, name: str) -> int:
-        slot = len(self.scope.compute)
-        self.scope.compute.append(None)
+        slot = self.slot_count
+        self.slot_count += 1
         self.scope.slots[name] = slot
         return slot
 
@@ -229,12 +275,12 @@ class _SpecCompiler:
             used_here = self.scope.used
             self.scope.used = before | used_here
             slot = self.new_slot(name)
+            self.scope.fill[name] = f"_fill{slot}"
             if rule is None:
                 continue
             per_item = bool(used_here & per_item_names)
             if per_item:
                 per_item_names.add(name)
-            self.scope.compute[slot] = _let_compute(build(rule))
             out.append(LetSpec(name, slot, rule, per_item))
         return out
 
@@ -419,7 +465,7 @@ class _SpecCompiler:
             if exc.message:  # an empty message: a nested filter, already reported
                 self.problem((*path, name, *exc.path), exc.message)
             return None
-        return FilterStep(name, fn, format_rule_path(path))
+        return FilterStep(name, fn, format_rule_path(path), fdef.inline)
 
     # files -------------------------------------------------------------------------------
 
@@ -469,9 +515,4 @@ def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _let_compute(evaluate: Any) -> Any:
-    def compute(env: list[Any]) -> Any:
-        value = evaluate(env)
-        return None if value is NOVALUE else value
-    return compute
 

@@ -55,21 +55,27 @@ Factory = Callable[[Any, FilterContext], FilterFn]
 
 @dataclass(frozen=True, slots=True)
 class FilterDef:
-    """A registered filter: `takes_args` is False for filters written as a bare name."""
+    """A registered filter: `takes_args` is False for filters written as a bare name.
+
+    `inline`, optional, is a Python expression template for generated code that handles the
+    common case without a call: `{v}` is the value, `{f}` the filter function for the rest.
+    """
 
     name: str
     factory: Factory
     takes_args: bool
     summary: str
+    inline: str | None = None
 
 
 FILTERS: dict[str, FilterDef] = {}
 
 
-def register(name: str, summary: str, *, takes_args: bool = False) -> Callable[[Factory], Factory]:
+def register(name: str, summary: str, *, takes_args: bool = False,
+             inline: str | None = None) -> Callable[[Factory], Factory]:
     """Add a filter factory to the registry."""
     def add(factory: Factory) -> Factory:
-        FILTERS[name] = FilterDef(name, factory, takes_args, summary)
+        FILTERS[name] = FilterDef(name, factory, takes_args, summary, inline)
         return factory
     return add
 
@@ -131,19 +137,20 @@ def _truncate(args: Any, ctx: FilterContext) -> FilterFn:
     return truncate
 
 
-@register("seconds_to_ms", "unix seconds → integer milliseconds (rounded)")
+@register("seconds_to_ms", "unix seconds → integer milliseconds (rounded)",
+          inline="({v} * 1000 if type({v}) is int else {f}({v}))")
 def _seconds_to_ms(args: Any, ctx: FilterContext) -> FilterFn:
     def seconds_to_ms(value: Any) -> Any:
         if type(value) is int:
             return value * 1000
-        if type(value) is float and math.isfinite(value):
+        if type(value) is float and math.isfinite(value * 1000):
             return round(value * 1000)
         raise FilterValueError(f"seconds_to_ms expects a number of seconds, got {_kind(value)}")
     return seconds_to_ms
 
 
 @register("to_string", "strings as they are, numbers as decimal text (42.0 → '42'); "
-                       "anything else is an error")
+                       "anything else is an error", inline="({v} if type({v}) is str else {f}({v}))")
 def _to_string(args: Any, ctx: FilterContext) -> FilterFn:
     def to_string(value: Any) -> Any:
         kind = type(value)

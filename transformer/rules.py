@@ -1,9 +1,9 @@
-"""Compiled rules and their evaluation: the per-event path.
+"""Compiled rules: their specs, and the helpers the generated code calls.
 
-The compiler turns each value rule of the spec into a `RuleSpec` (plain, inspectable: what
-`explain` walks) and `build` turns a `RuleSpec` into a closure `evaluate(env) -> value`, where
-`env[0]` is the payload and the other slots hold variables, filled on first use. A rule with no
-value returns `NOVALUE`; the caller leaves the key out.
+The compiler turns each value rule of the spec into a `RuleSpec`: plain and inspectable, what
+`codegen` turns into the per-event function and what `explain` walks. `env[0]` is the payload
+and the other slots hold variables, filled on first use. A rule with no value is `NOVALUE`;
+the key is left out.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 
 from jmespath.exceptions import JMESPathError
 
-from .errors import PayloadError, short_repr
+from .errors import PayloadError
 from .expr import CompiledExpr
 from .expr.compile import is_false
 from .expr.functions import EvalError
-from .filters import FilterFn, FilterValueError
+from .filters import FilterFn
 
 __all__ = [
     "NOVALUE",
@@ -26,10 +26,12 @@ __all__ = [
     "FilterStep",
     "RestSpec",
     "RuleSpec",
-    "build",
+    "copy_except",
     "deep_copy",
     "evaluate_expr",
+    "locate",
     "no_value_test",
+    "rest_copier",
 ]
 
 
@@ -41,9 +43,6 @@ class _NoValue:
 
 
 NOVALUE: Any = _NoValue()
-
-Evaluate = Callable[[list[Any]], Any]
-
 
 def _is_null(value: Any) -> bool:
     return value is None
@@ -74,6 +73,7 @@ class FilterStep:
     name: str
     fn: FilterFn
     path: str
+    inline: str | None = None
 
 
 @dataclass(slots=True)
@@ -125,109 +125,6 @@ def evaluate_expr(expr: CompiledExpr, env: list[Any], rule: str) -> Any:
         raise PayloadError(rule, expr.json_path(), "value nested too deeply") from None
 
 
-def build(spec: RuleSpec) -> Evaluate:
-    """The closure that evaluates a rule for one event."""
-    source = _build_source(spec)
-    when = spec.when
-    if when is not None and when.const:  # decided by settings alone, once
-        if is_false(when.value):
-            return lambda env: NOVALUE
-        when = None
-    when_rule = spec.path + ".when"
-    steps = [(step.fn, step.path) for step in spec.filters]
-    empty = no_value_test(spec.no_value)
-    required = spec.required
-    rule_path = spec.path
-
-    def missing(env: list[Any]) -> Any:
-        if required:
-            raise PayloadError(rule_path, locate(spec, env), "required value is missing")
-        return NOVALUE
-
-    if when is None and not steps and not required:
-        return source
-
-    def evaluate(env: list[Any]) -> Any:
-        if when is not None and is_false(evaluate_expr(when, env, when_rule)):
-            return NOVALUE
-        value = source(env)
-        if value is NOVALUE:
-            return missing(env)
-        for fn, path in steps:
-            try:
-                value = fn(value)
-            except FilterValueError as exc:
-                raise PayloadError(path, locate(spec, env), str(exc)) from None
-            if value is None:
-                return missing(env)
-        if empty(value):
-            return missing(env)
-        return value
-    return evaluate
-
-
-def _build_source(spec: RuleSpec) -> Evaluate:
-    if spec.source is not None:
-        return _build_from(spec.source, spec.path + ".from", no_value_test(spec.no_value))
-    if spec.first:
-        return _build_first([build(candidate) for candidate in spec.first])
-    if spec.fields is not None or spec.rest is not None:
-        return _build_object(spec)
-    return _build_const(spec.const)
-
-
-def _build_from(expr: CompiledExpr, rule: str, empty: Callable[[Any], bool]) -> Evaluate:
-    fn = expr.fn
-
-    def from_(env: list[Any]) -> Any:
-        try:
-            value = fn(env[0], env)
-        except PayloadError:
-            raise
-        except (EvalError, JMESPathError, RecursionError):
-            value = evaluate_expr(expr, env, rule)  # raises the worded error
-        return NOVALUE if empty(value) else value
-    return from_
-
-
-def _build_first(candidates: list[Evaluate]) -> Evaluate:
-    def first(env: list[Any]) -> Any:
-        for candidate in candidates:
-            value = candidate(env)
-            if value is not NOVALUE:
-                return value
-        return NOVALUE
-    return first
-
-
-def _build_const(value: Any) -> Evaluate:
-    if isinstance(value, (dict, list)):
-        return lambda env: deep_copy(value)
-    return lambda env: value
-
-
-def _build_object(spec: RuleSpec) -> Evaluate:
-    fields = [(key, build(rule)) for key, rule in (spec.fields or [])]
-    rest = _build_rest(spec.rest) if spec.rest is not None else None
-
-    def object_(env: list[Any]) -> Any:
-        if rest is not None:
-            out = rest(env)
-            if out is NOVALUE:
-                out = {}
-                base = False
-            else:
-                base = True
-        else:
-            out, base = {}, False
-        for key, evaluate in fields:
-            value = evaluate(env)
-            if value is not NOVALUE:
-                out[key] = value
-        return out if (out or base) else NOVALUE
-    return object_
-
-
 _REMOVE: Any = object()
 Trie = dict[str, Any]
 
@@ -246,64 +143,61 @@ def _trie(paths: list[tuple[str, ...]]) -> Trie:
     return root
 
 
-def _build_rest(rest: RestSpec) -> Evaluate:
-    source = rest.source
-    rule = rest.path + ".from"
+def rest_copier(rest: RestSpec) -> tuple[Any, list[Exclusion]]:
+    """For a `rest` rule: the fixed trie when no exclusion has a condition, else a function of
+    (object, flags) that copies with the exclusions whose flags are on, and the conditional ones."""
     fixed = [e.keys for e in rest.exclusions if e.when is None]
     conditional = [e for e in rest.exclusions if e.when is not None]
+    if not conditional:
+        return _trie(fixed), []
     prune = rest.prune_empty
     tries: dict[tuple[bool, ...], Trie] = {}
-    static_trie = _trie(fixed)
 
-    def pick_trie(env: list[Any]) -> Trie:
-        if not conditional:
-            return static_trie
-        flags = tuple(not is_false(evaluate_expr(e.when, env, f"{rest.path}.except"))
-                      for e in conditional if e.when is not None)
+    def copy_with(obj: dict[str, Any], flags: tuple[bool, ...]) -> dict[str, Any]:
         found = tries.get(flags)
         if found is None:
             chosen = fixed + [e.keys for e, on in zip(conditional, flags, strict=True) if on]
             found = tries[flags] = _trie(chosen)
-        return found
-
-    def rest_(env: list[Any]) -> Any:
-        value = evaluate_expr(source, env, rule)
-        if value is None:
-            return NOVALUE
-        if not isinstance(value, dict):
-            raise PayloadError(rule, source.json_path(),
-                               f"rest expects an object, got {short_repr(value)}")
-        try:
-            return _copy_except(value, pick_trie(env), prune)
-        except RecursionError:
-            raise PayloadError(rule, source.json_path(), "value nested too deeply") from None
-    return rest_
+        return copy_except(obj, found, prune)
+    return copy_with, conditional
 
 
-def _copy_except(obj: dict[str, Any], trie: Trie, prune: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        sub = trie.get(key)
-        if sub is None:
-            out[key] = deep_copy(value)
-        elif sub is _REMOVE:
-            continue
-        elif isinstance(value, dict):
-            copied = _copy_except(value, sub, prune)
-            if prune and value and not copied:
-                continue
-            out[key] = copied
-        else:
-            out[key] = deep_copy(value)
+def copy_except(obj: dict[str, Any], trie: Trie, prune: bool) -> dict[str, Any]:
+    """A deep copy of `obj` without the paths in `trie`, keys in their order; with `prune`,
+    objects that lost every key to the exclusions are left out too."""
+    get = trie.get
+    out = {key: (value if type(value) in _ATOMS else deep_copy(value)) if key not in trie
+           else _copy_nested(value, trie[key], prune)
+           for key, value in obj.items() if get(key) is not _REMOVE}
+    if prune:
+        for key in trie:
+            if out.get(key) is _PRUNED:
+                del out[key]
     return out
+
+
+_PRUNED: Any = object()
+
+
+def _copy_nested(value: Any, sub: Trie, prune: bool) -> Any:
+    if not isinstance(value, dict):
+        return deep_copy(value)
+    copied = copy_except(value, sub, prune)
+    return _PRUNED if prune and value and not copied else copied
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
 
 
 def deep_copy(value: Any) -> Any:
     """A copy of a JSON value: new dicts and lists, shared immutable scalars."""
-    if isinstance(value, dict):
-        return {k: (deep_copy(v) if isinstance(v, (dict, list)) else v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [deep_copy(v) if isinstance(v, (dict, list)) else v for v in value]
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is dict or isinstance(value, dict):
+        return {k: v if type(v) in _ATOMS else deep_copy(v) for k, v in value.items()}
+    if kind is list or isinstance(value, list):
+        return [v if type(v) in _ATOMS else deep_copy(v) for v in value]
     return value
 
 

@@ -1,39 +1,41 @@
-"""Compile a parsed JMESPath AST into a Python closure, checking it first.
+"""Compile a parsed JMESPath AST into Python source, checking it first.
 
 Everything that can be known before the first event is checked here: function names, arities,
 the types of literal arguments, variable names, slice steps. Sub-expressions that depend on
 neither the payload nor per-event variables (settings are constants) are evaluated once, here.
-The closures follow jmespath.py's `TreeInterpreter` semantics exactly; they take the current
-node and the per-event environment (`env`, a list: `env[0]` is the payload, then one slot per
-variable) and return the value.
+
+Each expression becomes one Python expression (`CompiledExpr.source`) over two free names:
+`_cur`, the current node, and `env`, the per-event list (`env[0]` is the payload, then one slot
+per variable, filled on first use). The rule compiler inlines these sources into one function
+per mapping; `CompiledExpr.fn(current, env)` runs one on its own. The generated code follows
+jmespath.py's `TreeInterpreter` semantics exactly; `tests/test_expr.py` holds it to that.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from jmespath import exceptions as jexc
-from jmespath.visitor import _equals, _is_comparable
 
-from .functions import FUNCTIONS, FunctionDef, check_constant_argument, make_call, path_exists
+from ..errors import did_you_mean
+from .functions import (
+    FUNCTIONS,
+    EvalError,
+    FunctionDef,
+    check_constant_argument,
+    make_value_call,
+    path_exists,
+    specialize,
+)
 from .parse import Node, ParseFailure, parse_expression
+from .runtime import RUNTIME, UNSET, Expression
 
-__all__ = ["UNSET", "CompiledExpr", "ExprError", "Scope", "compile_expression", "is_false"]
+__all__ = ["UNSET", "CompiledExpr", "ExprError", "Namespace", "Scope", "compile_expression", "is_false"]
 
 Fn = Callable[[Any, list[Any]], Any]
-
-
-class _Unset:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<unset>"
-
-
-UNSET: Any = _Unset()
-"""The marker in an `env` slot whose variable has not been computed yet for this event."""
 
 
 class ExprError(Exception):
@@ -45,34 +47,68 @@ class ExprError(Exception):
         self.message = message
 
 
+class Namespace:
+    """The globals of generated code: runtime helpers, constants, unique temporary names."""
+
+    def __init__(self) -> None:
+        self.globals: dict[str, Any] = dict(RUNTIME)
+        self._count = 0
+
+    def name(self, prefix: str = "_t") -> str:
+        """A fresh identifier."""
+        self._count += 1
+        return f"{prefix}{self._count}"
+
+    def bind(self, value: Any, prefix: str = "_k") -> str:
+        """A global name holding `value`."""
+        name = self.name(prefix)
+        self.globals[name] = value
+        return name
+
+    def literal(self, value: Any) -> str:
+        """Source for a constant: inline when it is an immutable scalar, else a global name."""
+        if value is None or isinstance(value, (bool, int, str)):
+            return repr(value)
+        if isinstance(value, float) and math.isfinite(value):
+            return repr(value)
+        return self.bind(value)
+
+    def function(self, source: str, args: str = "_cur, env") -> Callable[..., Any]:
+        """Compile `lambda args: source` in this namespace."""
+        code = compile(f"lambda {args}: {source}", "<transformer expression>", "eval")
+        fn: Callable[..., Any] = eval(code, self.globals)  # our own generated source
+        return fn
+
+
 @dataclass(slots=True)
 class Scope:
-    """What names an expression may use.
+    """What names an expression may use, and where generated code lives.
 
-    `constants`: settings, folded into the expression. `slots`: per-event variables, their
-    index in `env`. `compute[i]` fills slot i on first use. `paths[name]` is the JSON path of a
-    variable's value when it is known statically (for error messages).
+    `constants`: settings, folded into the code. `slots`: per-event variables and their index in
+    `env`; `fill[name]` is the global name of the function that computes a slot on first use.
     """
 
+    ns: Namespace = field(default_factory=Namespace)
     constants: dict[str, Any] = field(default_factory=dict)
     secret: frozenset[str] = frozenset()
     slots: dict[str, int] = field(default_factory=dict)
-    compute: list[Callable[[list[Any]], Any] | None] = field(default_factory=list)
-    paths: dict[str, str] = field(default_factory=dict)
+    fill: dict[str, str] = field(default_factory=dict)
     undefined_hint: Callable[[str], str] | None = None
     used: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
 class CompiledExpr:
-    """A compiled expression: `fn(current, env)`; `steps` set when it is a plain path."""
+    """A compiled expression: `source` over `_cur` and `env`; `steps` set for a plain path."""
 
     text: str
+    source: str
     fn: Fn
     const: bool
     value: Any = None
     steps: tuple[str | int, ...] | None = None
     root_var: str | None = None
+    is_bool: bool = False
 
     def json_path(self) -> str:
         """The JSON path this expression reads, when it is a plain path; else the expression."""
@@ -84,22 +120,36 @@ class CompiledExpr:
 
 def is_false(value: Any) -> bool:
     """JMESPath falsiness: null, false, and empty strings, arrays and objects."""
-    return value is None or value is False or value == "" or value == [] or value == {}
+    return not value and type(value) is not int and type(value) is not float
+
+
+def falsy_source(first: str, name: str) -> str:
+    """Source testing JMESPath falsiness; `first` (e.g. `(t := x)`) binds `name`."""
+    return f"(not {first} and type({name}) is not int and type({name}) is not float)"
+
+
+def truthy_source(first: str, name: str) -> str:
+    """Source testing JMESPath truthiness, for `if` contexts (0 is true in JMESPath)."""
+    return f"({first} or type({name}) is int or type({name}) is float)"
 
 
 @dataclass(slots=True)
 class _C:
-    """A compiled node: its closure and what it depends on."""
+    """A compiled node: its source and what it depends on."""
 
-    fn: Fn
+    src: str
     uses_current: bool
     uses_env: bool
     steps: tuple[str | int, ...] | None = None
     root_var: str | None = None
+    is_bool: bool = False
 
     @property
     def const(self) -> bool:
         return not self.uses_current and not self.uses_env
+
+
+_BOOL_FUNCTIONS = {"exists", "is_blank", "matches_any", "contains", "starts_with", "ends_with"}
 
 
 def compile_expression(text: str, scope: Scope) -> CompiledExpr:
@@ -108,52 +158,64 @@ def compile_expression(text: str, scope: Scope) -> CompiledExpr:
         ast = parse_expression(text)
     except ParseFailure as exc:
         raise ExprError(exc.offset, f"invalid expression: {exc.message}") from None
-    compiled = _Compiler(scope).node(ast)
+    compiled = _Compiler(scope).node(ast, "_cur")
+    ns = scope.ns
     if compiled.const:
-        value = _fold(compiled.fn, ast)
-        return CompiledExpr(text, _constant(value), True, value)
-    return CompiledExpr(text, compiled.fn, False, None, compiled.steps, compiled.root_var)
+        value = _fold(ns, compiled.src, ast)
+        source = ns.literal(value)
+        return CompiledExpr(text, source, ns.function(source), True, value)
+    return CompiledExpr(text, compiled.src, ns.function(compiled.src), False, None,
+                        compiled.steps, compiled.root_var, compiled.is_bool)
 
 
-def _fold(fn: Fn, ast: Node) -> Any:
+def _fold(ns: Namespace, source: str, ast: Node) -> Any:
     try:
-        return fn(None, [])
-    except jexc.JMESPathError as exc:
+        return ns.function(source)(None, None)
+    except (jexc.JMESPathError, EvalError) as exc:
         raise ExprError(ast.get("pos", 0), f"expression always fails: {exc}") from None
-
-
-def _constant(value: Any) -> Fn:
-    def const(current: Any, env: list[Any]) -> Any:
-        return value
-    return const
 
 
 class _Compiler:
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
+        self.ns = scope.ns
 
-    def node(self, node: Node) -> _C:
-        method: Callable[[Node], _C] | None = getattr(self, "_" + node["type"], None)
+    def node(self, node: Node, cur: str, prev: str | None = None) -> _C:
+        """Source for `node` evaluated on the value named `cur`.
+
+        With `prev`, the source of the value to evaluate on, the code binds `cur := prev` where
+        it first reads it (the condition of a conditional expression runs before its branches).
+        """
+        kind = node["type"]
+        method: Callable[..., _C] | None = getattr(self, "_" + kind, None)
         if method is None:  # pragma: no cover - every jmespath node type is handled below
-            raise ExprError(0, f"unsupported expression node {node['type']}")
-        result = method(node)
-        if result.const and node["type"] not in ("literal", "variable", "expref"):
-            value = _fold(result.fn, node)
-            return _C(_constant(value), False, False)
-        return result
+            raise ExprError(0, f"unsupported expression node {kind}")
+        if prev is not None and kind in _BINDS_PREV:
+            return method(node, cur, prev)
+        result: _C = method(node, cur)
+        if result.const and kind not in ("literal", "variable", "expref"):
+            value = _fold(self.ns, result.src, node)
+            result = _C(self.ns.literal(value), False, False, is_bool=type(value) is bool)
+        if prev is None:
+            return result
+        return _C(f"({result.src} if (({cur} := {prev}) is {cur}) else None)", True, result.uses_env,
+                  result.steps, result.root_var, result.is_bool)
+
+    def _bind(self, cur: str, prev: str | None) -> str:
+        """The first read of `cur`: its binding when there is a `prev`."""
+        return cur if prev is None else f"({cur} := {prev})"
 
     # leaves -------------------------------------------------------------------------------
 
-    def _literal(self, node: Node) -> _C:
-        return _C(_constant(node["value"]), False, False)
+    def _literal(self, node: Node, cur: str) -> _C:
+        return _C(self.ns.literal(node["value"]), False, False, is_bool=type(node["value"]) is bool)
 
-    def _current(self, node: Node) -> _C:
-        return _C(_identity, True, False, steps=())
+    def _current(self, node: Node, cur: str, prev: str | None = None) -> _C:
+        return _C(cur if prev is None else prev, True, False, steps=())
 
-    def _identity(self, node: Node) -> _C:
-        return _C(_identity, True, False, steps=())
+    _identity = _current
 
-    def _variable(self, node: Node) -> _C:
+    def _variable(self, node: Node, cur: str) -> _C:
         name: str = node["value"]
         scope = self.scope
         scope.used.add(name)
@@ -161,251 +223,168 @@ class _Compiler:
             raise ExprError(node["pos"], f"secret setting '${name}' cannot be used in an expression"
                                          " (its value would reach the output)")
         if name in scope.constants:
-            return _C(_constant(scope.constants[name]), False, False)
+            return _C(self.ns.literal(scope.constants[name]), False, False)
         slot = scope.slots.get(name)
         if slot is None:
             hint = scope.undefined_hint(name) if scope.undefined_hint else ""
             raise ExprError(node["pos"], f"unknown variable '${name}'{hint}")
-        compute = scope.compute
+        fill = scope.fill.get(name)
+        t = self.ns.name()
+        if fill is None:  # a slot set directly (the `each` item)
+            return _C(f"env[{slot}]", False, True, steps=(), root_var=name)
+        return _C(f"({t} if ({t} := env[{slot}]) is not _U else {fill}(env))", False, True,
+                  steps=(), root_var=name)
 
-        def variable(current: Any, env: list[Any]) -> Any:
-            value = env[slot]
-            if value is UNSET:
-                fill = compute[slot]
-                value = env[slot] = fill(env) if fill is not None else None
-            return value
-        return _C(variable, False, True, steps=(), root_var=name)
+    def _field(self, node: Node, cur: str, prev: str | None = None) -> _C:
+        key = repr(node["value"])
+        return _C(f"({cur}.get({key}) if type({self._bind(cur, prev)}) is dict"
+                  f" else None if {cur} is None else _getf({cur}, {key}))",
+                  True, False, steps=(node["value"],))
 
-    def _field(self, node: Node) -> _C:
-        key: str = node["value"]
+    def _index(self, node: Node, cur: str, prev: str | None = None) -> _C:
+        return _C(f"_index({prev if prev is not None else cur}, {node['value']})", True, False,
+                  steps=(node["value"],))
 
-        def field_(current: Any, env: list[Any]) -> Any:
-            try:
-                return current.get(key)
-            except AttributeError:
-                return None
-        return _C(field_, True, False, steps=(key,))
-
-    def _index(self, node: Node) -> _C:
-        i: int = node["value"]
-
-        def index(current: Any, env: list[Any]) -> Any:
-            if not isinstance(current, list):
-                return None
-            try:
-                return current[i]
-            except IndexError:
-                return None
-        return _C(index, True, False, steps=(i,))
-
-    def _slice(self, node: Node) -> _C:
+    def _slice(self, node: Node, cur: str, prev: str | None = None) -> _C:
         start, stop, step = node["children"]
         if step == 0:
             raise ExprError(0, "slice step cannot be 0")
-        bounds = slice(start, stop, step)
-
-        def slice_(current: Any, env: list[Any]) -> Any:
-            if not isinstance(current, list):
-                return None
-            return current[bounds]
-        return _C(slice_, True, False)
+        bounds = self.ns.bind(slice(start, stop, step))
+        return _C(f"({cur}[{bounds}] if type({self._bind(cur, prev)}) is list else None)", True, False)
 
     # chains -------------------------------------------------------------------------------
 
-    def _chain(self, node: Node) -> _C:
-        parts = [self.node(child) for child in node["children"]]
-        first = parts[0]
-        uses_env = any(p.uses_env for p in parts)
-        plain = (all(p.steps is not None for p in parts)
-                 and all(p.root_var is None for p in parts[1:]))
-        if plain:
-            steps = tuple(s for p in parts for s in (p.steps or ()))
-            if first.root_var is None:
-                return _C(_path_fn(steps), True, False, steps=steps)
-            after = tuple(s for p in parts[1:] for s in (p.steps or ()))
-            return _C(_then_path(first.fn, after), False, True, steps=steps,
-                      root_var=first.root_var)
-        fns = [p.fn for p in parts]
+    def _chain(self, node: Node, cur: str, prev: str | None = None) -> _C:
+        children: list[Node] = node["children"]
+        result = self.node(children[0], cur, prev)
+        steps = result.steps
+        for child in children[1:]:
+            t = self.ns.name()
+            part = self.node(child, t, result.src)
+            steps = (*steps, *part.steps) if (steps is not None and part.steps is not None
+                                              and part.root_var is None) else None
+            result = _C(part.src, result.uses_current, result.uses_env or part.uses_env)
+        if result.const:
+            return result
+        return _C(result.src, result.uses_current, result.uses_env, steps=steps,
+                  root_var=_root_var(self.node_root(children[0])) if steps is not None else None)
 
-        def chain(current: Any, env: list[Any]) -> Any:
-            for fn in fns:
-                current = fn(current, env)
-            return current
-        return _C(chain, first.uses_current, uses_env)
+    def node_root(self, node: Node) -> Node:
+        while node["type"] in ("subexpression", "index_expression", "pipe"):
+            node = node["children"][0]
+        return node
 
     _subexpression = _chain
     _index_expression = _chain
-
-    def _pipe(self, node: Node) -> _C:
-        left, right = (self.node(child) for child in node["children"])
-        lf, rf = left.fn, right.fn
-
-        def pipe(current: Any, env: list[Any]) -> Any:
-            return rf(lf(current, env), env)
-        return _C(pipe, left.uses_current, left.uses_env or right.uses_env)
+    _pipe = _chain
 
     # projections --------------------------------------------------------------------------
 
-    def _projection(self, node: Node) -> _C:
-        base, rhs = (self.node(child) for child in node["children"])
-        bf, rf = base.fn, rhs.fn
+    def _projection(self, node: Node, cur: str, prev: str | None = None) -> _C:
+        base = self.node(node["children"][0], cur, prev)
+        b, e, v = self.ns.name(), self.ns.name("_e"), self.ns.name()
+        rhs = self.node(node["children"][1], e)
+        if rhs.src == e:
+            body = f"[{e} for {e} in {b} if {e} is not None]"
+        else:
+            body = f"[{v} for {e} in {b} if ({v} := {rhs.src}) is not None]"
+        return _C(f"({body} if type({b} := {base.src}) is list else None)",
+                  base.uses_current, base.uses_env or rhs.uses_env)
 
-        def projection(current: Any, env: list[Any]) -> Any:
-            items = bf(current, env)
-            if not isinstance(items, list):
-                return None
-            out = []
-            for item in items:
-                value = rf(item, env)
-                if value is not None:
-                    out.append(value)
-            return out
-        return _C(projection, base.uses_current, base.uses_env or rhs.uses_env)
+    def _value_projection(self, node: Node, cur: str, prev: str | None = None) -> _C:
+        base = self.node(node["children"][0], cur, prev)
+        b, e, v = self.ns.name(), self.ns.name("_e"), self.ns.name()
+        rhs = self.node(node["children"][1], e)
+        body = f"[{v} for {e} in {b}.values() if ({v} := {rhs.src}) is not None]"
+        return _C(f"({body} if isinstance({b} := {base.src}, dict) else _values_or_none({b}))"
+                  if rhs.src != e else
+                  f"([{e} for {e} in {b}.values() if {e} is not None] if isinstance({b} := {base.src}, dict)"
+                  f" else _values_or_none({b}))",
+                  base.uses_current, base.uses_env or rhs.uses_env)
 
-    def _value_projection(self, node: Node) -> _C:
-        base, rhs = (self.node(child) for child in node["children"])
-        bf, rf = base.fn, rhs.fn
-
-        def value_projection(current: Any, env: list[Any]) -> Any:
-            obj = bf(current, env)
-            try:
-                items = obj.values()
-            except AttributeError:
-                return None
-            out = []
-            for item in items:
-                value = rf(item, env)
-                if value is not None:
-                    out.append(value)
-            return out
-        return _C(value_projection, base.uses_current, base.uses_env or rhs.uses_env)
-
-    def _filter_projection(self, node: Node) -> _C:
-        base, rhs, cond = (self.node(child) for child in node["children"])
-        bf, rf, cf = base.fn, rhs.fn, cond.fn
-
-        def filter_projection(current: Any, env: list[Any]) -> Any:
-            items = bf(current, env)
-            if not isinstance(items, list):
-                return None
-            out = []
-            for item in items:
-                if not is_false(cf(item, env)):
-                    value = rf(item, env)
-                    if value is not None:
-                        out.append(value)
-            return out
-        return _C(filter_projection, base.uses_current,
+    def _filter_projection(self, node: Node, cur: str, prev: str | None = None) -> _C:
+        base = self.node(node["children"][0], cur, prev)
+        b, e, v, c = self.ns.name(), self.ns.name("_e"), self.ns.name(), self.ns.name()
+        rhs = self.node(node["children"][1], e)
+        cond = self.node(node["children"][2], e)
+        keep = cond.src if cond.is_bool else truthy_source(f"({c} := {cond.src})", c)
+        if rhs.src == e:
+            body = f"[{e} for {e} in {b} if {keep} and {e} is not None]"
+        else:
+            body = f"[{v} for {e} in {b} if {keep} and ({v} := {rhs.src}) is not None]"
+        return _C(f"({body} if type({b} := {base.src}) is list else None)", base.uses_current,
                   base.uses_env or rhs.uses_env or cond.uses_env)
 
-    def _flatten(self, node: Node) -> _C:
-        base = self.node(node["children"][0])
-        bf = base.fn
-
-        def flatten(current: Any, env: list[Any]) -> Any:
-            items = bf(current, env)
-            if not isinstance(items, list):
-                return None
-            out: list[Any] = []
-            for item in items:
-                if isinstance(item, list):
-                    out.extend(item)
-                else:
-                    out.append(item)
-            return out
-        return _C(flatten, base.uses_current, base.uses_env)
+    def _flatten(self, node: Node, cur: str, prev: str | None = None) -> _C:
+        base = self.node(node["children"][0], cur, prev)
+        return _C(f"_flatten({base.src})", base.uses_current, base.uses_env)
 
     # operators ----------------------------------------------------------------------------
 
-    def _comparator(self, node: Node) -> _C:
-        left, right = (self.node(child) for child in node["children"])
-        lf, rf = left.fn, right.fn
+    def _comparator(self, node: Node, cur: str) -> _C:
+        left, right = (self.node(child, cur) for child in node["children"])
         op = node["value"]
-        fn: Fn
-        if op == "eq":
-            def fn(current: Any, env: list[Any]) -> Any:
-                return _equals(lf(current, env), rf(current, env))
-        elif op == "ne":
-            def fn(current: Any, env: list[Any]) -> Any:
-                return not _equals(lf(current, env), rf(current, env))
-        else:
-            compare = _ORDERING[op]
+        uses = (left.uses_current or right.uses_current, left.uses_env or right.uses_env)
+        if op in ("eq", "ne"):
+            negate = "not " if op == "ne" else ""
+            for this, other in ((left, right), (right, left)):
+                if other.const and other.src == "None":
+                    return _C(f"({this.src} is {'not ' if op == 'ne' else ''}None)", *uses, is_bool=True)
+                if other.const and other.src.startswith(("'", '"')):  # a string: no bool quirk
+                    return _C(f"({this.src} {'!=' if op == 'ne' else '=='} {other.src})", *uses,
+                              is_bool=True)
+            return _C(f"({negate}_eq({left.src}, {right.src}))", *uses, is_bool=True)
+        return _C(f"_order_{op}({left.src}, {right.src})", *uses)
 
-            def fn(current: Any, env: list[Any]) -> Any:
-                a = lf(current, env)
-                b = rf(current, env)
-                if not (_is_comparable(a) and _is_comparable(b)):
-                    return None
-                try:
-                    return compare(a, b)
-                except TypeError:  # a string against a number
-                    return None
-        return _C(fn, left.uses_current or right.uses_current, left.uses_env or right.uses_env)
+    def _or_expression(self, node: Node, cur: str) -> _C:
+        left, right = (self.node(child, cur) for child in node["children"])
+        uses = (left.uses_current or right.uses_current, left.uses_env or right.uses_env)
+        if left.is_bool and right.is_bool:
+            return _C(f"({left.src} or {right.src})", *uses, is_bool=True)
+        t = self.ns.name()
+        return _C(f"({right.src} if {falsy_source(f'({t} := {left.src})', t)} else {t})", *uses)
 
-    def _or_expression(self, node: Node) -> _C:
-        left, right = (self.node(child) for child in node["children"])
-        lf, rf = left.fn, right.fn
+    def _and_expression(self, node: Node, cur: str) -> _C:
+        left, right = (self.node(child, cur) for child in node["children"])
+        uses = (left.uses_current or right.uses_current, left.uses_env or right.uses_env)
+        if left.is_bool and right.is_bool:
+            return _C(f"({left.src} and {right.src})", *uses, is_bool=True)
+        t = self.ns.name()
+        return _C(f"({t} if {falsy_source(f'({t} := {left.src})', t)} else {right.src})", *uses)
 
-        def or_(current: Any, env: list[Any]) -> Any:
-            value = lf(current, env)
-            return rf(current, env) if is_false(value) else value
-        return _C(or_, left.uses_current or right.uses_current, left.uses_env or right.uses_env)
-
-    def _and_expression(self, node: Node) -> _C:
-        left, right = (self.node(child) for child in node["children"])
-        lf, rf = left.fn, right.fn
-
-        def and_(current: Any, env: list[Any]) -> Any:
-            value = lf(current, env)
-            return value if is_false(value) else rf(current, env)
-        return _C(and_, left.uses_current or right.uses_current, left.uses_env or right.uses_env)
-
-    def _not_expression(self, node: Node) -> _C:
-        inner = self.node(node["children"][0])
-        f = inner.fn
-
-        def not_(current: Any, env: list[Any]) -> Any:
-            value = f(current, env)
-            if value == 0 and type(value) in (int, float):
-                return False
-            return not value
-        return _C(not_, inner.uses_current, inner.uses_env)
+    def _not_expression(self, node: Node, cur: str) -> _C:
+        inner = self.node(node["children"][0], cur)
+        if inner.is_bool:
+            return _C(f"(not {inner.src})", inner.uses_current, inner.uses_env, is_bool=True)
+        t = self.ns.name()
+        return _C(falsy_source(f"({t} := {inner.src})", t), inner.uses_current, inner.uses_env,
+                  is_bool=True)
 
     # multi-selects ------------------------------------------------------------------------
 
-    def _multi_select_list(self, node: Node) -> _C:
-        parts = [self.node(child) for child in node["children"]]
-        fns = [p.fn for p in parts]
+    def _multi_select_list(self, node: Node, cur: str) -> _C:
+        parts = [self.node(child, cur) for child in node["children"]]
+        items = ", ".join(p.src for p in parts)
+        return _C(f"(None if {cur} is None else [{items}])", True, any(p.uses_env for p in parts))
 
-        def multi_select_list(current: Any, env: list[Any]) -> Any:
-            if current is None:
-                return None
-            return [fn(current, env) for fn in fns]
-        return _C(multi_select_list, True, any(p.uses_env for p in parts))
-
-    def _multi_select_dict(self, node: Node) -> _C:
-        pairs = [(child["value"], self.node(child["children"][0])) for child in node["children"]]
-        fns = [(key, part.fn) for key, part in pairs]
-
-        def multi_select_dict(current: Any, env: list[Any]) -> Any:
-            if current is None:
-                return None
-            return {key: fn(current, env) for key, fn in fns}
-        return _C(multi_select_dict, True, any(part.uses_env for _, part in pairs))
+    def _multi_select_dict(self, node: Node, cur: str) -> _C:
+        pairs = [(child["value"], self.node(child["children"][0], cur)) for child in node["children"]]
+        items = ", ".join(f"{key!r}: {part.src}" for key, part in pairs)
+        return _C(f"(None if {cur} is None else {{{items}}})", True, any(p.uses_env for _, p in pairs))
 
     # functions ----------------------------------------------------------------------------
 
-    def _expref(self, node: Node) -> _C:
-        inner = self.node(node["children"][0])
-        return _C(inner.fn, False, inner.uses_env, steps=inner.steps, root_var=inner.root_var)
+    def _expref(self, node: Node, cur: str) -> _C:
+        e = self.ns.name("_e")
+        inner = self.node(node["children"][0], e)
+        return _C(f"_Expression(lambda {e}: {inner.src})", False, inner.uses_env,
+                  steps=inner.steps, root_var=inner.root_var)
 
-    def _function_expression(self, node: Node) -> _C:
+    def _function_expression(self, node: Node, cur: str) -> _C:
         name: str = node["value"]
         pos: int = node.get("pos", 0)
         fdef = FUNCTIONS.get(name)
         if fdef is None:
-            from ..errors import did_you_mean
-
             known = ", ".join(sorted(FUNCTIONS))
             raise ExprError(pos, f"unknown function '{name}()'{did_you_mean(name, FUNCTIONS)}"
                                  f" (known: {known})")
@@ -417,31 +396,45 @@ class _Compiler:
             if wants_expref != (child["type"] == "expref"):
                 need = "an expression reference (&expr)" if wants_expref else "a value, not &expr"
                 raise ExprError(pos, f"argument {i + 1} of {name}() must be {need}")
-            compiled = self.node(child)
+            compiled = self.node(child, cur)
             if compiled.const and not wants_expref:
-                problem = check_constant_argument(fdef, i, compiled.fn(None, []))
+                problem = check_constant_argument(fdef, i, _fold(self.ns, compiled.src, child))
                 if problem:
                     raise ExprError(pos, problem)
             args.append(compiled)
-        if fdef.name == "exists":
-            return self._exists(args[0], pos)
-        expref_args = [fdef.arg_types(i) == ("expref",) for i in range(len(args))]
-        call = make_call(fdef, [a.fn for a in args], expref_args)
         uses_current = any(a.uses_current for a in args)
         uses_env = any(a.uses_env for a in args)
-        return _C(call, uses_current, uses_env)
+        if name == "exists":
+            return self._exists(args[0], pos, cur)
+        consts = [_fold(self.ns, a.src, children[i]) if a.const else _NOT_CONST for i, a in enumerate(args)]
+        special = specialize(fdef, [None if c is _NOT_CONST else c for c in consts],
+                             [c is not _NOT_CONST for c in consts])
+        if special is not None:
+            call = self.ns.bind(special, f"_f_{name}_")
+            live = ", ".join(a.src for a, c in zip(args, consts, strict=True) if c is _NOT_CONST)
+            return _C(f"{call}({live})", uses_current, uses_env, is_bool=name in _BOOL_FUNCTIONS)
+        call = self.ns.bind(make_value_call(fdef), f"_f_{name}_")
+        return _C(f"{call}({', '.join(a.src for a in args)})", uses_current, uses_env,
+                  is_bool=name in _BOOL_FUNCTIONS)
 
-    def _exists(self, target: _C, pos: int) -> _C:
+    def _exists(self, target: _C, pos: int, cur: str) -> _C:
         if target.steps is None or (not target.steps and target.root_var is None):
             raise ExprError(pos, "exists() takes a path such as &data.identifiers or &$name.key")
         if target.root_var is None:
-            return _C(path_exists(target.steps, None), True, False)
-        base = self._variable({"value": target.root_var, "pos": pos})
-        return _C(path_exists(target.steps, base.fn), False, True)
+            test = self.ns.bind(path_exists(target.steps), "_exists")
+            return _C(f"{test}({cur})", True, False, is_bool=True)
+        base = self._variable({"value": target.root_var, "pos": pos}, cur)
+        test = self.ns.bind(path_exists(target.steps), "_exists")
+        return _C(f"{test}({base.src})", False, True, is_bool=True)
 
 
-def _identity(current: Any, env: list[Any]) -> Any:
-    return current
+_NOT_CONST: Any = object()
+_BINDS_PREV = {"current", "identity", "field", "index", "slice", "subexpression", "index_expression",
+               "pipe", "projection", "value_projection", "filter_projection", "flatten"}
+
+
+def _root_var(node: Node) -> str | None:
+    return node["value"] if node["type"] == "variable" else None
 
 
 def _check_arity(fdef: FunctionDef, count: int, pos: int) -> None:
@@ -452,81 +445,4 @@ def _check_arity(fdef: FunctionDef, count: int, pos: int) -> None:
         raise ExprError(pos, f"{fdef.name}() takes {fdef.min_args} {word}, got {count}")
 
 
-def _path_fn(steps: tuple[str | int, ...]) -> Fn:
-    """A fused walk down keys and indexes: the hot path of most rules."""
-    if len(steps) == 1 and isinstance(steps[0], str):
-        k0 = steps[0]
-
-        def path1(current: Any, env: list[Any]) -> Any:
-            try:
-                return current.get(k0)
-            except AttributeError:
-                return None
-        return path1
-    if len(steps) == 2 and isinstance(steps[0], str) and isinstance(steps[1], str):
-        k0, k1 = steps[0], steps[1]
-
-        def path2(current: Any, env: list[Any]) -> Any:
-            try:
-                return current.get(k0).get(k1)
-            except AttributeError:
-                return None
-        return path2
-    if all(isinstance(s, str) for s in steps):
-        keys = steps
-
-        def path_keys(current: Any, env: list[Any]) -> Any:
-            try:
-                for key in keys:
-                    current = current.get(key)
-            except AttributeError:
-                return None
-            return current
-        return path_keys
-    walk = steps
-
-    def path(current: Any, env: list[Any]) -> Any:
-        for step in walk:
-            if isinstance(step, int):
-                if not isinstance(current, list):
-                    return None
-                try:
-                    current = current[step]
-                except IndexError:
-                    return None
-            else:
-                try:
-                    current = current.get(step)
-                except AttributeError:
-                    return None
-        return current
-    return path
-
-
-def _then_path(first: Fn, steps: tuple[str | int, ...]) -> Fn:
-    if not steps:
-        return first
-    rest = _path_fn(steps)
-
-    def var_path(current: Any, env: list[Any]) -> Any:
-        return rest(first(current, env), env)
-    return var_path
-
-
-def _lt(a: Any, b: Any) -> bool:
-    return bool(a < b)
-
-
-def _le(a: Any, b: Any) -> bool:
-    return bool(a <= b)
-
-
-def _gt(a: Any, b: Any) -> bool:
-    return bool(a > b)
-
-
-def _ge(a: Any, b: Any) -> bool:
-    return bool(a >= b)
-
-
-_ORDERING: dict[str, Callable[[Any, Any], bool]] = {"lt": _lt, "lte": _le, "gt": _gt, "gte": _ge}
+__all__ += ["Expression", "falsy_source", "truthy_source"]

@@ -28,16 +28,14 @@ __all__ = [
     "EvalError",
     "FunctionDef",
     "check_constant_argument",
-    "make_call",
+    "make_value_call",
     "path_exists",
+    "specialize",
 ]
 
 
 class EvalError(Exception):
     """An expression that fails on this payload (a function given the wrong type of value)."""
-
-Fn = Callable[[Any, list[Any]], Any]
-
 
 class _Functions(jfunctions.Functions):  # type: ignore[misc]
     @jfunctions.signature({"types": ["expref"]})  # type: ignore[untyped-decorator]
@@ -126,6 +124,9 @@ def _type_message(fdef: FunctionDef, i: int, value: Any) -> str:
     return f"argument {i + 1} of {fdef.name}() must be {wanted}, got {got} {short_repr(value)}"
 
 
+_PYTHON_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError)
+
+
 def _raise_type_error(fdef: FunctionDef, values: list[Any]) -> Any:
     """Find the argument jmespath rejects and raise `EvalError` naming it."""
     for i, value in enumerate(values):
@@ -137,89 +138,85 @@ def _raise_type_error(fdef: FunctionDef, values: list[Any]) -> Any:
         raise EvalError(f"{fdef.name}(): {exc}") from None
 
 
-class _Expression(jvisitor._Expression):  # type: ignore[misc]
-    """An `&expr` argument bound to the event's variables (jmespath type-checks by this name)."""
-
-    def __init__(self, fn: Fn, env: list[Any]) -> None:
-        self.expression = fn
-        self.env = env
-
-    def visit(self, node: Any, value: Any) -> Any:
-        return self.expression(value, self.env)
-
-
 def _checker(types: Sequence[str]) -> Callable[[Any], bool] | None:
+    """A fast test of one argument against jmespath type names (None: anything goes)."""
     if not types:
         return None
-    allowed, subtypes = _INSTANCE._get_allowed_pytypes(list(types))
-    names = frozenset(allowed)
-    if subtypes:
-        return lambda value: False  # arrays of a given type: let jmespath check the elements
-    return lambda value: type(value).__name__ in names
+    tests: list[Callable[[Any], bool]] = []
+    for name in types:
+        kind, _, sub = name.partition("-")
+        pytypes = _PYTYPES[kind]
+        tests.append(_array_test(pytypes, _PYTYPES[sub]) if sub else _type_test(pytypes))
+    if len(tests) == 1:
+        return tests[0]
+    return lambda v: any(test(v) for test in tests)
 
 
-_PYTHON_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError)
+def _type_test(pytypes: tuple[type, ...]) -> Callable[[Any], bool]:
+    return lambda value: type(value) in pytypes
 
 
-def make_call(fdef: FunctionDef, args: list[Fn], exprefs: list[bool]) -> Fn:
-    """A closure that evaluates the arguments, checks their types and calls the function."""
+def _array_test(pytypes: tuple[type, ...], subtypes: tuple[type, ...]) -> Callable[[Any], bool]:
+    return lambda value: type(value) in pytypes and all(type(x) in subtypes for x in value)
+
+
+_PYTYPES: dict[str, tuple[type, ...]] = {
+    "boolean": (bool,), "array": (list,), "object": (dict,), "null": (type(None),), "string": (str,),
+    "number": (int, float), "expref": (jvisitor._Expression,), "any": (),
+}
+
+
+def make_value_call(fdef: FunctionDef) -> Callable[..., Any]:
+    """The function as generated code calls it: with values, types checked, failures worded."""
     impl = fdef.impl
     name = fdef.name
-    checks = [(i, c) for i, c in ((i, _checker(fdef.arg_types(i))) for i in range(len(args)))
-              if c is not None and not exprefs[i]]
+    count = fdef.min_args
+    checks = [_checker(fdef.arg_types(i)) for i in range(count)]
+    plain = [(i, c) for i, c in enumerate(checks) if c is not None and fdef.arg_types(i) != ("expref",)]
 
-    def call_checked(name: str, values: list[Any]) -> Any:
+    def call(*values: Any) -> Any:
+        for i, check in plain:
+            if i < len(values) and not check(values[i]):
+                return _raise_type_error(fdef, list(values))
         try:
-            return _INSTANCE.call_function(name, values)
+            return impl(_INSTANCE, *values)
         except jexc.JMESPathError:
-            return _raise_type_error(fdef, values)
+            return _raise_type_error(fdef, list(values))
         except _PYTHON_ERRORS as exc:  # jmespath checks only some variadic arguments
             raise EvalError(f"{name}(): {exc}") from None
-
-    if any(exprefs):
-        def call_with_refs(current: Any, env: list[Any]) -> Any:
-            values = [_Expression(fn, env) if ref else fn(current, env)
-                      for fn, ref in zip(args, exprefs, strict=True)]
-            return call_checked(name, values)
-        return call_with_refs
-
-    if len(args) == 1 and not fdef.variadic:
-        (a0,) = args
-        check0 = checks[0][1] if checks else None
-
-        def call1(current: Any, env: list[Any]) -> Any:
-            v0 = a0(current, env)
-            if check0 is not None and not check0(v0):
-                return call_checked(name, [v0])
-            try:
-                return impl(_INSTANCE, v0)
-            except _PYTHON_ERRORS as exc:
-                raise EvalError(f"{name}(): {exc}") from None
-        return call1
-
-    if len(args) == 2 and not fdef.variadic:
-        a0, a1 = args
-
-        def call2(current: Any, env: list[Any]) -> Any:
-            values = [a0(current, env), a1(current, env)]
-            for i, check in checks:
-                if not check(values[i]):
-                    return call_checked(name, values)
-            try:
-                return impl(_INSTANCE, *values)
-            except _PYTHON_ERRORS as exc:
-                raise EvalError(f"{name}(): {exc}") from None
-        return call2
-
-    def call(current: Any, env: list[Any]) -> Any:
-        return call_checked(name, [fn(current, env) for fn in args])
     return call
 
 
-def path_exists(steps: tuple[str | int, ...], base: Fn | None) -> Fn:
+def specialize(fdef: FunctionDef, consts: list[Any], is_const: list[bool]) -> Callable[..., Any] | None:
+    """A faster function for a call with constant arguments (it takes only the others), or None."""
+    if fdef.name == "join" and is_const == [True, False]:
+        separator = consts[0]
+        checked = make_value_call(fdef)
+
+        def join(items: Any) -> Any:
+            if type(items) is list:
+                try:
+                    return separator.join(items)  # str.join itself refuses non-strings
+                except TypeError:
+                    pass
+            return checked(separator, items)  # raises the worded type error
+        return join
+    if fdef.name == "matches_any" and is_const == [False, True]:
+        match = _glob(tuple(consts[1]))
+        generic = make_value_call(fdef)
+        patterns = consts[1]
+
+        def matches(subject: Any) -> Any:
+            if type(subject) is not str:
+                return generic(subject, patterns)  # raises the worded type error
+            return match(subject) is not None
+        return matches
+    return None
+
+
+def path_exists(steps: tuple[str | int, ...]) -> Callable[[Any], bool]:
     """`exists(&a.b[0])`: every step is present, the last one possibly with a null value."""
-    def exists(current: Any, env: list[Any]) -> Any:
-        value = base(current, env) if base is not None else current
+    def exists(value: Any) -> bool:
         for step in steps:
             if isinstance(step, int):
                 if not isinstance(value, list) or not -len(value) <= step < len(value):

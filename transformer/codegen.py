@@ -1,0 +1,206 @@
+"""Compiled rules → one Python function per mapping: the per-event path.
+
+Each value rule becomes straight-line code that leaves its value, or `_NV` (no value), in a
+local name; expressions are inlined from their compiled sources. Each `let` becomes a function
+that fills its `env` slot on first use. Every expression and filter call sits in its own `try`
+(free in Python 3.11 until something raises) so that a failure names its rule and JSON path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from jmespath.exceptions import JMESPathError
+
+from .errors import PayloadError, short_repr
+from .expr import CompiledExpr, Namespace
+from .expr.compile import truthy_source
+from .expr.functions import EvalError
+from .filters import FilterValueError
+from .rules import NOVALUE, RestSpec, RuleSpec, copy_except, deep_copy, locate, rest_copier
+
+__all__ = ["Generator"]
+
+_EMPTY = {
+    "null": "{v} is None",
+    "empty": "{v} is None or {v} == ''",
+    "blank": "{v} is None or (type({v}) is str and not {v}.strip())",
+}
+
+
+def _expr_error(rule: str, expr: CompiledExpr, exc: BaseException) -> PayloadError:
+    if isinstance(exc, RecursionError):
+        return PayloadError(rule, expr.json_path(), "value nested too deeply")
+    return PayloadError(rule, expr.json_path(), str(exc))
+
+
+def _filter_error(spec: RuleSpec, index: int, env: list[Any], exc: FilterValueError) -> PayloadError:
+    return PayloadError(spec.filters[index].path, locate(spec, env), str(exc))
+
+
+def _required_error(spec: RuleSpec, env: list[Any]) -> PayloadError:
+    return PayloadError(spec.path, locate(spec, env), "required value is missing")
+
+
+def _rest_error(rest: RestSpec, value: Any) -> PayloadError:
+    if isinstance(value, RecursionError):
+        return PayloadError(rest.path + ".from", rest.source.json_path(), "value nested too deeply")
+    return PayloadError(rest.path + ".from", rest.source.json_path(),
+                        f"rest expects an object, got {short_repr(value)}")
+
+
+class Generator:
+    """Writes the code of one mapping into a namespace shared with its expressions."""
+
+    def __init__(self, ns: Namespace) -> None:
+        self.ns = ns
+        self.lines: list[str] = []
+        ns.globals.update({
+            "_NV": NOVALUE, "_PayloadError": PayloadError, "_FVE": FilterValueError,
+            "_XE": (EvalError, JMESPathError, RecursionError), "_expr_error": _expr_error,
+            "_filter_error": _filter_error, "_required_error": _required_error,
+            "_rest_error": _rest_error, "_deep_copy": deep_copy, "_copy_except": copy_except,
+        })
+
+    # output ------------------------------------------------------------------------------
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    def finish(self, name: str) -> Callable[..., Any]:
+        """Compile what was emitted (one `def`) and return the function called `name`."""
+        source = "\n".join(self.lines) + "\n"
+        self.lines = []
+        self.ns.globals.setdefault("__sources__", []).append(source)
+        exec(compile(source, f"<transformer mapping: {name}>", "exec"), self.ns.globals)
+        fn: Callable[..., Any] = self.ns.globals[name]
+        return fn
+
+    # pieces ------------------------------------------------------------------------------
+
+    def expression(self, depth: int, target: str, expr: CompiledExpr, rule: str) -> None:
+        """`target = <expr>`, its failures reported against `rule`."""
+        if expr.const:
+            value = expr.value
+            src = self.ns.literal(value)
+            if isinstance(value, (dict, list)):
+                src = f"_deep_copy({src})"
+            self.emit(depth, f"{target} = {src}")
+            return
+        ref = self.ns.bind(expr, "_x")
+        self.emit(depth, "try:")
+        self.emit(depth + 1, f"{target} = {expr.source}")
+        self.emit(depth, "except _XE as exc:")
+        self.emit(depth + 1, f"raise _expr_error({rule!r}, {ref}, exc) from None")
+
+    def condition(self, depth: int, expr: CompiledExpr, rule: str) -> str:
+        """Evaluate a condition; returns the source of its truth test."""
+        t = self.ns.name("_c")
+        self.expression(depth, t, expr, rule)
+        return t if expr.is_bool else truthy_source(t, t)
+
+    # value rules -------------------------------------------------------------------------
+
+    def value(self, spec: RuleSpec, target: str, depth: int) -> None:
+        """Code that leaves the rule's value, or `_NV`, in `target`."""
+        when = spec.when
+        if when is not None and when.const:
+            if not when.value and type(when.value) not in (int, float):
+                self.emit(depth, f"{target} = _NV")
+                return
+            when = None
+        if when is not None:
+            test = self.condition(depth, when, spec.path + ".when")
+            self.emit(depth, f"if {test}:")
+            self._value_body(spec, target, depth + 1)
+            self.emit(depth, "else:")
+            self.emit(depth + 1, f"{target} = _NV")
+        else:
+            self._value_body(spec, target, depth)
+
+    def _value_body(self, spec: RuleSpec, target: str, depth: int) -> None:
+        empty = _EMPTY[spec.no_value].format(v=target)
+        if spec.source is not None:
+            self.expression(depth, target, spec.source, spec.path + ".from")
+            self.emit(depth, f"if {empty}:")
+            self.emit(depth + 1, f"{target} = _NV")
+        elif spec.first:
+            self._first(spec.first, target, depth)
+        elif spec.fields is not None or spec.rest is not None:
+            self._object(spec, target, depth)
+        else:
+            value = spec.const
+            src = self.ns.literal(value)
+            copied = f"_deep_copy({src})" if isinstance(value, (dict, list)) else src
+            self.emit(depth, f"{target} = {copied}")
+        if spec.filters:
+            self._filters(spec, target, depth, empty)
+        if spec.required:
+            ref = self.ns.bind(spec, "_rule")
+            self.emit(depth, f"if {target} is _NV:")
+            self.emit(depth + 1, f"raise _required_error({ref}, env)")
+
+    def _first(self, candidates: list[RuleSpec], target: str, depth: int) -> None:
+        self.value(candidates[0], target, depth)
+        for candidate in candidates[1:]:
+            self.emit(depth, f"if {target} is _NV:")
+            self.value(candidate, target, depth + 1)
+            depth += 1
+
+    def _filters(self, spec: RuleSpec, target: str, depth: int, empty: str) -> None:
+        ref = self.ns.bind(spec, "_rule")
+        self.emit(depth, f"if {target} is not _NV:")
+        depth += 1
+        for i, step in enumerate(spec.filters):
+            fn = self.ns.bind(step.fn, f"_filter_{step.name}_")
+            call = step.inline.format(v=target, f=fn) if step.inline else f"{fn}({target})"
+            self.emit(depth, "try:")
+            self.emit(depth + 1, f"{target} = {call}")
+            self.emit(depth, "except _FVE as exc:")
+            self.emit(depth + 1, f"raise _filter_error({ref}, {i}, env, exc) from None")
+            if i < len(spec.filters) - 1:
+                self.emit(depth, f"if {target} is None:")
+                self.emit(depth + 1, f"{target} = _NV")
+                self.emit(depth, "else:")
+                depth += 1
+        self.emit(depth, f"if {empty}:")
+        self.emit(depth + 1, f"{target} = _NV")
+
+    def _object(self, spec: RuleSpec, target: str, depth: int) -> None:
+        out = self.ns.name("_o")
+        based = "False"
+        if spec.rest is not None:
+            based = self._rest(spec.rest, out, depth)
+        else:
+            self.emit(depth, f"{out} = {{}}")
+        for key, sub in spec.fields or []:
+            t = self.ns.name("_f")
+            self.value(sub, t, depth)
+            self.emit(depth, f"if {t} is not _NV:")
+            self.emit(depth + 1, f"{out}[{key!r}] = {t}")
+        self.emit(depth, f"{target} = {out} if {out} or {based} else _NV")
+
+    def _rest(self, rest: RestSpec, out: str, depth: int) -> str:
+        src = self.ns.name("_s")
+        self.expression(depth, src, rest.source, rest.path + ".from")
+        ref = self.ns.bind(rest, "_rest")
+        fixed, conditional = rest_copier(rest)
+        self.emit(depth, f"if {src} is None:")
+        self.emit(depth + 1, f"{out} = {{}}")
+        self.emit(depth, f"elif not isinstance({src}, dict):")
+        self.emit(depth + 1, f"raise _rest_error({ref}, {src})")
+        self.emit(depth, "else:")
+        flags = [self.condition(depth + 1, e.when, rest.path + ".except")
+                 for e in conditional if e.when is not None]
+        if flags:
+            pick = self.ns.bind(fixed, "_tries")
+            call = f"{pick}({src}, ({', '.join(f'bool({f})' for f in flags)},))"
+        else:
+            trie = self.ns.bind(fixed, "_trie")
+            call = f"_copy_except({src}, {trie}, {rest.prune_empty!r})"
+        self.emit(depth + 1, "try:")
+        self.emit(depth + 2, f"{out} = {call}")
+        self.emit(depth + 1, "except RecursionError as exc:")
+        self.emit(depth + 2, f"raise _rest_error({ref}, exc) from None")
+        return f"{src} is not None"
