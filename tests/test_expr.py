@@ -116,3 +116,24 @@ def test_compile_errors_carry_the_offset(text: str, offset: int, message: str) -
         compile_expression(text, Scope())
     assert caught.value.offset == offset
     assert caught.value.message.startswith(message)
+
+
+def test_conditions_on_settings_are_decided_when_the_mapping_loads() -> None:
+    on, off = Scope(constants={"flag": True}), Scope(constants={"flag": False})
+    plain = compile_expression("metric == 'sent'", Scope())
+    assert compile_expression("metric == 'sent' && $flag", on, condition=True).source == plain.source
+    folded = compile_expression("metric == 'sent' && $flag", off, condition=True)
+    assert folded.const and folded.value is False
+    # as a value, `x && false` is x when x is falsy: only a condition may drop the left side
+    value = compile_expression("metric && $flag", off)
+    assert not value.const and value.fn({"metric": ""}, []) == ""
+    # a left side that can fail on the payload is kept, so that its error is still reported
+    kept = compile_expression("length(metric) > `1` && $flag", off, condition=True)
+    assert not kept.const
+
+
+def test_constant_left_side_decides_and_or_in_any_context() -> None:
+    scope = Scope(constants={"yes": True, "no": False})
+    assert compile_expression("$no && metric", scope).const
+    assert compile_expression("$yes || metric", scope).const
+    assert compile_expression("$yes && metric", scope).source == compile_expression("metric", Scope()).source

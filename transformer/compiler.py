@@ -301,7 +301,7 @@ class _SpecCompiler:
                     self.problem((*path, "id"),
                                  f"skip rule id '{rule_id}' is already used by skip[{seen[rule_id]}]")
                 seen.setdefault(rule_id, i)
-            compiled = self.expression(when, (*path, "when")) if isinstance(when, str) else None
+            compiled = self.expression(when, (*path, "when"), condition=True)
             if compiled is not None and isinstance(rule_id, str) and isinstance(reason, str):
                 pos = self.index.value_at(path)
                 out.append(SkipSpec(rule_id, compiled, reason, format_rule_path(path), pos.line, pos.column))
@@ -309,11 +309,11 @@ class _SpecCompiler:
 
     # expressions -------------------------------------------------------------------------
 
-    def expression(self, text: Any, path: PathKey) -> CompiledExpr | None:
+    def expression(self, text: Any, path: PathKey, *, condition: bool = False) -> CompiledExpr | None:
         if not isinstance(text, str):
             return None
         try:
-            return compile_expression(text, self.scope)
+            return compile_expression(text, self.scope, condition=condition)
         except ExprError as exc:
             self.problem(path, exc.message, offset=exc.offset)
             return None
@@ -350,7 +350,7 @@ class _SpecCompiler:
             return None
         ok = True
         if "when" in raw:
-            spec.when = self.expression(raw["when"], (*path, "when"))
+            spec.when = self.expression(raw["when"], (*path, "when"), condition=True)
             ok = ok and spec.when is not None
         if "from" in raw:
             spec.source = self.expression(raw["from"], path if shorthand else (*path, "from"))
@@ -404,7 +404,8 @@ class _SpecCompiler:
             else:
                 continue
             keys = self.key_path(item.get("path"), key_path)
-            when = self.expression(item["when"], (*item_path, "when")) if "when" in item else None
+            when = self.expression(item["when"], (*item_path, "when"), condition=True) \
+                if "when" in item else None
             if keys is not None and ("when" not in item or when is not None):
                 if when is not None and when.const:
                     if when.value in (None, False, "", [], {}):

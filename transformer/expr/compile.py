@@ -152,13 +152,17 @@ class _C:
 _BOOL_FUNCTIONS = {"exists", "is_blank", "matches_any", "contains", "starts_with", "ends_with"}
 
 
-def compile_expression(text: str, scope: Scope) -> CompiledExpr:
-    """Parse and compile `text`; raises `ExprError` with the offset of the first problem."""
+def compile_expression(text: str, scope: Scope, *, condition: bool = False) -> CompiledExpr:
+    """Parse and compile `text`; raises `ExprError` with the offset of the first problem.
+
+    With `condition`, only the truth of the result matters (a `when`), which allows more to be
+    decided now: `metric == 'sent' && $flag` is just `metric == 'sent'` when the flag is true.
+    """
     try:
         ast = parse_expression(text)
     except ParseFailure as exc:
         raise ExprError(exc.offset, f"invalid expression: {exc.message}") from None
-    compiled = _Compiler(scope).node(ast, "_cur")
+    compiled = _Compiler(scope).node(ast, "_cur", truth=condition)
     ns = scope.ns
     if compiled.const:
         value = _fold(ns, compiled.src, ast)
@@ -180,7 +184,7 @@ class _Compiler:
         self.scope = scope
         self.ns = scope.ns
 
-    def node(self, node: Node, cur: str, prev: str | None = None) -> _C:
+    def node(self, node: Node, cur: str, prev: str | None = None, *, truth: bool = False) -> _C:
         """Source for `node` evaluated on the value named `cur`.
 
         With `prev`, the source of the value to evaluate on, the code binds `cur := prev` where
@@ -192,7 +196,7 @@ class _Compiler:
             raise ExprError(0, f"unsupported expression node {kind}")
         if prev is not None and kind in _BINDS_PREV:
             return method(node, cur, prev)
-        result: _C = method(node, cur)
+        result: _C = method(node, cur, truth=truth) if kind in _TRUTH_AWARE else method(node, cur)
         if result.const and kind not in ("literal", "variable", "expref"):
             value = _fold(self.ns, result.src, node)
             result = _C(self.ns.literal(value), False, False, is_bool=type(value) is bool)
@@ -336,24 +340,38 @@ class _Compiler:
             return _C(f"({negate}_eq({left.src}, {right.src}))", *uses, is_bool=True)
         return _C(f"_order_{op}({left.src}, {right.src})", *uses)
 
-    def _or_expression(self, node: Node, cur: str) -> _C:
-        left, right = (self.node(child, cur) for child in node["children"])
+    def _and_or(self, node: Node, cur: str, truth: bool, is_and: bool) -> _C:
+        """`&&` / `||`. A constant left side decides now (the result is the constant or the
+        right side); a constant right side too when only the truth of the result matters."""
+        left_node, right_node = node["children"]
+        left = self.node(left_node, cur, truth=truth)
+        if left.const:
+            left_true = not is_false(_fold(self.ns, left.src, left_node))
+            return self.node(right_node, cur, truth=truth) if left_true == is_and else left
+        right = self.node(right_node, cur, truth=truth)
+        if truth and right.const:
+            right_true = not is_false(_fold(self.ns, right.src, right_node))
+            if right_true == is_and:
+                return left
+            if _cannot_fail(left_node):
+                return _C(repr(right_true), False, False, is_bool=True)
         uses = (left.uses_current or right.uses_current, left.uses_env or right.uses_env)
         if left.is_bool and right.is_bool:
-            return _C(f"({left.src} or {right.src})", *uses, is_bool=True)
+            return _C(f"({left.src} {'and' if is_and else 'or'} {right.src})", *uses, is_bool=True)
         t = self.ns.name()
-        return _C(f"({right.src} if {falsy_source(f'({t} := {left.src})', t)} else {t})", *uses)
+        test = falsy_source(f"({t} := {left.src})", t)
+        if is_and:
+            return _C(f"({t} if {test} else {right.src})", *uses)
+        return _C(f"({right.src} if {test} else {t})", *uses)
 
-    def _and_expression(self, node: Node, cur: str) -> _C:
-        left, right = (self.node(child, cur) for child in node["children"])
-        uses = (left.uses_current or right.uses_current, left.uses_env or right.uses_env)
-        if left.is_bool and right.is_bool:
-            return _C(f"({left.src} and {right.src})", *uses, is_bool=True)
-        t = self.ns.name()
-        return _C(f"({t} if {falsy_source(f'({t} := {left.src})', t)} else {right.src})", *uses)
+    def _and_expression(self, node: Node, cur: str, truth: bool = False) -> _C:
+        return self._and_or(node, cur, truth, is_and=True)
 
-    def _not_expression(self, node: Node, cur: str) -> _C:
-        inner = self.node(node["children"][0], cur)
+    def _or_expression(self, node: Node, cur: str, truth: bool = False) -> _C:
+        return self._and_or(node, cur, truth, is_and=False)
+
+    def _not_expression(self, node: Node, cur: str, truth: bool = False) -> _C:
+        inner = self.node(node["children"][0], cur, truth=True)
         if inner.is_bool:
             return _C(f"(not {inner.src})", inner.uses_current, inner.uses_env, is_bool=True)
         t = self.ns.name()
@@ -429,6 +447,15 @@ class _Compiler:
 
 
 _NOT_CONST: Any = object()
+_TRUTH_AWARE = {"and_expression", "or_expression", "not_expression"}
+_NEVER_FAIL = {"exists", "is_blank", "not_null", "type", "to_array", "to_string", "to_number"}
+
+
+def _cannot_fail(node: Node) -> bool:
+    """Whether evaluating `node` can never raise (no function that type-checks its input)."""
+    if node["type"] == "function_expression" and node["value"] not in _NEVER_FAIL:
+        return False
+    return all(_cannot_fail(child) for child in node.get("children", []) if isinstance(child, dict))
 _BINDS_PREV = {"current", "identity", "field", "index", "slice", "subexpression", "index_expression",
                "pipe", "projection", "value_projection", "filter_projection", "flatten"}
 
