@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import replay, validate
+from . import fake, replay, send, test_connection, validate
 
 app = typer.Typer(
     name="transformer",
@@ -15,6 +15,9 @@ app = typer.Typer(
 )
 app.command("validate")(validate.validate)
 app.command("replay")(replay.replay)
+app.command("send")(send.send)
+app.command("test-connection")(test_connection.test_connection)
+app.command("fake-amplitude")(fake.fake_amplitude)
 
 
 def main() -> None:

@@ -1,0 +1,30 @@
+"""`transformer fake-amplitude`: a local fake Amplitude to try `send` against."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..fake_amplitude import FakeAmplitude, Faults
+from .common import err
+
+
+def fake_amplitude(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8787,
+    api_key: Annotated[str | None, typer.Option(
+        help="Accept only this key (default: any); read it from an environment variable in scripts.")] = None,
+    error_rate: Annotated[float, typer.Option(help="Share of requests answered 503.")] = 0.0,
+    throttle_rate: Annotated[float, typer.Option(help="Share of requests answered 429.")] = 0.0,
+    drop_rate: Annotated[float, typer.Option(help="Share of connections dropped without answer.")] = 0.0,
+) -> None:
+    """Serve a fake Amplitude on 127.0.0.1 (send with --set endpoint=http://127.0.0.1:PORT)."""
+    server = FakeAmplitude("127.0.0.1", port, api_key=api_key,
+                           faults=Faults(error=error_rate, throttle=throttle_rate, drop=drop_rate))
+    err(f"fake Amplitude on {server.url} (/batch, /2/httpapi, GET /stats); Ctrl-C to stop")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        err(f"stats: {server.stats()}")

@@ -1,0 +1,164 @@
+"""`transformer send INPUT...`: transform like `replay`, and deliver to Amplitude."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..delivery import AmplitudeSender, DeadLetterWriter, Outgoing, SendInterrupted, SendReport
+from ..delivery.dead_letters import is_dead_letter
+from ..engine import CompiledMapping
+from ..errors import PayloadError
+from ..jsonio import InputError, read_items
+from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
+from .progress import SendProgress
+
+DEFAULT_DEAD_LETTERS = "dead-letters.ndjson"
+
+
+def send(
+    inputs: Annotated[list[str], typer.Argument(
+        metavar="INPUT...",
+        help="Payload files (.json, .ndjson, - for stdin); dead-letter files are resent as they are.")],
+    mapping: MappingOpt = DEFAULT_MAPPING,
+    assignments: SetOpt = None,
+    settings_file: SettingsOpt = None,
+    dead_letters: Annotated[Path, typer.Option(
+        "--dead-letters", help="Where events that are not delivered are kept (appended).")
+    ] = Path(DEFAULT_DEAD_LETTERS),
+    deadline: Annotated[float, typer.Option(
+        help="Seconds an event may take to be accepted, retries included, before it is dead-lettered.")
+    ] = 600.0,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 4,
+    throttle_pause: Annotated[float, typer.Option(
+        help="Seconds a user or device named in a 429 is paused.")] = 30.0,
+) -> None:
+    """Transform payloads and deliver the events to Amplitude; summary on stderr."""
+    compiled = load_from_options(mapping, assignments, settings_file)
+    if not compiled.settings.get("api_key"):
+        fail("error: no Amplitude API key: export AMPLITUDE_API_KEY=… (or set api_key in a settings file)", 2)
+    sources = [_set_aside_if_resent(name, dead_letters) for name in inputs]
+    counts = _Counts()
+    writer = DeadLetterWriter(dead_letters)
+    progress = SendProgress(sys.stderr)
+    interrupted = False
+    try:
+        with AmplitudeSender.from_settings(
+                compiled.settings, dead_letters=writer, deadline=deadline, concurrency=concurrency,
+                throttle_pause=throttle_pause, on_progress=progress.update) as sender:
+            progress.start(sender.endpoint.url)
+            try:
+                report = sender.send(_outgoing(compiled, sources, writer, counts))
+            except SendInterrupted as stop:
+                report, interrupted = stop.report, True
+    except KeyboardInterrupt:
+        progress.stop()
+        writer.close()
+        err(f"interrupted again: some input was not read; dead letters so far are in {dead_letters}")
+        raise typer.Exit(130) from None
+    finally:
+        progress.stop()
+        writer.close()
+    for name, original in zip(sources, inputs, strict=True):
+        if name != original and report.ok and not counts.errors:
+            Path(name).unlink(missing_ok=True)
+    _summarise(counts, report, sender.endpoint.url, dead_letters, writer.count)
+    if interrupted:
+        raise typer.Exit(130)
+    raise typer.Exit(0 if report.ok and not counts.errors else 1)
+
+
+class _Counts:
+    def __init__(self) -> None:
+        self.read = 0
+        self.events = 0
+        self.errors = 0
+        self.skips: Counter[str] = Counter()
+
+
+def _set_aside_if_resent(name: str, dead_letters: Path) -> str:
+    """Resending the dead-letter file itself: move it aside first, so that what fails again is
+    written to a fresh file and nothing is read twice."""
+    path = Path(name)
+    if name == "-" or not path.exists() or path.resolve() != dead_letters.resolve():
+        return name
+    aside = path.with_name(f"{path.name}.resending-{time.strftime('%Y%m%dT%H%M%S')}")
+    path.rename(aside)
+    err(f"resending {name} (moved to {aside}; removed once everything in it is delivered)")
+    return str(aside)
+
+
+def _outgoing(compiled: CompiledMapping, sources: list[str], writer: DeadLetterWriter,
+              counts: _Counts) -> Iterator[Outgoing]:
+    for source in sources:
+        try:
+            for item in read_items(source):
+                counts.read += 1
+                if item.error is not None:
+                    counts.errors += 1
+                    err(f"{item.where}: {item.error} (left in {source})")
+                    continue
+                record: Any = item.payload
+                if is_dead_letter(record) and "event" in record:
+                    counts.events += 1
+                    yield Outgoing(record["event"], record.get("event_id"))
+                    continue
+                payload = record["payload"] if is_dead_letter(record) else record
+                yield from _transform(compiled, payload, item.where, writer, counts)
+        except InputError as exc:
+            counts.errors += 1
+            err(f"error: {exc}")
+
+
+def _transform(compiled: CompiledMapping, payload: Any, where: str, writer: DeadLetterWriter,
+               counts: _Counts) -> Iterator[Outgoing]:
+    try:
+        result = compiled.apply(payload)
+    except PayloadError as exc:
+        counts.errors += 1
+        payload_id = compiled.payload_id(payload)
+        err(f"{where}{f' ({payload_id})' if payload_id else ''}: {exc.rule}: {exc.message}, at {exc.path}")
+        writer.write(reason=f"payload error: {exc}", kind="payload_error", event_id=payload_id,
+                     payload=payload)
+        return
+    if result.skip is not None:
+        counts.skips[result.skip.rule] += 1
+        return
+    for event in result.events:
+        counts.events += 1
+        yield Outgoing(event, result.id)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _by(counter: Counter[str]) -> str:
+    return f" ({', '.join(f'{k}: {v:,}' for k, v in sorted(counter.items()))})" if counter else ""
+
+
+def _summarise(counts: _Counts, report: SendReport, url: str, dead_letters: Path, written: int) -> None:
+    skipped = sum(counts.skips.values())
+    err(f"read {_plural(counts.read, 'payload')}: {_plural(counts.events, 'event')}, "
+        f"{skipped:,} skipped{_by(counts.skips)}, {_plural(counts.errors, 'payload error')}")
+    set_aside = sum(report.set_aside.values())
+    undelivered = sum(report.undelivered.values())
+    err(f"sent to {url}: {report.accepted:,} accepted, {set_aside:,} set aside{_by(report.set_aside)}, "
+        f"{undelivered:,} undelivered{_by(report.undelivered)}; "
+        f"{_plural(report.requests, 'request')} ({report.retries:,} retries, "
+        f"{_plural(report.resent, 'event')} resent)")
+    if report.fatal:
+        err(f"error: stopped: {report.fatal}")
+    if report.interrupted:
+        err("interrupted: every event not yet accepted is in the dead letters")
+    for warning in report.warnings:
+        err(f"warning: {warning}")
+    if written:
+        err(f"dead letters: {written:,} written to {dead_letters} "
+            f"(after a fix, resend them with: transformer send {dead_letters})")

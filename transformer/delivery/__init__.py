@@ -1,0 +1,16 @@
+"""Delivery to Amplitude: preflight, batching, retries, dead letters."""
+
+from .dead_letters import DeadLetterWriter, is_dead_letter
+from .endpoint import Endpoint, endpoint_from_settings
+from .sender import AmplitudeSender, Outgoing, SendInterrupted, SendReport
+
+__all__ = [
+    "AmplitudeSender",
+    "DeadLetterWriter",
+    "Endpoint",
+    "Outgoing",
+    "SendInterrupted",
+    "SendReport",
+    "endpoint_from_settings",
+    "is_dead_letter",
+]

@@ -1,0 +1,75 @@
+"""Check each event before any request: what Amplitude would refuse is set aside, with why.
+
+The checks: `schemas/amplitude-event.schema.json` (compiled once with fastjsonschema: event_type
+present and not reserved, user_id or device_id present, blocked id values, types such as an
+integer `time`), and the id length against `min_id_length` (Amplitude's default is 5).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+
+from ..errors import short_repr
+
+__all__ = ["AMPLITUDE_MIN_ID_LENGTH", "Preflight"]
+
+AMPLITUDE_MIN_ID_LENGTH = 5
+
+
+def _compile(schema_path: Path) -> Callable[[Any], Any]:
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    # The schema uses only keywords that draft-07 shares with 2020-12, the draft
+    # fastjsonschema compiles; jsonschema checks it as 2020-12 elsewhere.
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(schema)
+
+
+class Preflight:
+    """`reason(event)` is None for an event Amplitude should accept, else why it would not."""
+
+    def __init__(self, schema_path: Path, min_id_length: int | None) -> None:
+        self._validate = _compile(schema_path)
+        self.min_id_length = min_id_length if min_id_length is not None else AMPLITUDE_MIN_ID_LENGTH
+        self.explicit_min = min_id_length is not None
+        self.short_user_ids = 0
+        self.example_short_id: str | None = None
+
+    def reason(self, event: Any) -> tuple[str, str] | None:
+        """Why Amplitude would reject this event, as (category, detail), or None."""
+        try:
+            self._validate(event)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            return "does not match the Amplitude event schema", _schema_message(exc)
+        minimum = self.min_id_length
+        user_id = event.get("user_id")
+        if user_id is not None and len(user_id) < minimum:
+            if not self.explicit_min:
+                self.short_user_ids += 1
+                self.example_short_id = self.example_short_id or user_id
+            return ("id shorter than min_id_length",
+                    f"user_id {short_repr(user_id)} has fewer than {minimum} characters")
+        device_id = event.get("device_id")
+        if device_id is not None and len(device_id) < minimum:
+            return ("id shorter than min_id_length",
+                    f"device_id {short_repr(device_id)} has fewer than {minimum} characters")
+        return None
+
+    def warning(self) -> str | None:
+        """The once-per-run hint about short user ids, when some were seen."""
+        if not self.short_user_ids:
+            return None
+        return (f"{self.short_user_ids} event(s) have user ids shorter than {AMPLITUDE_MIN_ID_LENGTH} "
+                f"characters (e.g. {self.example_short_id!r}), which Amplitude rejects by default; "
+                "they were set aside. If such ids are real, set min_id_length (for example "
+                "--set min_id_length=1) to send them.")
+
+
+def _schema_message(exc: fastjsonschema.JsonSchemaValueException) -> str:
+    where = exc.name.replace("data", "$", 1) if exc.name else "$"
+    message = exc.message.replace(exc.name, "", 1).strip() if exc.name else exc.message
+    return f"{where} {message}"
