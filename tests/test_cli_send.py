@@ -33,8 +33,8 @@ def run(*args: str, key: str | None = KEY) -> tuple[int, str, str]:
 
 def test_send_delivers_and_summarises(amplitude: FakeAmplitude, tmp_path: Path) -> None:
     dead = tmp_path / "dead.ndjson"
-    code, out, err = run("send", str(SAMPLES / "events.ndjson"), "--set", f"endpoint={amplitude.url}",
-                         "--dead-letters", str(dead))
+    code, _, err = run("send", str(SAMPLES / "events.ndjson"), "--set", f"endpoint={amplitude.url}",
+                       "--dead-letters", str(dead))
     assert code == 0, err
     lines = err.strip().splitlines()
     assert lines[0] == "read 40 payloads: 39 events, 1 skipped (no_identity: 1), 0 payload errors"

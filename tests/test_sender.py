@@ -307,9 +307,9 @@ def test_ctrl_c_leaves_every_unsent_event_in_the_dead_letters(tmp_path: Path) ->
         if progress_calls["n"] == 2:
             raise KeyboardInterrupt
 
-    with sender(Recorder(), max_events=10, concurrency=1, dead_letters=dead, on_progress=interrupt) as s:
-        with pytest.raises(SendInterrupted) as caught:
-            s.send(Outgoing(e, f"cio-{i}") for i, e in enumerate(events(1000)))
+    with sender(Recorder(), max_events=10, concurrency=1, dead_letters=dead, on_progress=interrupt) as s, \
+            pytest.raises(SendInterrupted) as caught:
+        s.send(Outgoing(e, f"cio-{i}") for i, e in enumerate(events(1000)))
     report = caught.value.report
     assert report.interrupted and report.accepted == 20
     kept = [json.loads(line) for line in dead.read_text().splitlines()]
