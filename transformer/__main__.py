@@ -1,0 +1,5 @@
+"""`python -m transformer …` is the `transformer` command."""
+
+from .cli import main
+
+main()
