@@ -315,3 +315,38 @@ def test_ctrl_c_leaves_every_unsent_event_in_the_dead_letters(tmp_path: Path) ->
     kept = [json.loads(line) for line in dead.read_text().splitlines()]
     assert len(kept) == 980 == report.undelivered["interrupted"]
     assert {k["event_id"] for k in kept} == {f"cio-{i}" for i in range(20, 1000)}
+
+
+class MemorySink:
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def write(self, **record: Any) -> None:
+        self.records.append(record)
+
+
+def test_refs_come_back_through_on_accepted_and_a_dead_letter_sink() -> None:
+    def respond(batch: list[dict[str, Any]], n: int) -> httpx.Response:
+        bad = [i for i, e in enumerate(batch) if e["insert_id"] == "ins-000002"]
+        if bad:
+            return httpx.Response(400, json={"code": 400, "events_with_missing_fields": {"time": bad}})
+        return httpx.Response(200, json={"code": 200})
+    accepted: list[Any] = []
+    sink = MemorySink()
+    with sender(Recorder(respond), dead_letters=sink,
+                on_accepted=lambda done: accepted.extend(o.ref for o in done)) as s:
+        report = s.send(Outgoing(e, f"cio-{i}", ref=100 + i) for i, e in enumerate(events(4)))
+    assert sorted(accepted) == [100, 101, 103] and report.ok
+    (record,) = sink.records
+    assert record["ref"] == 102 and record["kind"] == "set_aside"
+    assert record["reason"] == "rejected by Amplitude (missing field time)"
+
+
+def test_stop_returns_soon_and_leaves_unsettled_events_to_the_caller() -> None:
+    with sender(Recorder(lambda batch, n: httpx.Response(503)), deadline=float("inf")) as s:
+        threading.Timer(0.3, s.stop).start()
+        start = time.monotonic()
+        report = s.send(events(5))
+    assert time.monotonic() - start < 2.0
+    assert report.stopped and not report.ok
+    assert report.accepted == 0 and not report.undelivered and report.pending == 5

@@ -1,11 +1,12 @@
 """Delivery to Amplitude: preflight, batching, retries, dead letters."""
 
-from .dead_letters import DeadLetterWriter, is_dead_letter
+from .dead_letters import DeadLetterSink, DeadLetterWriter, is_dead_letter
 from .endpoint import Endpoint, endpoint_from_settings
 from .sender import AmplitudeSender, Outgoing, SendInterrupted, SendReport
 
 __all__ = [
     "AmplitudeSender",
+    "DeadLetterSink",
     "DeadLetterWriter",
     "Endpoint",
     "Outgoing",

@@ -11,13 +11,23 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from ..jsonio import dumps
 
-__all__ = ["DeadLetter", "DeadLetterWriter", "is_dead_letter"]
+__all__ = ["DeadLetter", "DeadLetterSink", "DeadLetterWriter", "is_dead_letter"]
 
 DeadLetter = dict[str, Any]
+
+
+class DeadLetterSink(Protocol):
+    """Where a sender keeps what it could not deliver: a file (`DeadLetterWriter`), or a store.
+    `ref` is the `Outgoing.ref` of the event, for stores that track their own rows."""
+
+    def write(self, *, reason: str, kind: str, event_id: str | None, event: Any = None,
+              payload: Any = None, attempts: int = 0, status: int | None = None,
+              ref: Any = None) -> None:
+        """Keep one record."""
 
 
 def is_dead_letter(item: Any) -> bool:
@@ -35,7 +45,8 @@ class DeadLetterWriter:
         self.count = 0
 
     def write(self, *, reason: str, kind: str, event_id: str | None, event: Any = None,
-              payload: Any = None, attempts: int = 0, status: int | None = None) -> None:
+              payload: Any = None, attempts: int = 0, status: int | None = None,
+              ref: Any = None) -> None:
         """Append one record and flush it."""
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)

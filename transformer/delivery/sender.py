@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,7 +30,7 @@ import httpx
 import orjson
 
 from ..spec_schema import data_file
-from .dead_letters import DeadLetterWriter
+from .dead_letters import DeadLetterSink, DeadLetterWriter
 from .endpoint import Endpoint, endpoint_from_settings
 from .preflight import Preflight
 from .responses import Verdict, classify, classify_failure
@@ -42,10 +43,12 @@ UNDELIVERED = "undelivered"
 
 @dataclass(slots=True)
 class Outgoing:
-    """An event to send, with the id of the payload it came from (kept in dead letters)."""
+    """An event to send, with the id of the payload it came from (kept in dead letters) and an
+    optional `ref` of the caller's own (a store's row id), handed back in callbacks."""
 
     event: dict[str, Any]
     source_id: str | None = None
+    ref: Any = None
 
 
 @dataclass(slots=True)
@@ -64,12 +67,14 @@ class SendReport:
     warnings: list[str] = field(default_factory=list)
     fatal: str | None = None
     interrupted: bool = False
+    stopped: bool = False
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Every event was accepted or deliberately set aside."""
-        return not self.undelivered and self.fatal is None and not self.interrupted
+        return (not self.undelivered and self.fatal is None and not self.interrupted
+                and not self.stopped)
 
     @property
     def pending(self) -> int:
@@ -88,13 +93,14 @@ class SendInterrupted(KeyboardInterrupt):
 
 class _Item:
     __slots__ = ("admitted", "attempts", "body", "event", "keys", "last_error", "limit", "not_before",
-                 "picked", "seq", "source_id", "status")
+                 "picked", "ref", "seq", "source_id", "status")
 
-    def __init__(self, seq: int, event: dict[str, Any], source_id: str | None, body: bytes,
+    def __init__(self, seq: int, event: dict[str, Any], source_id: str | None, ref: Any, body: bytes,
                  now: float) -> None:
         self.seq = seq
         self.event = event
         self.source_id = source_id
+        self.ref = ref
         self.body = body
         keys: list[tuple[str, str]] = []
         if (user := event.get("user_id")) is not None:
@@ -118,20 +124,24 @@ def _seq(item: _Item) -> int:
 class AmplitudeSender:
     """Sends events to Amplitude's Batch or HTTP V2 API; see the module docstring.
 
-    `deadline` (seconds from when an event is taken in) bounds retries; `throttle_pause` is how
-    long a user or device named in a 429 is paused, `quota_pause` the same for one over its daily
-    quota. `dead_letters` is a file path (or a `DeadLetterWriter`); without one, dead letters are
-    kept in the report. `transport` replaces the network (tests use `httpx.MockTransport`).
+    `deadline` (seconds from when an event is taken in; `math.inf` for never) bounds retries;
+    `throttle_pause` is how long a user or device named in a 429 is paused, `quota_pause` the same
+    for one over its daily quota. `dead_letters` is a file path or a `DeadLetterSink`; without
+    one, dead letters are kept in the report. `on_accepted` is called with the `Outgoing`s
+    Amplitude accepted, after each response. `stop()` (from any thread) makes `send` return soon,
+    leaving what is not settled yet to the caller. `transport` replaces the network (tests use
+    `httpx.MockTransport`).
     """
 
     def __init__(self, api_key: str, *, eu_residency: bool = False, api: str = "batch",
                  endpoint: str | None = None, min_id_length: int | None = None,
-                 dead_letters: str | Path | DeadLetterWriter | None = None, concurrency: int = 4,
+                 dead_letters: str | Path | DeadLetterSink | None = None, concurrency: int = 4,
                  deadline: float = 600.0, throttle_pause: float = 30.0, quota_pause: float = 3600.0,
                  timeout: float = 10.0, backoff_base: float = 0.5, backoff_max: float = 30.0,
                  max_events: int | None = None, max_bytes: int | None = None,
                  transport: httpx.BaseTransport | None = None, schema_path: Path | None = None,
                  on_progress: Callable[[SendReport], None] | None = None,
+                 on_accepted: Callable[[list[Outgoing]], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if not api_key:
             raise ValueError("an Amplitude API key is needed (setting api_key, or AMPLITUDE_API_KEY)")
@@ -153,10 +163,12 @@ class AmplitudeSender:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.on_progress = on_progress
+        self.on_accepted = on_accepted
         self.clock = clock
-        self._owns_writer = not isinstance(dead_letters, DeadLetterWriter)
-        self.writer = (dead_letters if isinstance(dead_letters, DeadLetterWriter)
-                       else DeadLetterWriter(dead_letters) if dead_letters is not None else None)
+        self._stop = threading.Event()
+        self._owns_writer = isinstance(dead_letters, (str, Path))
+        self.writer: DeadLetterSink | None = (
+            DeadLetterWriter(dead_letters) if isinstance(dead_letters, (str, Path)) else dead_letters)
         self.client = httpx.Client(transport=transport, timeout=timeout,
                                    headers={"Content-Type": "application/json"},
                                    limits=httpx.Limits(max_connections=self.concurrency,
@@ -183,8 +195,12 @@ class AmplitudeSender:
         """Close connections, worker threads and the dead-letter file."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
-        if self.writer is not None and self._owns_writer:
+        if isinstance(self.writer, DeadLetterWriter) and self._owns_writer:
             self.writer.close()
+
+    def stop(self) -> None:
+        """Ask a running `send` to return soon (thread-safe); it leaves unsettled events alone."""
+        self._stop.set()
 
     def __enter__(self) -> AmplitudeSender:
         return self
@@ -220,6 +236,9 @@ class AmplitudeSender:
     def _loop(self, run: _Run, report: SendReport) -> None:
         high_water = 2 * self.concurrency * self.max_events
         while True:
+            if self._stop.is_set():
+                report.stopped = True
+                return
             now = self.clock()
             while not run.exhausted and len(run.pending) < high_water and report.fatal is None:
                 self._admit(run, report, now)
@@ -237,9 +256,9 @@ class AmplitudeSender:
                 if report.fatal is not None or (run.exhausted and not run.pending):
                     return
                 if wake is not math.inf:
-                    time.sleep(max(0.0, min(wake - self.clock(), 1.0)))
+                    self._stop.wait(max(0.0, min(wake - self.clock(), 1.0)))
                 continue
-            timeout = None if wake is math.inf else max(0.0, wake - self.clock())
+            timeout = 1.0 if wake is math.inf else max(0.0, min(wake - self.clock(), 1.0))
             done, _ = wait(run.inflight, timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
                 batch = run.inflight.pop(future)
@@ -253,20 +272,20 @@ class AmplitudeSender:
         except StopIteration:
             run.exhausted = True
             return
-        event, source_id = (given.event, given.source_id) if isinstance(given, Outgoing) else (given, None)
+        event, source_id, ref = _unpack(given)
         report.events += 1
         problem = self.preflight.reason(event)
         if problem is not None:
-            self._dead(report, event, source_id, SET_ASIDE, *problem)
+            self._dead(report, event, source_id, SET_ASIDE, *problem, ref=ref)
             return
         body = orjson.dumps(event)
         if len(self._head) + len(body) + len(self._tail) > self.max_bytes:
             self._dead(report, event, source_id, SET_ASIDE, "event too large",
                        f"{len(body):,} bytes; a request to {self.endpoint.url} may carry "
-                       f"at most {self.max_bytes:,}")
+                       f"at most {self.max_bytes:,}", ref=ref)
             return
         self._seq += 1
-        run.pending.append(_Item(self._seq, event, source_id, body, now))
+        run.pending.append(_Item(self._seq, event, source_id, ref, body, now))
 
     def _expire(self, run: _Run, report: SendReport, now: float) -> None:
         cutoff = now - self.deadline
@@ -274,7 +293,8 @@ class AmplitudeSender:
             item = run.pending.pop(0)
             last = f"; last error: {item.last_error}" if item.last_error else ""
             self._dead(report, item.event, item.source_id, UNDELIVERED, "deadline passed",
-                       f"not accepted within {self.deadline:g} s{last}", item.attempts, item.status)
+                       f"not accepted within {self.deadline:g} s{last}", item.attempts, item.status,
+                       ref=item.ref)
 
     def _form_batch(self, run: _Run, now: float) -> tuple[list[_Item], float]:
         """The next batch: the earliest ready events that fit, in input order per user."""
@@ -352,6 +372,8 @@ class AmplitudeSender:
     def _on_accepted(self, run: _Run, batch: list[_Item], verdict: Verdict, report: SendReport,
                      now: float) -> None:
         report.accepted += len(batch)
+        if self.on_accepted is not None:
+            self.on_accepted([Outgoing(item.event, item.source_id, item.ref) for item in batch])
 
     def _on_reject_some(self, run: _Run, batch: list[_Item], verdict: Verdict, report: SendReport,
                         now: float) -> None:
@@ -359,7 +381,7 @@ class AmplitudeSender:
             reason = verdict.rejected.get(i)
             if reason is not None:
                 self._dead(report, item.event, item.source_id, SET_ASIDE, reason,
-                           verdict.message, item.attempts, 400)
+                           verdict.message, item.attempts, 400, ref=item.ref)
             else:
                 self._requeue(run, item, now)
 
@@ -368,7 +390,7 @@ class AmplitudeSender:
         if len(batch) == 1:
             (item,) = batch
             self._dead(report, item.event, item.source_id, SET_ASIDE, "refused by Amplitude",
-                       verdict.message, item.attempts, verdict.status)
+                       verdict.message, item.attempts, verdict.status, ref=item.ref)
             return
         half = (len(batch) + 1) // 2
         for item in batch:
@@ -423,13 +445,13 @@ class AmplitudeSender:
         bisect.insort(run.pending, item, key=_seq)
 
     def _dead(self, report: SendReport, event: Any, source_id: str | None, kind: str, category: str,
-              detail: str = "", attempts: int = 0, status: int | None = None) -> None:
+              detail: str = "", attempts: int = 0, status: int | None = None, *, ref: Any = None) -> None:
         """Count an event under its category and keep it, with the full reason, as a dead letter."""
         (report.set_aside if kind == SET_ASIDE else report.undelivered)[category] += 1
         reason = f"{category}: {detail}" if detail else category
         if self.writer is not None:
             self.writer.write(reason=reason, kind=kind, event_id=source_id, event=event,
-                              attempts=attempts, status=status)
+                              attempts=attempts, status=status, ref=ref)
         else:
             report.dead_letters.append({"dead_letter": {"reason": reason, "kind": kind},
                                         "event_id": source_id, "event": event})
@@ -444,18 +466,23 @@ class AmplitudeSender:
         for batch in run.inflight.values():
             for item in batch:
                 self._dead(report, item.event, item.source_id, UNDELIVERED, category, detail,
-                           item.attempts)
+                           item.attempts, ref=item.ref)
         run.inflight.clear()
         for item in run.pending:
             self._dead(report, item.event, item.source_id, UNDELIVERED, category, detail,
-                       item.attempts, item.status)
+                       item.attempts, item.status, ref=item.ref)
         run.pending = []
         for given in run.source:
-            event, source_id = (given.event, given.source_id) if isinstance(given, Outgoing) \
-                else (given, None)
+            event, source_id, ref = _unpack(given)
             report.events += 1
-            self._dead(report, event, source_id, UNDELIVERED, category, detail)
+            self._dead(report, event, source_id, UNDELIVERED, category, detail, ref=ref)
         run.exhausted = True
+
+
+def _unpack(given: dict[str, Any] | Outgoing) -> tuple[dict[str, Any], str | None, Any]:
+    if isinstance(given, Outgoing):
+        return given.event, given.source_id, given.ref
+    return given, None, None
 
 
 class _Run:
