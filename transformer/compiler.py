@@ -77,6 +77,7 @@ class CompiledParts:
     cases: Path | None
     run: Any
     source: str
+    slot_count: int
     used_variables: set[str] = field(default_factory=set)
     index: SourceIndex | None = None
 
@@ -149,7 +150,8 @@ class _SpecCompiler:
             description=str(data.get("description", "")), settings=settings, lets=lets,
             skips=skips, output=output, each=each, item_slot=item_slot, input_id=input_id,
             input_schema=input_schema, output_schema=output_schema, cases=cases,
-            run=run, source=source, used_variables=scope.used, index=self.index)
+            run=run, source=source, slot_count=self.slot_count, used_variables=scope.used,
+            index=self.index)
 
     def generate(self, lets: list[LetSpec], skips: list[SkipSpec], output: RuleSpec,
                  each: CompiledExpr | None, item_slot: int | None) -> tuple[Any, str]:
@@ -466,7 +468,8 @@ class _SpecCompiler:
             if exc.message:  # an empty message: a nested filter, already reported
                 self.problem((*path, name, *exc.path), exc.message)
             return None
-        return FilterStep(name, fn, format_rule_path(path), fdef.inline)
+        pos = self.index.value_at(path)
+        return FilterStep(name, fn, format_rule_path(path), fdef.inline, pos.line, pos.column)
 
     # files -------------------------------------------------------------------------------
 

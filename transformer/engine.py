@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .compiler import CompiledParts, compile_spec
 from .errors import PayloadError
 from .result import Result, Skip
 from .settings import Settings, read_settings_file
 from .yaml_source import load_yaml_file
+
+if TYPE_CHECKING:
+    from .authoring.explain import Explanation
 
 __all__ = ["CompiledMapping", "Result", "Skip", "load_mapping"]
 
@@ -46,6 +49,12 @@ class CompiledMapping:
         if type(out) is Skip:
             return Result([], out, None, self.payload_id(payload))
         return Result(out, None, None, self.payload_id(payload))
+
+    def explain(self, payload: Any) -> Explanation:
+        """How each output value of `payload` comes about: lets, skip rules, fields, filters."""
+        from .authoring.explain import explain
+
+        return explain(self, payload)
 
     def apply_many(self, payloads: Iterable[Any]) -> Iterator[Result]:
         """Lazily transform a stream; a payload error becomes a `Result` with `.error` set."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import fake, replay, send, test_connection, validate
+from . import explain, fake, replay, send, test_connection, validate
 
 app = typer.Typer(
     name="transformer",
@@ -18,6 +18,7 @@ app.command("replay")(replay.replay)
 app.command("send")(send.send)
 app.command("test-connection")(test_connection.test_connection)
 app.command("fake-amplitude")(fake.fake_amplitude)
+app.command("explain")(explain.explain)
 
 
 def main() -> None:

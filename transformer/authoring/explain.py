@@ -1,0 +1,262 @@
+"""Why each output value is what it is: a traced evaluation of a mapping on one payload.
+
+The per-event path runs generated code, which records nothing. `explain` walks the compiled rule
+specs instead, with the same expressions and filters, and records for every rule its place in
+the YAML, its expression and the JSON path it read, the value found, which fallback won, the
+value after each filter, and the skip rule or payload error that ended the evaluation.
+`tests/test_explain.py` holds the traced values to the generated code's output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from jmespath.exceptions import JMESPathError
+
+from ..errors import PayloadError
+from ..expr import CompiledExpr
+from ..expr.compile import is_false
+from ..expr.functions import EvalError
+from ..expr.runtime import UNSET
+from ..filters import FilterValueError
+from ..rules import NOVALUE, RuleSpec, copy_except, deep_copy, no_value_test, rest_copier
+
+if TYPE_CHECKING:
+    from ..engine import CompiledMapping
+
+__all__ = ["Explanation", "RuleTrace", "explain"]
+
+
+@dataclass(slots=True)
+class RuleTrace:
+    """What one rule did. `value` is `NOVALUE` when the rule had no value (key left out)."""
+
+    path: str
+    line: int
+    column: int
+    expression: str | None = None
+    json_path: str | None = None
+    when: str | None = None
+    when_held: bool | None = None
+    found: Any = NOVALUE
+    candidates: list[RuleTrace] = field(default_factory=list)
+    winner: int | None = None
+    filters: list[tuple[str, Any]] = field(default_factory=list)
+    children: list[tuple[str, RuleTrace]] = field(default_factory=list)
+    value: Any = NOVALUE
+    error: str | None = None
+    error_rule: str | None = None
+    description: str = ""
+    is_const: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form; values with no value are marked rather than given."""
+        out: dict[str, Any] = {"rule": self.path, "line": self.line, "column": self.column}
+        if self.description:
+            out["description"] = self.description
+        if self.when is not None:
+            out["when"] = {"expression": self.when, "held": self.when_held}
+        if self.expression is not None:
+            out["expression"] = self.expression
+        if self.is_const:
+            out["const"] = self.found
+        if self.json_path is not None and self.json_path != f"`{self.expression}`":
+            out["json_path"] = self.json_path
+        if self.found is not NOVALUE:
+            out["found"] = self.found
+        if self.candidates:
+            out["fallbacks"] = [c.to_dict() for c in self.candidates]
+            out["winner"] = self.winner
+        if self.filters:
+            out["filters"] = [{"filter": name, "value": value} for name, value in self.filters]
+        if self.children:
+            out["fields"] = {key: child.to_dict() for key, child in self.children}
+        if self.error is not None:
+            out["error"] = {"rule": self.error_rule, "message": self.error}
+        out["value" if self.value is not NOVALUE else "no_value"] = \
+            self.value if self.value is not NOVALUE else True
+        return out
+
+
+@dataclass(slots=True)
+class Explanation:
+    """A payload's whole story: lets, skip rules checked, events (one trace per event)."""
+
+    file: str
+    payload_id: str | None
+    lets: list[tuple[str, RuleTrace]] = field(default_factory=list)
+    skips_checked: list[tuple[str, str, int, int, bool]] = field(default_factory=list)
+    skip: tuple[str, str, str, int, int] | None = None
+    events: list[RuleTrace] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form of the whole explanation."""
+        out: dict[str, Any] = {"mapping": self.file, "payload_id": self.payload_id}
+        out["lets"] = {name: trace.to_dict() for name, trace in self.lets}
+        out["skip_rules"] = [{"id": i, "rule": p, "line": ln, "column": c, "matched": m}
+                             for i, p, ln, c, m in self.skips_checked]
+        if self.skip is not None:
+            rule_id, reason, path, line, column = self.skip
+            out["skip"] = {"id": rule_id, "reason": reason, "rule": path, "line": line, "column": column}
+        if self.error is not None:
+            out["error"] = self.error
+        out["events"] = [trace.to_dict() for trace in self.events]
+        return out
+
+    @property
+    def outputs(self) -> list[dict[str, Any]]:
+        """The events as the traces built them (equal to `apply`'s)."""
+        return [trace.value if trace.value is not NOVALUE else {} for trace in self.events]
+
+
+def explain(mapping: CompiledMapping, payload: Any) -> Explanation:
+    """Evaluate `mapping` on `payload`, recording how every value came about."""
+    parts = mapping.parts
+    story = Explanation(parts.file, mapping.payload_id(payload))
+    env: list[Any] = [UNSET] * parts.slot_count
+    env[0] = payload
+    tracer = _Tracer(env)
+    for let in parts.lets:
+        trace = tracer.rule(let.rule)
+        story.lets.append((let.name, trace))
+        if trace.error is None:
+            env[let.slot] = None if trace.value is NOVALUE else trace.value
+    try:
+        for skip in parts.skips:
+            held = not is_false(tracer.evaluate(skip.when, skip.path + ".when"))
+            story.skips_checked.append((skip.id, skip.path, skip.line, skip.column, held))
+            if held:
+                story.skip = (skip.id, skip.reason, skip.path, skip.line, skip.column)
+                return story
+        if parts.each is None:
+            story.events.append(tracer.rule(parts.output))
+        else:
+            items = tracer.evaluate(parts.each, "each.from")
+            for item in items if isinstance(items, list) else []:
+                env[parts.item_slot or 0] = item
+                for let in parts.lets:
+                    if let.per_item:
+                        env[let.slot] = UNSET
+                story.events.append(tracer.rule(parts.output))
+    except PayloadError as exc:
+        story.error = {"rule": exc.rule, "path": exc.path, "message": exc.message}
+        return story
+    failed = _first_error(story.events)
+    if failed is not None:
+        story.error = failed
+    return story
+
+
+def _first_error(traces: list[RuleTrace]) -> dict[str, Any] | None:
+    """The innermost error of the first failing rule: where `apply` would have raised."""
+    for trace in traces:
+        found = _first_error([c for _, c in trace.children] + trace.candidates)
+        if found is not None:
+            return found
+        if trace.error is not None:
+            return {"rule": trace.error_rule or trace.path, "path": trace.json_path or "$",
+                    "message": trace.error}
+    return None
+
+
+class _Tracer:
+    """Evaluates rule specs on one payload with the compiled expressions, recording as it goes."""
+
+    def __init__(self, env: list[Any]) -> None:
+        self.env = env
+
+    def evaluate(self, expr: CompiledExpr, rule: str) -> Any:
+        try:
+            return expr.fn(self.env[0], self.env)
+        except (EvalError, JMESPathError) as exc:
+            raise PayloadError(rule, expr.json_path(), str(exc)) from None
+
+    def rule(self, spec: RuleSpec) -> RuleTrace:
+        trace = RuleTrace(spec.path, spec.line, spec.column, description=spec.description)
+        try:
+            self._rule(spec, trace)
+        except PayloadError as exc:
+            trace.error = exc.message
+            trace.error_rule = exc.rule
+            trace.json_path = trace.json_path or exc.path
+            trace.value = NOVALUE
+        return trace
+
+    def _rule(self, spec: RuleSpec, trace: RuleTrace) -> None:
+        if spec.when is not None:
+            trace.when = spec.when.text
+            trace.when_held = not is_false(self.evaluate(spec.when, spec.path + ".when"))
+            if not trace.when_held:
+                return
+        empty = no_value_test(spec.no_value)
+        value: Any = NOVALUE
+        if spec.source is not None:
+            trace.expression = spec.source.text
+            trace.json_path = spec.source.json_path()
+            found = self.evaluate(spec.source, spec.path + ".from")
+            trace.found = found
+            value = NOVALUE if empty(found) else found
+            if spec.source.const and isinstance(value, (dict, list)):
+                value = deep_copy(value)
+        elif spec.first:
+            for i, candidate in enumerate(spec.first):
+                sub = self.rule(candidate)
+                trace.candidates.append(sub)
+                if sub.error is not None:
+                    raise PayloadError(sub.error_rule or sub.path, sub.json_path or "$", sub.error)
+                if sub.value is not NOVALUE:
+                    trace.winner = i
+                    trace.json_path = sub.json_path
+                    value = trace.found = sub.value
+                    break
+        elif spec.fields is not None or spec.rest is not None:
+            value = self._object(spec, trace)
+        else:
+            value = trace.found = deep_copy(spec.const)
+            trace.is_const = True
+        for step in spec.filters:
+            if value is NOVALUE:
+                break
+            try:
+                value = step.fn(value)
+            except FilterValueError as exc:
+                raise PayloadError(step.path, trace.json_path or "$", str(exc)) from None
+            trace.filters.append((step.name, NOVALUE if value is None else value))
+            if value is None:
+                value = NOVALUE
+        if value is not NOVALUE and spec.filters and empty(value):
+            value = NOVALUE
+        if value is NOVALUE and spec.required:
+            raise PayloadError(spec.path, trace.json_path or "$", "required value is missing")
+        trace.value = value
+
+    def _object(self, spec: RuleSpec, trace: RuleTrace) -> Any:
+        out: dict[str, Any] = {}
+        based = False
+        if spec.rest is not None:
+            rest = spec.rest
+            trace.expression = f"rest of {rest.source.text}"
+            trace.json_path = rest.source.json_path()
+            source = self.evaluate(rest.source, rest.path + ".from")
+            if source is not None:
+                if not isinstance(source, dict):
+                    raise PayloadError(rest.path + ".from", rest.source.json_path(),
+                                       "rest expects an object")
+                fixed, conditional = rest_copier(rest)
+                if conditional:
+                    flags = tuple(not is_false(self.evaluate(e.when, rest.path + ".except"))
+                                  for e in conditional if e.when is not None)
+                    out = fixed(source, flags)
+                else:
+                    out = copy_except(source, fixed, rest.prune_empty)
+                based = True
+        for key, sub in spec.fields or []:
+            child = self.rule(sub)
+            trace.children.append((key, child))
+            if child.error is not None:
+                raise PayloadError(child.error_rule or child.path, child.json_path or "$", child.error)
+            if child.value is not NOVALUE:
+                out[key] = child.value
+        return out if (out or based) else NOVALUE
