@@ -40,10 +40,14 @@ class Problem:
     severity: str = "error"
 
     def __str__(self) -> str:
+        return self.render(label=self.severity != "error")
+
+    def render(self, *, label: bool) -> str:
+        """`file:line:column: [severity:] rule: message`."""
         where = f"{self.file}:{self.line}:{self.column}"
         rule = f" {self.rule}:" if self.rule else ""
-        label = "" if self.severity == "error" else f" {self.severity}:"
-        return f"{where}:{label}{rule} {self.message}"
+        shown = f" {self.severity}:" if label else ""
+        return f"{where}:{shown}{rule} {self.message}"
 
 
 class SpecError(TransformerError):

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from .engine import CompiledMapping, load_mapping
-from .errors import PayloadError, TransformerError
+from .errors import PayloadError, SettingsError, TransformerError
 
 __all__ = ["Case", "CaseResult", "load_cases", "run_cases", "update_cases"]
 
@@ -100,7 +100,12 @@ def run_cases(mapping_path: Path, cases: list[Case]) -> Iterator[CaseResult]:
         key = json.dumps(case.settings, sort_keys=True)
         mapping = loaded.get(key)
         if mapping is None:
-            mapping = loaded[key] = load_mapping(mapping_path, case.settings, environ={})
+            try:
+                mapping = loaded[key] = load_mapping(mapping_path, case.settings, environ={})
+            except SettingsError as exc:
+                actual = {"settings_error": list(exc.messages)}
+                yield CaseResult(case, actual, _diff(case.expect, actual))
+                continue
         actual = outcome(mapping, case.payload)
         yield CaseResult(case, actual, _diff(case.expect, actual))
 

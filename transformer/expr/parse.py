@@ -56,6 +56,12 @@ class _Parser(parser.Parser):  # type: ignore[misc]
         node["pos"] = token["start"]
         return node
 
+    def _token_led_or(self, left: Node) -> Node:
+        position = self._lookahead_token(-1)["start"]
+        node: Node = super()._token_led_or(left)
+        node["pos"] = position
+        return node
+
     def _token_led_lparen(self, left: Node) -> Node:
         node: Node = super()._token_led_lparen(left)
         node["pos"] = left.get("pos", 0)

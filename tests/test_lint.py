@@ -1,0 +1,44 @@
+"""`lint`: crafted mappings beside the exact warnings they must draw (text, line, column)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from transformer.authoring.lint import lint_mapping
+from transformer.cli import app
+
+HERE = Path(__file__).parent / "lint"
+CASES = sorted(HERE.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("spec", CASES, ids=[c.stem for c in CASES])
+def test_lint_warnings_name_file_line_column_and_rule(spec: Path) -> None:
+    expected = spec.with_suffix(".expected").read_text().replace("{file}", str(spec))
+    assert "".join(f"{p}\n" for p in lint_mapping(spec)) == expected
+
+
+def test_cli_lint_exits_0_on_warnings_and_1_when_strict() -> None:
+    runner = CliRunner()
+    spec = str(HERE / "unused.yaml")
+    result = runner.invoke(app, ["lint", spec])
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"{spec}:3:3: warning: settings.region:")
+    assert result.stderr.strip() == f"{spec}: 1 warning, 0 errors"
+    strict = runner.invoke(app, ["lint", spec, "--strict"])
+    assert strict.exit_code == 1 and f"{spec}:3:3: error: settings.region:" in strict.stdout
+
+
+def test_fail_on_unmapped_turns_only_coverage_gaps_into_errors() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["lint", str(HERE / "coverage.yaml"), "--fail-on-unmapped"])
+    assert result.exit_code == 1
+    assert result.stdout.count(": error: ") == 2
+    assert runner.invoke(app, ["lint", str(HERE / "paths.yaml"), "--fail-on-unmapped"]).exit_code == 0
+
+
+def test_an_invalid_mapping_is_reported_as_such() -> None:
+    result = CliRunner().invoke(app, ["lint", str(Path(__file__).parent / "spec_errors" / "unknown_filter.yaml")])
+    assert result.exit_code == 1 and "not valid; fix these first" in result.stderr
