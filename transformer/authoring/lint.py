@@ -4,7 +4,7 @@
 - `output-key`: an output key the output schema does not allow;
 - `or-fallback`: `a || b` where `a` can be false or 0, which `||` treats as missing;
 - `bare-literal`: `null`, `true` or `false` written without backquotes (a field of that name);
-- `coverage`: an input combination (object_type × metric) that yields no named event and no skip,
+- `coverage`: an input combination (object_type x metric) that yields no named event and no skip,
   or two combinations that yield the same name (configured under `lint: coverage:`);
 - `unused-setting`: a setting no expression reads (unless its `used_by` says who does).
 """
@@ -172,7 +172,8 @@ class _Linter:
             return
         over = [str(name) for name in config.get("over") or []]
         names = str(config.get("names", ""))
-        where: PathKey = ("fields", names) if names in (self.data.get("fields") or {}) else ("lint", "coverage")
+        declared = self.data.get("fields") or {}
+        where: PathKey = ("fields", names) if names in declared else ("lint", "coverage")
         by_name: dict[Any, list[str]] = {}
         for combo, payload in allowed_combinations(self.input_schema, over):
             label = "/".join(str(v) for v in combo)

@@ -1,5 +1,5 @@
 """Build a plausible document for a JSON Schema, with some fields fixed: lint's coverage check
-makes one payload per combination of discriminator values (object_type × metric) this way and
+makes one payload per combination of discriminator values (object_type x metric) this way and
 keeps the combinations whose payload the schema accepts.
 
 Every declared property is filled (not only the required ones), so that a payload carries ids,

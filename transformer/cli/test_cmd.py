@@ -13,9 +13,11 @@ from .common import DEFAULT_MAPPING, err, load_from_options, resolve_mapping_pat
 
 def test(
     mappings: Annotated[list[str] | None, typer.Argument(
-        metavar="[MAPPINGS]...", help=f"Mapping specs whose cases to run (default: {DEFAULT_MAPPING}).")] = None,
+        metavar="[MAPPINGS]...",
+        help=f"Mapping specs whose cases to run (default: {DEFAULT_MAPPING}).")] = None,
     update: Annotated[bool, typer.Option(
-        "--update", help="Rewrite the expectations of failing cases from the current output (review the diff).")
+        "--update",
+        help="Rewrite the expectations of failing cases from the current output (review the diff).")
     ] = False,
     keyword: Annotated[str | None, typer.Option(
         "-k", help="Only cases whose name or file name contains this text.")] = None,
