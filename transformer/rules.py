@@ -12,12 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jmespath.exceptions import JMESPathError
-
-from .errors import PayloadError
 from .expr import CompiledExpr
 from .expr.compile import is_false
-from .expr.functions import EvalError
 from .filters import FilterFn
 
 __all__ = [
@@ -28,7 +24,6 @@ __all__ = [
     "RuleSpec",
     "copy_except",
     "deep_copy",
-    "evaluate_expr",
     "locate",
     "no_value_test",
     "rest_copier",
@@ -113,18 +108,6 @@ class RuleSpec:
     filters: list[FilterStep] = field(default_factory=list)
     no_value: str = "null"
     required: bool = False
-
-
-def evaluate_expr(expr: CompiledExpr, env: list[Any], rule: str) -> Any:
-    """Evaluate an expression on the payload, turning its failures into `PayloadError`."""
-    try:
-        return expr.fn(env[0], env)
-    except PayloadError:
-        raise
-    except (EvalError, JMESPathError) as exc:
-        raise PayloadError(rule, expr.json_path(), str(exc)) from None
-    except RecursionError:
-        raise PayloadError(rule, expr.json_path(), "value nested too deeply") from None
 
 
 _REMOVE: Any = object()
