@@ -1,0 +1,45 @@
+"""Reading payload streams: arrays element by element, NDJSON line by line, with flat memory."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+from transformer.jsonio import dumps, read_items
+
+
+def test_json_array_is_streamed_and_memory_stays_flat(tmp_path: Path) -> None:
+    source = tmp_path / "big.json"
+    payload = {"event_id": "x" * 26, "data": {"content": "y" * 2000}}
+    with source.open("w") as out:
+        out.write("[")
+        out.write(",".join(json.dumps(payload | {"n": i}) for i in range(10_000)))
+        out.write("]")
+    assert source.stat().st_size > 20_000_000
+    tracemalloc.start()
+    count = sum(1 for item in read_items(str(source)) if item.payload["n"] >= 0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 10_000
+    assert peak < 2_000_000          # a few payloads at a time, not the 20 MB file
+
+
+def test_ndjson_lines_that_are_not_json_are_reported_and_reading_goes_on(tmp_path: Path) -> None:
+    source = tmp_path / "in.ndjson"
+    source.write_text('{"a": 1}\n\nnot json\n{"a": 2}\n')
+    items = list(read_items(str(source)))
+    assert [(i.where.rsplit(":", 1)[1], i.payload, i.error is not None) for i in items] == [
+        ("1", {"a": 1}, False), ("3", None, True), ("4", {"a": 2}, False)]
+
+
+def test_a_broken_array_reports_where_and_stops(tmp_path: Path) -> None:
+    source = tmp_path / "broken.json"
+    source.write_text('[{"a": 1}, {"a": ]')
+    items = list(read_items(str(source)))
+    assert items[0].payload == {"a": 1}
+    assert items[1].error is not None and "after element 1" in items[1].error
+
+
+def test_dumps_handles_integers_beyond_64_bits() -> None:
+    assert dumps({"n": 2**70}) == b'{"n":1180591620717411303424}\n'
