@@ -96,7 +96,7 @@ def test_settings_are_typed_and_unknown_names_refused() -> None:
         load_mapping(MAPPING, settings={"acount_id": "1", "body_content": "maybe"}, environ={})
     assert caught.value.messages == (
         "unknown setting 'acount_id' (did you mean 'account_id'?) (known: account_id, api, api_key, "
-        "body_content, endpoint, eu_residency, events, min_id_length, workspace_id)",
+        "body_content, endpoint, eu_residency, events, min_id_length, signing_secret, workspace_id)",
         "setting 'body_content' (given): expected true or false, got 'maybe'",
     )
 

@@ -1,0 +1,254 @@
+"""The receiver as an ASGI app: POST /webhooks/customerio, GET /healthz, GET /metrics.
+
+A webhook is answered 2xx only once it is committed to the store (or deliberately not stored:
+a skip, a duplicate). Order of checks: size (413), signature (401, the same answer whatever was
+wrong), JSON (400), then the mapping: a payload it cannot handle is still acknowledged, and kept
+as a dead letter, because a non-2xx would hold back every later webhook at Customer.io for hours.
+
+`create_app` returns a Starlette app whose lifespan starts and stops the writer and forwarder
+threads; mounted inside another app, run `app.state.receiver.start()` / `.close()` (or the app's
+`router.lifespan_context`) from the host app's lifespan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..engine import CompiledMapping
+from ..errors import PayloadError
+from .committer import Committer
+from .logs import log
+from .metrics import ReceiverMetrics
+from .signature import Rejection, Verifier
+from .store import Intake, Outcome, Store
+from .worker import Forwarder
+
+__all__ = ["WEBHOOK_PATH", "Receiver", "ReceiverOptions", "create_app"]
+
+WEBHOOK_PATH = "/webhooks/customerio"
+_logger = logging.getLogger("transformer.server")
+_JSON = "application/json"
+
+
+def _answer(status: int, body: Mapping[str, Any]) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=_JSON)
+
+
+_UNAUTHORIZED = orjson.dumps({"error": "unauthorized"})
+_TOO_LARGE = orjson.dumps({"error": "body too large"})
+_NOT_JSON = orjson.dumps({"error": "body is not JSON"})
+_UNAVAILABLE = orjson.dumps({"error": "not stored, try again"})
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverOptions:
+    """How a receiver checks, stores and forwards (README: "Running the receiver")."""
+
+    allow_unsigned: bool = False           # accept webhooks without checking signatures
+    timestamp_tolerance: float = 300.0     # seconds a signature's timestamp may be off our clock
+    max_body_bytes: int = 1_048_576        # larger bodies get 413
+    dedupe_window: float = 7 * 86400.0     # seconds an event_id is remembered
+    forward: bool = True                   # run the forwarder (False: only store)
+    batch_size: int | None = None          # events per Amplitude request (None: the API's limit)
+    concurrency: int = 4                   # Amplitude requests in flight
+    throttle_pause: float = 30.0           # seconds a user/device named in a 429 waits
+    backoff_max: float = 30.0              # longest wait between retries
+    linger: float = 0.2                    # seconds to let events gather between small rounds
+    blocked_pause: float = 60.0            # seconds between tries while Amplitude refuses the key
+    commit_batch: int = 1000               # most ops in one store transaction
+
+
+class Receiver:
+    """A receiver's parts: signature check, mapping, group-commit writer, forwarder, metrics."""
+
+    def __init__(self, mapping: CompiledMapping, store: Store, options: ReceiverOptions | None = None, *,
+                 signing_secret: str | None = None, transport: httpx.BaseTransport | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.options = options = options or ReceiverOptions()
+        secret = signing_secret if signing_secret is not None else mapping.settings.get("signing_secret")
+        if not secret and not options.allow_unsigned:
+            raise ValueError("no signing secret (setting signing_secret, env CIO_SIGNING_SECRET); "
+                             "refusing to accept unsigned webhooks unless allow_unsigned is set")
+        self.verifier = Verifier(secret, tolerance=options.timestamp_tolerance) if secret else None
+        self.mapping = mapping
+        self.store = store
+        self.clock = clock
+        self.metrics = ReceiverMetrics([r.value for r in Rejection])
+        self.committer = Committer(store, max_batch=options.commit_batch,
+                                   dedupe_window=options.dedupe_window, on_commit=self._committed)
+        self.forwarder: Forwarder | None = None
+        if options.forward:
+            self.forwarder = Forwarder(
+                store, self.committer, mapping.settings, self.metrics, linger=options.linger,
+                blocked_pause=options.blocked_pause, concurrency=options.concurrency,
+                throttle_pause=options.throttle_pause, backoff_max=options.backoff_max,
+                max_events=options.batch_size, transport=transport)
+            self.committer.on_stored = self.forwarder.wake
+        self._started = False
+
+    def start(self) -> None:
+        """Start the writer and forwarder threads."""
+        if self._started:
+            return
+        self._started = True
+        self.committer.start()
+        if self.forwarder is not None:
+            self.forwarder.start()
+        log(_logger, "info", "receiver_started", store=str(self.store.path),
+            signatures="verified" if self.verifier else "NOT VERIFIED (--allow-unsigned-INSECURE)",
+            forwarding=self.forwarder.sender.endpoint.url if self.forwarder else "off")
+        if self.verifier is None:
+            log(_logger, "warning", "signatures_not_verified",
+                detail="anyone who can reach this port can inject events into Amplitude")
+
+    def close(self) -> None:
+        """Stop forwarding, then commit what is queued; the store stays open (its owner closes it)."""
+        if self.forwarder is not None:
+            self.forwarder.stop()
+        self.committer.close()
+        log(_logger, "info", "receiver_stopped", queue_depth=self.store.depth())
+
+    def _committed(self, ops: int) -> None:
+        self.metrics.commits.inc()
+
+    # routes ------------------------------------------------------------------------------
+
+    async def webhook(self, request: Request) -> Response:
+        """POST /webhooks/customerio."""
+        started = time.perf_counter()
+        try:
+            return await self._webhook(request)
+        finally:
+            self.metrics.duration.observe(time.perf_counter() - started)
+
+    async def _webhook(self, request: Request) -> Response:
+        metrics = self.metrics
+        metrics.received.inc()
+        try:
+            body = await self._body(request)
+        except ClientDisconnect:  # nobody is there to answer; nothing was acknowledged
+            return Response(b"", status_code=400)
+        if body is None:
+            metrics.invalid.inc(reason="too_large")
+            return Response(_TOO_LARGE, status_code=413, media_type=_JSON)
+        if self.verifier is not None:
+            rejection = self.verifier.check(request.headers, body, self.clock())
+            if rejection is not None:
+                metrics.rejected_signatures.inc(reason=rejection.value)
+                log(_logger, "warning", "signature_rejected", reason=rejection.value,
+                    client=request.client.host if request.client else None)
+                return Response(_UNAUTHORIZED, status_code=401, media_type=_JSON)
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            metrics.invalid.inc(reason="not_json")
+            return Response(_NOT_JSON, status_code=400, media_type=_JSON)
+        event_id = self.mapping.payload_id(payload)
+        try:
+            result = self.mapping.apply(payload)
+        except PayloadError as exc:
+            intake = Intake(event_id, error=f"payload error: {exc}", payload=body)
+            log(_logger, "warning", "payload_error", event_id=event_id, rule=exc.rule, path=exc.path)
+        else:
+            if result.skip is not None:
+                metrics.skipped.inc(rule=result.skip.rule)
+                return _answer(200, {"status": "skipped", "rule": result.skip.rule})
+            intake = Intake(event_id, [_dumps(event) for event in result.events])
+        if not self.committer.alive:
+            metrics.store_errors.inc()
+            return Response(_UNAVAILABLE, status_code=503, media_type=_JSON)
+        try:
+            outcome = await self.committer.submit(intake)
+        except Exception as exc:  # noqa: BLE001 - not committed: not acknowledged, Customer.io retries
+            metrics.store_errors.inc()
+            log(_logger, "error", "webhook_not_stored", event_id=event_id, error=str(exc))
+            return Response(_UNAVAILABLE, status_code=503, media_type=_JSON)
+        if outcome == Outcome.DUPLICATE:
+            metrics.duplicates.inc()
+        elif outcome == Outcome.DEAD_LETTER:
+            metrics.payload_errors.inc()
+        else:
+            metrics.stored.inc(len(intake.events))
+        log(_logger, "debug", "webhook", event_id=event_id, outcome=outcome, events=len(intake.events))
+        return _answer(200, {"status": outcome})
+
+    async def _body(self, request: Request) -> bytes | None:
+        """The raw body, or None when it is larger than allowed (read no further than that)."""
+        limit = self.options.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return None
+        chunks = bytearray()
+        async for chunk in request.stream():
+            chunks += chunk
+            if len(chunks) > limit:
+                return None
+        return bytes(chunks)
+
+    async def healthz(self, request: Request) -> Response:
+        """GET /healthz: 200 while the writer (and forwarder) run."""
+        problems = []
+        if not self.committer.alive:
+            problems.append("store writer not running")
+        if self.forwarder is not None and not self.forwarder.alive:
+            problems.append("forwarder not running")
+        forwarding = "off" if self.forwarder is None else (
+            "blocked" if self.forwarder.blocked else "ok")
+        return _answer(503 if problems else 200, {
+            "status": "unhealthy" if problems else "ok", "problems": problems,
+            "forwarding": forwarding, "signatures": "verified" if self.verifier else "NOT VERIFIED"})
+
+    async def prometheus(self, request: Request) -> Response:
+        """GET /metrics in Prometheus' text format."""
+        await run_in_threadpool(self._gauges)
+        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    def _gauges(self) -> None:
+        self.metrics.queue_depth.set(self.store.depth())
+        self.metrics.oldest_age.set(round(self.store.oldest_age(self.clock()), 3))
+        self.metrics.dead_letters.set(self.store.letter_count())
+
+
+def _dumps(event: Any) -> bytes:
+    try:
+        return orjson.dumps(event)
+    except TypeError:  # an integer beyond 64 bits, which orjson refuses
+        return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def create_app(mapping: CompiledMapping, store: Store, options: ReceiverOptions | None = None, *,
+               signing_secret: str | None = None, transport: httpx.BaseTransport | None = None,
+               clock: Callable[[], float] = time.time) -> Starlette:
+    """The receiver's ASGI app; `app.state.receiver` is its `Receiver`."""
+    receiver = Receiver(mapping, store, options, signing_secret=signing_secret, transport=transport,
+                        clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        receiver.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(receiver.close)
+
+    app = Starlette(routes=[
+        Route(WEBHOOK_PATH, receiver.webhook, methods=["POST"]),
+        Route("/healthz", receiver.healthz, methods=["GET"]),
+        Route("/metrics", receiver.prometheus, methods=["GET"]),
+    ], lifespan=lifespan)
+    app.state.receiver = receiver
+    return app
