@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import explain, fake, replay, send, test_connection, validate
+from . import dead_letters_cmd, explain, fake, replay, send, serve, test_connection, validate
 
 app = typer.Typer(
     name="transformer",
@@ -18,6 +18,8 @@ app.command("replay")(replay.replay)
 app.command("send")(send.send)
 app.command("test-connection")(test_connection.test_connection)
 app.command("fake-amplitude")(fake.fake_amplitude)
+app.command("serve")(serve.serve)
+app.add_typer(dead_letters_cmd.app, name="dead-letters")
 app.command("explain")(explain.explain)
 
 

@@ -1,0 +1,76 @@
+"""`transformer serve` on the command line: what it refuses before starting, and running unsigned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from transformer.cli import app
+from transformer.fake_amplitude import FakeAmplitude
+
+from .test_server_harness import KEY, SECRET, ServeProcess, encode, payload, wait_for
+
+runner = CliRunner()
+
+
+def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path / "var"), "--port", "9", *args],
+                           env=env if env is not None else {"AMPLITUDE_API_KEY": KEY, "CIO_SIGNING_SECRET": SECRET})
+    return result.exit_code, result.stderr
+
+
+def test_without_a_signing_secret_serve_refuses_to_start_and_names_the_flag(tmp_path: Path) -> None:
+    code, err = serve(tmp_path, env={"AMPLITUDE_API_KEY": KEY})
+    assert code == 2
+    assert err.startswith("error: no signing secret: export CIO_SIGNING_SECRET=…")
+    assert "--allow-unsigned-INSECURE" in err
+    assert not (tmp_path / "var").exists()
+
+
+def test_without_an_api_key_serve_refuses_to_start(tmp_path: Path) -> None:
+    code, err = serve(tmp_path, env={"CIO_SIGNING_SECRET": SECRET})
+    assert (code, err) == (2, "error: no Amplitude API key: export AMPLITUDE_API_KEY=… "
+                              "(or set api_key in a settings file)\n")
+
+
+def test_settings_are_read_like_send_does(tmp_path: Path) -> None:
+    code, err = serve(tmp_path, "--set", "sigining_secret=x")
+    assert code == 2 and "unknown setting 'sigining_secret' (did you mean 'signing_secret'?)" in err
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("signing_secret: 5\n")
+    code, err = serve(tmp_path, "--settings", str(settings))
+    assert (code, err) == (2, "error: setting 'signing_secret' (settings file): invalid value\n")  # no echo
+
+
+def test_a_bad_sync_mode_is_a_usage_error(tmp_path: Path) -> None:
+    code, err = serve(tmp_path, "--sync", "off")
+    assert (code, err) == (2, "error: --sync must be one of full, normal, got 'off'\n")
+
+
+def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    with FakeAmplitude(api_key=KEY) as amplitude:
+        first = ServeProcess(tmp_path / "var", amplitude.url).wait_ready()
+        try:
+            code, err = serve(tmp_path)
+        finally:
+            first.stop()
+    assert code == 2
+    assert err == (f"error: {tmp_path / 'var'} is in use by another transformer serve "
+                   f"(pid {first.process.pid}); give each instance its own --data-dir\n")
+
+
+def test_the_insecure_flag_accepts_unsigned_webhooks_and_says_so_loudly(tmp_path: Path) -> None:
+    with FakeAmplitude(api_key=KEY) as amplitude:
+        server = ServeProcess(tmp_path / "var", amplitude.url, "--allow-unsigned-INSECURE",
+                              env={"CIO_SIGNING_SECRET": ""}).wait_ready()
+        try:
+            response = httpx.post(server.url + "/webhooks/customerio", content=encode(payload(1)))
+            assert (response.status_code, response.json()) == (200, {"status": "stored"})
+            wait_for(lambda: "01JTEST0000000000000000001" in amplitude.ingested, what="delivery")
+        finally:
+            server.stop()
+    logs = server.stderr()
+    assert '"signatures":"NOT VERIFIED (--allow-unsigned-INSECURE)"' in logs
+    assert '"level":"warning","logger":"transformer.server","msg":"signatures_not_verified"' in logs

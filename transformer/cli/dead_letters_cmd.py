@@ -1,0 +1,107 @@
+"""`transformer dead-letters list|show|resend`: the dead letters kept by `transformer serve`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from ..server import Store, StoreError
+from ..server.letters import record, resend
+from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
+from .serve import DataDirOpt
+
+app = typer.Typer(
+    name="dead-letters",
+    help="Dead letters kept by `transformer serve` in its data dir: list, show, resend.",
+    no_args_is_help=True,
+)
+
+KINDS = ("payload_error", "set_aside", "undelivered")
+
+
+def _open(data_dir: str) -> Store:
+    try:
+        return Store(data_dir, create=False)
+    except StoreError as exc:
+        fail(f"error: {exc}", 2)
+
+
+@app.command("list")
+def list_letters(
+    data_dir: DataDirOpt,
+    kind: Annotated[str | None, typer.Option(help=f"Only this kind: {', '.join(KINDS)}.")] = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many (oldest first).")] = 100,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Whole records as NDJSON (the format `transformer send` reads).")] = False,
+) -> None:
+    """One line per dead letter: id, when, kind, event_id, reason."""
+    if kind is not None and kind not in KINDS:
+        fail(f"error: --kind must be one of {', '.join(KINDS)}, got {kind!r}", 2)
+    store = _open(str(data_dir))
+    try:
+        rows = store.letters(kind=kind, limit=limit)
+        total = store.letter_count()
+    finally:
+        store.close()
+    out = sys.stdout
+    for row in rows:
+        if as_json:
+            out.write(json.dumps(record(row), ensure_ascii=False, separators=(",", ":")) + "\n")
+            continue
+        when = datetime.fromtimestamp(row.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        reason = row.reason if len(row.reason) <= 100 else row.reason[:99] + "…"
+        out.write(f"{row.id:>6}  {when}  {row.kind:<13}  {row.event_id or '-':<26}  {reason}\n")
+    shown = f" (showing {len(rows):,})" if len(rows) != total else ""
+    err(f"{total:,} dead letter{'' if total == 1 else 's'} in {data_dir}{shown}")
+
+
+@app.command("show")
+def show(
+    letter_id: Annotated[int, typer.Argument(metavar="ID", help="A dead letter's id (from list).")],
+    data_dir: DataDirOpt,
+) -> None:
+    """The whole dead letter as JSON: reason, kind, attempts, and the event or payload."""
+    store = _open(str(data_dir))
+    try:
+        row = store.letter(letter_id)
+    finally:
+        store.close()
+    if row is None:
+        fail(f"error: no dead letter {letter_id} in {data_dir}", 1)
+    sys.stdout.write(json.dumps(record(row), ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command("resend")
+def resend_letters(
+    data_dir: DataDirOpt,
+    ids: Annotated[list[int] | None, typer.Argument(metavar="[IDS]...", help="Dead letters to resend.")
+                   ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Resend every dead letter.")] = False,
+    mapping: MappingOpt = DEFAULT_MAPPING,
+    assignments: SetOpt = None,
+    settings_file: SettingsOpt = None,
+) -> None:
+    """Put dead letters back in the queue of `transformer serve` (payloads are transformed again
+    with --mapping/--set/--settings, which should match the server's)."""
+    if bool(ids) == every:
+        fail("error: give dead-letter ids, or --all (not both)", 2)
+    store = _open(str(data_dir))
+    try:
+        chosen = [row.id for row in store.letters()] if every else list(ids or [])
+        report = resend(store, chosen, lambda: load_from_options(mapping, assignments, settings_file))
+    finally:
+        store.close()
+    err(f"requeued {len(report.requeued):,} dead letter{'' if len(report.requeued) == 1 else 's'} "
+        f"({report.events:,} event{'' if report.events == 1 else 's'}): a transformer serve on "
+        f"{data_dir} forwards them within a second, or as soon as it starts")
+    for letter_id, rule in report.skipped:
+        err(f"dead letter {letter_id}: the mapping now skips it ({rule}); removed")
+    for letter_id, reason in report.failed:
+        err(f"dead letter {letter_id}: still failing, kept: {reason}")
+    for letter_id in report.missing:
+        err(f"dead letter {letter_id}: not found in {data_dir}")
+    raise typer.Exit(1 if report.failed or report.missing else 0)
