@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from . import dead_letters_cmd, explain, fake, replay, send, serve, test_connection, validate
+from . import (
+    dead_letters_cmd,
+    diff,
+    explain,
+    fake,
+    lint,
+    replay,
+    send,
+    serve,
+    test_cmd,
+    test_connection,
+    validate,
+)
 
 app = typer.Typer(
     name="transformer",
@@ -21,6 +33,9 @@ app.command("fake-amplitude")(fake.fake_amplitude)
 app.command("serve")(serve.serve)
 app.add_typer(dead_letters_cmd.app, name="dead-letters")
 app.command("explain")(explain.explain)
+app.command("test")(test_cmd.test)
+app.command("lint")(lint.lint)
+app.command("diff")(diff.diff)
 
 
 def main() -> None:
