@@ -42,3 +42,11 @@ def test_fail_on_unmapped_turns_only_coverage_gaps_into_errors() -> None:
 def test_an_invalid_mapping_is_reported_as_such() -> None:
     result = CliRunner().invoke(app, ["lint", str(Path(__file__).parent / "spec_errors" / "unknown_filter.yaml")])
     assert result.exit_code == 1 and "not valid; fix these first" in result.stderr
+
+
+def test_the_shipped_mapping_lints_clean_with_full_coverage() -> None:
+    from .conftest import MAPPING
+
+    assert lint_mapping(MAPPING) == []
+    data = MAPPING.read_text()
+    assert "coverage: {over: [object_type, metric], names: event_type}" in data
