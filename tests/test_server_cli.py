@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from transformer.cli import app
 from transformer.fake_amplitude import FakeAmplitude
+from transformer.server import Store
 
 from .test_server_harness import KEY, SECRET, ServeProcess, encode, payload, wait_for
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """serve configures the root logger for its process; put the test process's back."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -74,3 +89,18 @@ def test_the_insecure_flag_accepts_unsigned_webhooks_and_says_so_loudly(tmp_path
     logs = server.stderr()
     assert '"signatures":"NOT VERIFIED (--allow-unsigned-INSECURE)"' in logs
     assert '"level":"warning","logger":"transformer.server","msg":"signatures_not_verified"' in logs
+
+
+def test_a_port_already_taken_is_reported_and_exits_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with FakeAmplitude(api_key=KEY) as amplitude:
+            code, err = serve(tmp_path, "--port", str(port), "--set", f"endpoint={amplitude.url}")
+    assert code == 1
+    assert err.endswith(f"error: the server did not start on 127.0.0.1:{port} (the log above says why)\n")
+    assert "address already in use" in err
+    store = Store(tmp_path / "var")
+    store.lock()            # the data dir is free again for the next attempt
+    store.close()

@@ -89,10 +89,16 @@ def serve(
             # graceful shutdown: stop, and exit 0 rather than die by the signal
             server.should_exit = True
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        server.run()
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            server.run()
+        except SystemExit as exc:  # uvicorn exits 3 when it cannot start (port taken, …)
+            if exc.code not in (0, None):
+                server.started = False
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     finally:
         store.close()
     if not server.started:
-        raise typer.Exit(1)
+        fail(f"error: the server did not start on {host}:{port} (the log above says why)", 1)
