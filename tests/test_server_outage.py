@@ -74,7 +74,9 @@ def test_pending_events_survive_a_clean_restart_and_are_sent_by_the_next_run(tmp
     with FakeAmplitude(api_key=KEY, faults=Faults(down=True)) as amplitude:
         with receiver(tmp_path / "var", amplitude.url) as (url, store):
             assert post_all(url, 1, 8) == [200] * 8
-        assert Store(tmp_path / "var").depth() == 8
+        between = Store(tmp_path / "var")
+        assert between.depth() == 8
+        between.close()
         amplitude.faults.down = False
         with receiver(tmp_path / "var", amplitude.url) as (url, store):
             wait_for(lambda: len(amplitude.ingested) == 8 and store.depth() == 0, what="the drain")

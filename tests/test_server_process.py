@@ -22,8 +22,9 @@ from .test_server_harness import KEY, SECRET, ServeProcess, encode, metric, payl
 
 HOOK = "/webhooks/customerio"
 TOTAL = 800
-KILL_AFTER = 150      # acknowledged webhooks, of which
-DELIVERED_FIRST = 20  # at least these reached Amplitude before the kill
+WAVE = 100            # sent first; then the kill once
+KILL_AFTER = 150      # more webhooks are acknowledged
+DELIVERED_FIRST = 20  # events that reached Amplitude before the second wave
 
 
 def fire(url: str, numbers: list[int], acked: set[str], lock: threading.Lock, pause: float = 0.0) -> None:
@@ -51,12 +52,16 @@ def test_every_acknowledged_webhook_reaches_amplitude_exactly_once_after_a_sigki
         lock = threading.Lock()
         numbers = list(range(1, TOTAL + 1))
         try:
+            # a first wave, until forwarding is under way
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda i: fire(first.url, numbers[i:WAVE:4], acked, lock), range(4)))
+            wait_for(lambda: len(amplitude.ingested) >= DELIVERED_FIRST, 60, "first deliveries")
+            # then the rest from 8 clients, and the kill once KILL_AFTER more are acknowledged
             with ThreadPoolExecutor(8) as pool:
-                # at most 8 x 100 webhooks/s, so that forwarding is well under way at the kill
-                futures = [pool.submit(fire, first.url, numbers[i::8], acked, lock, 0.01)
+                futures = [pool.submit(fire, first.url, numbers[WAVE + i::8], acked, lock, 0.005)
                            for i in range(8)]
-                wait_for(lambda: (len(acked) >= KILL_AFTER and len(amplitude.ingested) >= DELIVERED_FIRST)
-                         or all(f.done() for f in futures), 60, "acknowledgements and deliveries")
+                wait_for(lambda: len(acked) >= WAVE + KILL_AFTER or all(f.done() for f in futures), 60,
+                         "acknowledgements")
                 os.kill(first.process.pid, signal.SIGKILL)
                 for future in futures:
                     future.result()
@@ -64,7 +69,7 @@ def test_every_acknowledged_webhook_reaches_amplitude_exactly_once_after_a_sigki
         finally:
             first.stop()
         acked_before_kill = set(acked)
-        assert KILL_AFTER <= len(acked_before_kill) < TOTAL, "the kill did not land mid-load"
+        assert WAVE + KILL_AFTER <= len(acked_before_kill) < TOTAL, "the kill did not land mid-load"
         with sqlite3.connect(data_dir / DB_NAME) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         store = Store(data_dir)
