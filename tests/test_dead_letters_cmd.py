@@ -113,12 +113,23 @@ def test_resend_drops_a_payload_the_mapping_now_skips(tmp_path: Path) -> None:
     store.close()
 
 
-def test_resend_needs_ids_or_all_and_reports_unknown_ids(tmp_path: Path) -> None:
+def test_resend_takes_ids_or_all_and_reports_unknown_ids(tmp_path: Path) -> None:
     letters(tmp_path)
-    assert run("resend", "--data-dir", str(tmp_path))[0] == 2
-    assert run("resend", "1", "--all", "--data-dir", str(tmp_path))[0] == 2
+    code, _, err = run("resend", "1", "--all", "--data-dir", str(tmp_path))
+    assert (code, err) == (2, "error: give dead-letter ids or --all, not both\n")
     code, _, err = run("resend", "7", "--data-dir", str(tmp_path))
     assert code == 1 and "dead letter 7: not found in" in err
+
+
+def test_resend_without_ids_resends_every_letter(tmp_path: Path) -> None:
+    letters(tmp_path)
+    code, _, err = run("resend", "--data-dir", str(tmp_path), "--set", "events=email/*")
+    assert code == 1     # the payload error still fails; the event is requeued
+    assert err.startswith("requeued 1 dead letter (1 event)")
+    assert "dead letter 2: still failing, kept" in err
+    store = Store(tmp_path)
+    assert store.depth() == 1 and [letter.id for letter in store.letters()] == [2]
+    store.close()
 
 
 def test_an_event_set_aside_by_the_server_reaches_amplitude_after_a_fix_and_resend(tmp_path: Path) -> None:

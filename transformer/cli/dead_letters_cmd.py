@@ -80,18 +80,19 @@ def resend_letters(
     data_dir: DataDirOpt,
     ids: Annotated[list[int] | None, typer.Argument(metavar="[IDS]...", help="Dead letters to resend.")
                    ] = None,
-    every: Annotated[bool, typer.Option("--all", help="Resend every dead letter.")] = False,
+    every: Annotated[bool, typer.Option("--all", help="Resend every dead letter (the default without IDS).")
+                     ] = False,
     mapping: MappingOpt = DEFAULT_MAPPING,
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
 ) -> None:
-    """Put dead letters back in the queue of `transformer serve` (payloads are transformed again
-    with --mapping/--set/--settings, which should match the server's)."""
-    if bool(ids) == every:
-        fail("error: give dead-letter ids, or --all (not both)", 2)
+    """Put dead letters (all, or IDS) back in the queue of `transformer serve`."""
+    # payloads are transformed again with --mapping/--set/--settings: give the server's
+    if ids and every:
+        fail("error: give dead-letter ids or --all, not both", 2)
     store = _open(str(data_dir))
     try:
-        chosen = [row.id for row in store.letters()] if every else list(ids or [])
+        chosen = list(ids) if ids else [row.id for row in store.letters()]
         report = resend(store, chosen, lambda: load_from_options(mapping, assignments, settings_file))
     finally:
         store.close()
