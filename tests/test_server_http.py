@@ -247,3 +247,13 @@ def test_a_secret_given_to_create_app_overrides_the_setting(tmp_path: Path, ampl
         assert post(url, body, signed(body)).status_code == 401
         assert post(url, body, signed(body, secret="rotated-secret")).status_code == 200
     store.close()
+
+
+def test_with_forwarding_off_webhooks_are_only_stored(tmp_path: Path, amplitude: FakeAmplitude) -> None:
+    with receiver(tmp_path / "var", amplitude.url, fast_options(forward=False)) as (url, store):
+        body = encode(payload(1))
+        assert post(url, body, signed(body)).json() == {"status": "stored"}
+        assert httpx.get(url + "/healthz").json()["forwarding"] == "off"
+        time.sleep(0.2)
+        assert store.depth() == 1
+    assert amplitude.ingested == {}
