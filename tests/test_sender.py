@@ -350,3 +350,19 @@ def test_stop_returns_soon_and_leaves_unsettled_events_to_the_caller() -> None:
     assert time.monotonic() - start < 2.0
     assert report.stopped and not report.ok
     assert report.accepted == 0 and not report.undelivered and report.pending == 5
+
+
+def test_keep_unsent_on_fatal_leaves_the_rest_unread_for_a_caller_with_its_own_queue() -> None:
+    recorder = Recorder(lambda batch, n: httpx.Response(400, json={"code": 400, "error": "Invalid API key"}))
+    taken: list[int] = []
+
+    def source() -> Any:
+        for i, event in enumerate(events(30)):
+            taken.append(i)
+            yield event
+    sink = MemorySink()
+    with sender(recorder, max_events=5, concurrency=1, dead_letters=sink, keep_unsent_on_fatal=True) as s:
+        report = s.send(source())
+    assert report.fatal is not None and not report.ok
+    assert sink.records == [] and not report.undelivered
+    assert len(taken) < 30 and report.pending == report.events

@@ -129,7 +129,10 @@ class AmplitudeSender:
     for one over its daily quota. `dead_letters` is a file path or a `DeadLetterSink`; without
     one, dead letters are kept in the report. `on_accepted` is called with the `Outgoing`s
     Amplitude accepted, after each response. `stop()` (from any thread) makes `send` return soon,
-    leaving what is not settled yet to the caller. `transport` replaces the network (tests use
+    leaving what is not settled yet to the caller. When Amplitude refuses every request (invalid
+    key, other 4xx), `send` stops and dead-letters everything not accepted, the rest of `events`
+    included; with `keep_unsent_on_fatal` it leaves them unread and unsettled instead, for a
+    caller that keeps its own queue. `transport` replaces the network (tests use
     `httpx.MockTransport`).
     """
 
@@ -142,6 +145,7 @@ class AmplitudeSender:
                  transport: httpx.BaseTransport | None = None, schema_path: Path | None = None,
                  on_progress: Callable[[SendReport], None] | None = None,
                  on_accepted: Callable[[list[Outgoing]], None] | None = None,
+                 keep_unsent_on_fatal: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if not api_key:
             raise ValueError("an Amplitude API key is needed (setting api_key, or AMPLITUDE_API_KEY)")
@@ -158,6 +162,7 @@ class AmplitudeSender:
         self._tail = b"]" + options + b"}"
         self.concurrency = max(1, concurrency)
         self.deadline = deadline
+        self.keep_unsent_on_fatal = keep_unsent_on_fatal
         self.throttle_pause = throttle_pause
         self.quota_pause = quota_pause
         self.backoff_base = backoff_base
@@ -225,7 +230,7 @@ class AmplitudeSender:
             self._abandon(run, report, "interrupted", "stopped before Amplitude accepted it",
                           wait_inflight=False)
             raise SendInterrupted(report) from None
-        if report.fatal is not None:
+        if report.fatal is not None and not self.keep_unsent_on_fatal:
             self._abandon(run, report, "not sent", report.fatal, wait_inflight=True)
         warning = self.preflight.warning()
         if warning and not self._warned:

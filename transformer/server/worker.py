@@ -66,9 +66,8 @@ class Forwarder:
         self.blocked_pause = blocked_pause
         self.sender = AmplitudeSender.from_settings(
             settings, deadline=math.inf, dead_letters=self, on_accepted=self._accepted,
-            on_progress=self._progress, **sender_options)
+            on_progress=self._progress, keep_unsent_on_fatal=True, **sender_options)
         self.blocked = False
-        self._halt = False
         self._tally = _Tally()
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -91,7 +90,6 @@ class Forwarder:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop sending (what is not accepted yet stays pending) and close the sender."""
         self._stopping.set()
-        self._halt = True
         self.sender.stop()
         self._wake.set()
         if self._thread.is_alive():
@@ -119,7 +117,6 @@ class Forwarder:
         if not self.store.has_pending():
             self._wake.wait(self.idle)
             return not self._stopping.is_set()
-        self._halt = False
         self._tally = _Tally()
         report = self.sender.send(self._source())
         self._progress(report)
@@ -149,12 +146,12 @@ class Forwarder:
     def _source(self) -> Iterator[Outgoing]:
         """Pending rows, oldest first, read a page at a time until none is newer."""
         cursor = 0
-        while not self._halt:
+        while not self._stopping.is_set():
             rows = self.store.fetch(after=cursor, limit=self.page)
             if not rows:
                 return
             for row in rows:
-                if self._halt:
+                if self._stopping.is_set():
                     return
                 cursor = row.id
                 yield Outgoing(orjson.loads(row.event), row.event_id, row.id)
@@ -168,13 +165,11 @@ class Forwarder:
     def write(self, *, reason: str, kind: str, event_id: str | None, event: Any = None,
               payload: Any = None, attempts: int = 0, status: int | None = None,
               ref: Any = None) -> None:
-        """The sender's dead-letter sink: set-aside rows move to the dead letters; undelivered
-        ones (only when Amplitude refuses everything) stay pending and stop this round."""
+        """The sender's dead-letter sink: set-aside rows move to the dead letters. Nothing else
+        arrives here: with no deadline and `keep_unsent_on_fatal`, undelivered rows stay pending."""
         if kind == "set_aside" and ref is not None:
             self.committer.post(SetAside(ref, kind, reason, attempts, status))
             log(_logger, "warning", "event_set_aside", event_id=event_id, reason=reason)
-        else:
-            self._halt = True
 
     def _progress(self, report: SendReport) -> None:
         tally, metrics = self._tally, self.metrics
