@@ -27,7 +27,6 @@ class CompiledMapping:
         self.file = parts.file
         self.name = parts.name
         self._run = parts.run
-        self._id = parts.input_id
         self._id_fn = parts.input_id.fn if parts.input_id is not None else None
 
     def __repr__(self) -> str:

@@ -126,10 +126,6 @@ class Settings(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self.decls)
 
-    def is_set(self, name: str) -> bool:
-        """Whether a setting has a value (from any source, default included)."""
-        return self.resolved.get(name) is not None
-
     def redacted(self) -> dict[str, Any]:
         """Values with every secret replaced by `'***'` (or None when unset)."""
         return {n: ("***" if d.secret and self.resolved.get(n) is not None else self.resolved.get(n))

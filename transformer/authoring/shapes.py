@@ -36,7 +36,6 @@ def shape_of(schema: Any) -> Shape:
 class _Builder:
     def __init__(self, root: Any) -> None:
         self.root = root
-        self.cache: dict[int, Shape] = {}
 
     def resolve(self, ref: str) -> Any:
         node = self.root

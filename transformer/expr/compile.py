@@ -31,9 +31,19 @@ from .functions import (
     specialize,
 )
 from .parse import Node, ParseFailure, parse_expression
-from .runtime import RUNTIME, UNSET, Expression
+from .runtime import RUNTIME, UNSET
 
-__all__ = ["UNSET", "CompiledExpr", "ExprError", "Namespace", "Scope", "compile_expression", "is_false"]
+__all__ = [
+    "UNSET",
+    "CompiledExpr",
+    "ExprError",
+    "Namespace",
+    "Scope",
+    "compile_expression",
+    "falsy_source",
+    "is_false",
+    "truthy_source",
+]
 
 Fn = Callable[[Any, list[Any]], Any]
 
@@ -471,5 +481,3 @@ def _check_arity(fdef: FunctionDef, count: int, pos: int) -> None:
         word = "argument" if fdef.min_args == 1 else "arguments"
         raise ExprError(pos, f"{fdef.name}() takes {fdef.min_args} {word}, got {count}")
 
-
-__all__ += ["Expression", "falsy_source", "truthy_source"]
