@@ -105,3 +105,23 @@ def test_missing_input_file_is_reported_without_traceback() -> None:
     assert code == 1
     assert "error: cannot read no-such-file.ndjson: No such file or directory" in err
     assert "Traceback" not in err
+
+
+def test_replay_check_flags_output_keys_the_output_schema_refuses(tmp_path: Path) -> None:
+    spec = tmp_path / "colourful.yaml"
+    spec.write_text(MAPPING.read_text().replace("../schemas/", f"{ROOT}/schemas/")
+                    .replace("tests: amplitude.cases\n", "")
+                    .replace("fields:\n  user_id:", "fields:\n  colour: {const: red}\n  user_id:"))
+    code, out, err = run("replay", str(SAMPLES / "sms_sent.json"), "--mapping", str(spec), "--check")
+    assert code == 1 and out == ""
+    assert ": output: does not match amplitude-event.schema.json: key not allowed: colour, at $" in err
+
+
+def test_replay_reads_settings_from_a_file(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("account_id: '9'\nevents: [push/*]\n")
+    code, out, err = run("replay", str(SAMPLES / "events.ndjson"), "--settings", str(settings))
+    assert code == 0 and "not_selected: " in err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events and all(e["event_type"].startswith("Push ") and e["groups"] == {"account_id": ["9"]}
+                          for e in events)

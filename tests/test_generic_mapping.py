@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from transformer import Skip, load_mapping
@@ -51,3 +52,18 @@ def test_no_lines_gives_no_events_and_no_skip() -> None:
     mapping = load_mapping(ORDERS, environ={})
     result = mapping.apply(order(lines=None))
     assert result.events == [] and result.skip is None
+
+
+def test_lets_that_read_the_each_item_are_recomputed_for_every_item(tmp_path: Path) -> None:
+    spec = tmp_path / "items.yaml"
+    spec.write_text("version: 1\n"
+                    "each: {from: items, as: item}\n"
+                    "let:\n"
+                    "  label: {from: $item.name, filters: [upper]}\n"
+                    "  total: length(items)\n"
+                    "fields:\n"
+                    "  label: $label\n"
+                    "  of: $total\n")
+    mapping = load_mapping(spec, environ={})
+    assert mapping.apply({"items": [{"name": "a"}, {"name": "b"}, {}]}).events == [
+        {"label": "A", "of": 3}, {"label": "B", "of": 3}, {"of": 3}]
