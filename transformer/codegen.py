@@ -18,15 +18,9 @@ from .expr import CompiledExpr, Namespace
 from .expr.compile import truthy_source
 from .expr.functions import EvalError
 from .filters import FilterValueError
-from .rules import NOVALUE, RestSpec, RuleSpec, copy_except, deep_copy, locate, rest_copier
+from .rules import NO_VALUE_SOURCES, NOVALUE, RestSpec, RuleSpec, copy_except, deep_copy, locate, rest_copier
 
 __all__ = ["Generator"]
-
-_EMPTY = {
-    "null": "{v} is None",
-    "empty": "{v} is None or {v} == ''",
-    "blank": "{v} is None or (type({v}) is str and not {v}.strip())",
-}
 
 
 def _expr_error(rule: str, expr: CompiledExpr, exc: BaseException) -> PayloadError:
@@ -120,7 +114,7 @@ class Generator:
             self._value_body(spec, target, depth)
 
     def _value_body(self, spec: RuleSpec, target: str, depth: int) -> None:
-        empty = _EMPTY[spec.no_value].format(v=target)
+        empty = NO_VALUE_SOURCES[spec.no_value].format(v=target)
         if spec.source is not None:
             self.expression(depth, target, spec.source, spec.path + ".from")
             self.emit(depth, f"if {empty}:")

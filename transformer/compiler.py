@@ -22,7 +22,7 @@ from .expr import CompiledExpr, ExprError, Scope, compile_expression
 from .expr.runtime import UNSET
 from .filters import FILTERS, FilterArgError, FilterFn
 from .result import Skip
-from .rules import Exclusion, FilterStep, RestSpec, RuleSpec
+from .rules import NO_VALUE_SOURCES, Exclusion, FilterStep, RestSpec, RuleSpec
 from .settings import SETTING_TYPES, SettingDecl, Settings, resolve_settings
 from .spec_schema import check_spec_schema
 from .yaml_source import Located, SourceIndex
@@ -31,7 +31,6 @@ __all__ = ["CompiledParts", "SkipSpec", "compile_spec"]
 
 PathKey = tuple[str | int, ...]
 SOURCE_KEYS = ("from", "const", "first", "rest", "fields")
-NO_VALUE_LEVELS = ("null", "empty", "blank")
 RULE_KEYS = {*SOURCE_KEYS, "description", "when", "filters", "no_value", "required"}
 
 
@@ -336,7 +335,7 @@ class _SpecCompiler:
         if top:
             raw = {"fields": raw}
         level = raw.get("no_value", no_value)
-        if level in NO_VALUE_LEVELS:
+        if level in NO_VALUE_SOURCES:
             spec.no_value = level
         spec.description = str(raw.get("description", ""))
         spec.required = raw.get("required") is True

@@ -18,6 +18,7 @@ from .filters import FilterFn
 
 __all__ = [
     "NOVALUE",
+    "NO_VALUE_SOURCES",
     "Exclusion",
     "FilterStep",
     "RestSpec",
@@ -39,26 +40,22 @@ class _NoValue:
 
 NOVALUE: Any = _NoValue()
 
-def _is_null(value: Any) -> bool:
-    return value is None
-
-
-def _is_empty(value: Any) -> bool:
-    return value is None or value == ""
-
-
-def _is_blank(value: Any) -> bool:
-    return value is None or (type(value) is str and not value.strip())
-
-
-NO_VALUE_LEVELS: dict[str, Callable[[Any], bool]] = {
-    "null": _is_null, "empty": _is_empty, "blank": _is_blank,
+# What counts as "no value" at each level, as a Python expression over `{v}`: generated code
+# inlines it, `no_value_test` compiles it once for the slow paths (explain, error locations).
+NO_VALUE_SOURCES: dict[str, str] = {
+    "null": "{v} is None",
+    "empty": "{v} is None or {v} == ''",
+    "blank": "{v} is None or (type({v}) is str and not {v}.strip())",
+}
+_NO_VALUE_TESTS: dict[str, Callable[[Any], bool]] = {
+    level: eval(f"lambda v: {source.format(v='v')}")  # our own constant source
+    for level, source in NO_VALUE_SOURCES.items()
 }
 
 
 def no_value_test(level: str) -> Callable[[Any], bool]:
     """The test for 'no value' at a level: null, empty or blank."""
-    return NO_VALUE_LEVELS[level]
+    return _NO_VALUE_TESTS[level]
 
 
 @dataclass(slots=True)
