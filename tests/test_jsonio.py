@@ -43,3 +43,26 @@ def test_a_broken_array_reports_where_and_stops(tmp_path: Path) -> None:
 
 def test_dumps_handles_integers_beyond_64_bits() -> None:
     assert dumps({"n": 2**70}) == b'{"n":1180591620717411303424}\n'
+
+
+def test_depth_is_measured_on_brackets_outside_strings() -> None:
+    from transformer.jsonio import depth_exceeds
+
+    assert not depth_exceeds(b"[[[]]]", 3)
+    assert depth_exceeds(b"[[[[]]]]", 3)
+    assert depth_exceeds(b'[{"a":[{"b":"x"}]}]', 3)
+    assert not depth_exceeds(b'[{"a":[{"b":"x"}]}]', 4)
+    # brackets inside strings, escaped quotes included, do not count
+    assert not depth_exceeds(b'{"a":"[[[[[[","b":"\\"[[[[{{{{"}', 2)
+
+
+def test_a_payload_deeper_than_the_limit_is_refused_before_parsing() -> None:
+    import pytest
+
+    from transformer.jsonio import TooDeepError, loads_payload
+
+    assert loads_payload(b'{"a":[[1]]}', max_depth=3) == {"a": [[1]]}
+    with pytest.raises(TooDeepError, match="nested deeper than 3 levels"):
+        loads_payload(b'{"a":[[[1]]]}', max_depth=3)
+    with pytest.raises(TooDeepError):
+        loads_payload(b"[" * 100_000 + b"]" * 100_000)

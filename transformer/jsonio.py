@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import IO, Any
 
 import ijson
 import orjson
 
-__all__ = ["InputError", "Item", "dumps", "read_items"]
+__all__ = ["DEFAULT_MAX_DEPTH", "InputError", "Item", "TooDeepError", "depth_exceeds", "dumps",
+           "loads_payload", "read_items"]
+
+DEFAULT_MAX_DEPTH = 128
+"""How deeply a payload's arrays and objects may nest; deeper input is a payload error."""
 
 
 class InputError(Exception):
@@ -45,6 +51,35 @@ def dumps(value: Any) -> bytes:
 
 def loads(data: bytes | str) -> Any:
     """Parse one JSON document."""
+    return orjson.loads(data)
+
+
+class TooDeepError(ValueError):
+    """JSON whose arrays and objects nest deeper than the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"JSON nested deeper than {limit} levels")
+
+
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = [1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256)]
+
+
+def depth_exceeds(data: bytes, limit: int) -> bool:
+    """Whether JSON text nests arrays and objects deeper than `limit`, in time linear in its size."""
+    # nesting is never deeper than the number of opening brackets: almost every payload stops here
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
+
+
+def loads_payload(data: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """Parse one payload; raises `TooDeepError` beyond `max_depth`, `orjson.JSONDecodeError` if not JSON."""
+    if depth_exceeds(data, max_depth):
+        raise TooDeepError(max_depth)
     return orjson.loads(data)
 
 
