@@ -20,17 +20,28 @@ from .expr.functions import EvalError
 from .filters import FilterValueError
 from .rules import NO_VALUE_SOURCES, NOVALUE, RestSpec, RuleSpec, copy_except, deep_copy, locate, rest_copier
 
-__all__ = ["Generator"]
+__all__ = ["Generator", "describe_failure"]
 
 
-def _expr_error(rule: str, expr: CompiledExpr, exc: BaseException) -> PayloadError:
+def describe_failure(exc: BaseException) -> str:
+    """The message of a payload error for an exception raised while applying a rule."""
+    if isinstance(exc, (EvalError, JMESPathError, FilterValueError)):
+        return str(exc)
     if isinstance(exc, RecursionError):
-        return PayloadError(rule, expr.json_path(), "value nested too deeply")
-    return PayloadError(rule, expr.json_path(), str(exc))
+        return "value nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return f"failed unexpectedly ({type(exc).__name__}: {exc})"
 
 
-def _filter_error(spec: RuleSpec, index: int, env: list[Any], exc: FilterValueError) -> PayloadError:
-    return PayloadError(spec.filters[index].path, locate(spec, env), str(exc))
+def _expr_error(rule: str, expr: CompiledExpr, exc: Exception) -> PayloadError:
+    if isinstance(exc, PayloadError):  # from a let computed inside the expression: it names its rule
+        return exc
+    return PayloadError(rule, expr.json_path(), describe_failure(exc))
+
+
+def _filter_error(spec: RuleSpec, index: int, env: list[Any], exc: Exception) -> PayloadError:
+    return PayloadError(spec.filters[index].path, locate(spec, env), describe_failure(exc))
 
 
 def _required_error(spec: RuleSpec, env: list[Any]) -> PayloadError:
@@ -38,10 +49,12 @@ def _required_error(spec: RuleSpec, env: list[Any]) -> PayloadError:
 
 
 def _rest_error(rest: RestSpec, value: Any) -> PayloadError:
-    if isinstance(value, RecursionError):
-        return PayloadError(rest.path + ".from", rest.source.json_path(), "value nested too deeply")
     return PayloadError(rest.path + ".from", rest.source.json_path(),
                         f"rest expects an object, got {short_repr(value)}")
+
+
+def _rest_copy_error(rest: RestSpec, exc: Exception) -> PayloadError:
+    return PayloadError(rest.path + ".from", rest.source.json_path(), describe_failure(exc))
 
 
 class Generator:
@@ -51,10 +64,14 @@ class Generator:
         self.ns = ns
         self.lines: list[str] = []
         ns.globals.update({
-            "_NV": NOVALUE, "_PayloadError": PayloadError, "_FVE": FilterValueError,
-            "_XE": (EvalError, JMESPathError, RecursionError), "_expr_error": _expr_error,
-            "_filter_error": _filter_error, "_required_error": _required_error,
-            "_rest_error": _rest_error, "_deep_copy": deep_copy, "_copy_except": copy_except,
+            # Every name the code uses, exception classes included, is a global of its own
+            # namespace: its builtins are restricted, and a name looked up only when an
+            # exception is being handled would fail then (a NameError hiding the exception).
+            "_NV": NOVALUE, "_PayloadError": PayloadError, "_Exception": Exception,
+            "_expr_error": _expr_error, "_filter_error": _filter_error,
+            "_required_error": _required_error, "_rest_error": _rest_error,
+            "_rest_copy_error": _rest_copy_error, "_deep_copy": deep_copy,
+            "_copy_except": copy_except,
         })
 
     # output ------------------------------------------------------------------------------
@@ -85,7 +102,7 @@ class Generator:
         ref = self.ns.bind(expr, "_x")
         self.emit(depth, "try:")
         self.emit(depth + 1, f"{target} = {expr.source}")
-        self.emit(depth, "except _XE as exc:")
+        self.emit(depth, "except _Exception as exc:")
         self.emit(depth + 1, f"raise _expr_error({rule!r}, {ref}, exc) from None")
 
     def condition(self, depth: int, expr: CompiledExpr, rule: str) -> str:
@@ -151,7 +168,7 @@ class Generator:
             call = step.inline.format(v=target, f=fn) if step.inline else f"{fn}({target})"
             self.emit(depth, "try:")
             self.emit(depth + 1, f"{target} = {call}")
-            self.emit(depth, "except _FVE as exc:")
+            self.emit(depth, "except _Exception as exc:")
             self.emit(depth + 1, f"raise _filter_error({ref}, {i}, env, exc) from None")
             if i < len(spec.filters) - 1:
                 self.emit(depth, f"if {target} is None:")
@@ -195,6 +212,6 @@ class Generator:
             call = f"_copy_except({src}, {trie}, {rest.prune_empty!r})"
         self.emit(depth + 1, "try:")
         self.emit(depth + 2, f"{out} = {call}")
-        self.emit(depth + 1, "except RecursionError as exc:")
-        self.emit(depth + 2, f"raise _rest_error({ref}, exc) from None")
+        self.emit(depth + 1, "except _Exception as exc:")
+        self.emit(depth + 2, f"raise _rest_copy_error({ref}, exc) from None")
         return f"{src} is not None"

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .codegen import describe_failure
 from .compiler import CompiledParts, compile_spec
 from .errors import PayloadError
 from .result import Result, Skip
@@ -43,8 +44,14 @@ class CompiledMapping:
         return value if type(value) is str else (str(value) if type(value) is int else None)
 
     def apply(self, payload: Any) -> Result:
-        """Transform one payload; raises `PayloadError` when the mapping cannot handle it."""
-        out = self._run(payload)
+        """Transform one payload; raises `PayloadError` when the mapping cannot handle it, and
+        nothing else: whatever goes wrong while applying it is a payload error."""
+        try:
+            out = self._run(payload)
+        except PayloadError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - outside any rule's own handler (memory, a bug)
+            raise PayloadError("fields", "$", describe_failure(exc)) from None
         if type(out) is Skip:
             return Result([], out, None, self.payload_id(payload))
         return Result(out, None, None, self.payload_id(payload))
