@@ -37,8 +37,11 @@ def test_a_broken_array_reports_where_and_stops(tmp_path: Path) -> None:
     source = tmp_path / "broken.json"
     source.write_text('[{"a": 1}, {"a": ]')
     items = list(read_items(str(source)))
-    assert items[0].payload == {"a": 1}
-    assert items[1].error is not None and "after element 1" in items[1].error
+    assert [(i.where.rsplit("/", 1)[1], i.payload, i.error) for i in items] == [
+        ("broken.json[0]", {"a": 1}, None),
+        ("broken.json[1]", None, "invalid JSON: unexpected character, expected a JSON value (column 7)"),
+        ("broken.json[2]", None, "invalid JSON: the array is not closed after element 2; "
+                                 "the rest of this input is not read")]
 
 
 def test_dumps_handles_integers_beyond_64_bits() -> None:

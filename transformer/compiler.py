@@ -487,7 +487,7 @@ class _SpecCompiler:
         if found is None:
             return None
         try:
-            schema = json.loads(found.read_text(encoding="utf-8"))
+            schema = json.loads(found.read_text(encoding="utf-8-sig"))
             jsonschema.validators.validator_for(schema).check_schema(schema)
         except (OSError, ValueError) as exc:
             self.problem(path, f"{raw} is not readable JSON: {exc}")

@@ -1,25 +1,27 @@
-"""Reading payload streams and writing NDJSON, with flat memory however large the input.
+"""Reading payload streams and writing NDJSON.
 
-Inputs: a `.json` file holding one payload or an array of payloads (an array is streamed
-element by element), `.ndjson` / `.jsonl` (one payload per line), or `-` for standard input
-(NDJSON, or a JSON array). A line or element that is not JSON is reported with its place and
-the stream goes on where it can.
+Inputs: a `.json` file holding one payload, an array of payloads (streamed element by element)
+or several payloads one after another; `.ndjson` / `.jsonl` (one payload per line); `-` for
+standard input, which may be any of these (detected). Memory holds one payload's text at a
+time, whatever the size or nesting of the input. A payload nested deeper than the limit, or
+that is not JSON, is reported with its place (`file:line` or `file[index]`) and reading goes
+on where it can. A UTF-8 byte order mark is accepted at the start of any input.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
-import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import accumulate
 from pathlib import Path
 from typing import IO, Any
 
-import ijson
 import orjson
+
+from .json_split import BOM, Piece, Splitter, depth_exceeds
 
 __all__ = ["DEFAULT_MAX_DEPTH", "InputError", "Item", "TooDeepError", "depth_exceeds", "dumps",
            "loads_payload", "read_items"]
@@ -34,11 +36,13 @@ class InputError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One payload from an input, or the reason it could not be parsed; `where` is file:line."""
+    """One payload from an input, or the reason it could not be parsed (and, when there is one,
+    the text that could not be); `where` is `file:line` or `file[index]`."""
 
     where: str
     payload: Any = None
     error: str | None = None
+    raw: bytes | None = None
 
 
 def dumps(value: Any) -> bytes:
@@ -62,20 +66,6 @@ class TooDeepError(ValueError):
         super().__init__(f"JSON nested deeper than {limit} levels")
 
 
-_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_STEP = [1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256)]
-
-
-def depth_exceeds(data: bytes, limit: int) -> bool:
-    """Whether JSON text nests arrays and objects deeper than `limit`, in time linear in its size."""
-    # nesting is never deeper than the number of opening brackets: almost every payload stops here
-    if data.count(b"[") + data.count(b"{") <= limit:
-        return False
-    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
-
-
 def loads_payload(data: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """Parse one payload; raises `TooDeepError` beyond `max_depth`, `orjson.JSONDecodeError` if not JSON."""
     if depth_exceeds(data, max_depth):
@@ -83,12 +73,14 @@ def loads_payload(data: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     return orjson.loads(data)
 
 
-def read_items(source: str) -> Iterator[Item]:
-    """Every payload of one input, in order."""
+def read_items(source: str, max_depth: int = DEFAULT_MAX_DEPTH, *,
+               stdin: IO[bytes] | None = None) -> Iterator[Item]:
+    """Every payload of one input, in order; `stdin` replaces standard input for `-`."""
     if source == "-":
-        stdin = sys.stdin.buffer
-        stream: IO[bytes] = stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)  # type: ignore[type-var]
-        yield from _read_stream(stream, "<stdin>")
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        if not hasattr(stream, "peek"):
+            stream = io.BufferedReader(stream)
+        yield from _read_stream(stream, "<stdin>", max_depth)
         return
     path = Path(source)
     try:
@@ -97,59 +89,81 @@ def read_items(source: str) -> Iterator[Item]:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
     with handle:
         if path.suffix.lower() in (".ndjson", ".jsonl"):
-            yield from _read_lines(handle, source)
+            yield from _read_lines(handle, source, max_depth)
         elif path.suffix.lower() == ".json":
-            yield from _read_json(handle, source)
+            splitter = Splitter(handle, max_depth)
+            is_array = _first_char(handle) == b"["
+            yield from _items(splitter.array() if is_array else splitter.sequence(), source,
+                              max_depth, is_array)
         else:
-            yield from _read_stream(handle, source)
+            yield from _read_stream(handle, source, max_depth)
 
 
 def _first_char(handle: IO[bytes]) -> bytes:
     """Peek at the first non-blank byte without consuming the stream."""
     data: bytes = handle.peek(4096)  # type: ignore[attr-defined]
-    stripped = data.lstrip(b" \t\r\n\xef\xbb\xbf")
-    return stripped[:1]
+    return data.lstrip(b" \t\r\n").removeprefix(BOM).lstrip(b" \t\r\n")[:1]
 
 
-def _read_stream(handle: IO[bytes], name: str) -> Iterator[Item]:
+def _read_stream(handle: IO[bytes], name: str, max_depth: int) -> Iterator[Item]:
+    """Standard input, or a file of unknown kind: a JSON array, NDJSON, or JSON values one
+    after another (one pretty-printed document, or several). The first line decides between
+    the last two: NDJSON when it holds a whole value."""
     if _first_char(handle) == b"[":
-        yield from _read_array(handle, name)
-    else:
-        yield from _read_lines(handle, name)
-
-
-def _read_json(handle: IO[bytes], name: str) -> Iterator[Item]:
-    if _first_char(handle) == b"[":
-        yield from _read_array(handle, name)
+        yield from _items(Splitter(handle, max_depth).array(), name, max_depth, True)
         return
-    data = handle.read()
+    head = b""
+    for line in handle:
+        head += line
+        if line.strip(b" \t\r\n").removeprefix(BOM).strip():
+            break
     try:
-        yield Item(f"{name}:1", loads(data))
+        loads_payload(head.removeprefix(BOM), max_depth)
     except orjson.JSONDecodeError as exc:
-        yield Item(_where(name, data, exc.pos), error=f"invalid JSON: {exc.msg}")
+        if exc.msg.startswith("unexpected end of data"):
+            yield from _items(Splitter(handle, max_depth, head).sequence(), name, max_depth, False)
+            return
+    except TooDeepError:
+        pass
+    yield from _read_lines(itertools.chain(head.splitlines(keepends=True), handle), name, max_depth)
 
 
-def _read_array(handle: IO[bytes], name: str) -> Iterator[Item]:
-    count = 0
-    try:
-        for count, payload in enumerate(ijson.items(handle, "item", use_float=True), start=1):
-            yield Item(f"{name}[{count - 1}]", payload)
-    except ijson.JSONError as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else "invalid JSON"
-        yield Item(f"{name}[{count}]", error=f"invalid JSON after element {count}: {detail}; "
-                                             "the rest of this file is not read")
+def _items(pieces: Iterator[Piece], name: str, max_depth: int, is_array: bool) -> Iterator[Item]:
+    """Parse each piece of a split stream; array elements are labelled `name[i]`, values of a
+    sequence `name:line`."""
+    for piece in pieces:
+        where = f"{name}[{piece.index}]" if is_array else f"{name}:{piece.line}"
+        if piece.error is not None:
+            rest = "; the rest of this input is not read" if piece.final else ""
+            yield Item(where, error=f"invalid JSON: {piece.error}{rest}")
+        elif piece.too_deep:
+            yield Item(where, error=str(TooDeepError(max_depth)), raw=piece.raw)
+        elif piece.parsed:
+            yield Item(where, piece.value)
+        else:
+            yield _parse(where, piece.raw, None, piece.line)
 
 
-def _read_lines(handle: IO[bytes], name: str) -> Iterator[Item]:
-    for number, line in enumerate(handle, start=1):
+def _read_lines(lines: Iterable[bytes], name: str, max_depth: int) -> Iterator[Item]:
+    for number, line in enumerate(lines, start=1):
+        line = line.removeprefix(BOM)
         if not line.strip():
             continue
-        try:
-            yield Item(f"{name}:{number}", loads(line))
-        except orjson.JSONDecodeError as exc:
-            yield Item(f"{name}:{number}", error=f"invalid JSON: {exc.msg} (column {exc.colno})")
+        yield _parse(f"{name}:{number}", line, max_depth)
 
 
-def _where(name: str, data: bytes, pos: int) -> str:
-    line = data.count(b"\n", 0, pos) + 1
-    return f"{name}:{line}"
+def _parse(where: str, raw: bytes, max_depth: int | None, line: int = 1) -> Item:
+    """One payload from its text, which starts on `line`; `max_depth` None when its depth is
+    already known to be within the limit."""
+    try:
+        if max_depth is None:
+            return Item(where, loads(raw))
+        return Item(where, loads_payload(raw, max_depth))
+    except TooDeepError as exc:
+        return Item(where, error=str(exc), raw=raw)
+    except orjson.JSONDecodeError as exc:
+        if raw.endswith(b"\n"):  # say where on the line, not "column 1" of the next one
+            return _parse(where, raw.rstrip(b"\r\n"), max_depth, line)
+        multiline = b"\n" in raw
+        at = f"line {line + exc.lineno - 1}, column {exc.colno}" if multiline else f"column {exc.colno}"
+        return Item(where, error=f"invalid JSON: {exc.msg} ({at})", raw=raw)

@@ -18,7 +18,7 @@ class SchemaCheck:
     """A compiled validator for one schema; `errors` lists each violation as a `PayloadError`."""
 
     def __init__(self, path: Path, rule: str) -> None:
-        schema = json.loads(path.read_text(encoding="utf-8"))
+        schema = json.loads(path.read_text(encoding="utf-8-sig"))
         cls = jsonschema.validators.validator_for(schema)
         self.validator = cls(schema)
         self.rule = rule

@@ -41,7 +41,7 @@ def lint_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,
 def _load_shape(schema_path: Path | None) -> tuple[Shape | None, dict[str, Any] | None]:
     if schema_path is None:
         return None, None
-    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    schema = json.loads(schema_path.read_text(encoding="utf-8-sig"))
     return shape_of(schema), schema
 
 

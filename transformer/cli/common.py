@@ -10,12 +10,15 @@ import typer
 
 from ..engine import CompiledMapping, load_mapping
 from ..errors import SettingsError, SpecError
+from ..jsonio import DEFAULT_MAX_DEPTH
 from ..settings import parse_assignments
 from ..spec_schema import data_file
 
 __all__ = [
     "DEFAULT_MAPPING",
+    "DEFAULT_MAX_DEPTH",
     "MappingOpt",
+    "MaxDepthOpt",
     "SetOpt",
     "SettingsOpt",
     "fail",
@@ -31,6 +34,9 @@ SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", "-s", metavar="NAME=VALUE", help="Set a setting (repeatable); parsed by its declared type.")]
 SettingsOpt = Annotated[Path | None, typer.Option(
     "--settings", metavar="FILE", help="YAML or JSON file of setting values.")]
+MaxDepthOpt = Annotated[int, typer.Option(
+    "--max-depth", metavar="N", min=1, max=1000,
+    help="A payload whose arrays and objects nest deeper than N levels is a payload error.")]
 
 
 def err(message: str) -> None:

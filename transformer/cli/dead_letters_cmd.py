@@ -11,7 +11,17 @@ import typer
 
 from ..server import Store, StoreError
 from ..server.letters import record, resend
-from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
+from .common import (
+    DEFAULT_MAPPING,
+    DEFAULT_MAX_DEPTH,
+    MappingOpt,
+    MaxDepthOpt,
+    SetOpt,
+    SettingsOpt,
+    err,
+    fail,
+    load_from_options,
+)
 from .serve import DataDirOpt
 
 app = typer.Typer(
@@ -85,6 +95,7 @@ def resend_letters(
     mapping: MappingOpt = DEFAULT_MAPPING,
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
+    max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
 ) -> None:
     """Put dead letters (all, or IDS) back in the queue of `transformer serve`."""
     # payloads are transformed again with --mapping/--set/--settings: give the server's
@@ -93,7 +104,8 @@ def resend_letters(
     store = _open(str(data_dir))
     try:
         chosen = list(ids) if ids else [row.id for row in store.letters()]
-        report = resend(store, chosen, lambda: load_from_options(mapping, assignments, settings_file))
+        report = resend(store, chosen, lambda: load_from_options(mapping, assignments, settings_file),
+                        max_depth)
     finally:
         store.close()
     err(f"requeued {len(report.requeued):,} dead letter{'' if len(report.requeued) == 1 else 's'} "

@@ -10,7 +10,7 @@ import typer
 
 from ..authoring.diff import diff_mappings, render_diff
 from ..jsonio import InputError, read_items
-from .common import SetOpt, SettingsOpt, err, fail, load_from_options
+from .common import DEFAULT_MAX_DEPTH, MaxDepthOpt, SetOpt, SettingsOpt, err, fail, load_from_options
 
 
 def diff(
@@ -23,6 +23,7 @@ def diff(
     examples: Annotated[int, typer.Option(help="Examples kept per kind of change.")] = 3,
     exit_code: Annotated[bool, typer.Option(
         "--exit-code", help="Exit 1 when the outputs differ (like git diff --exit-code).")] = False,
+    max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
 ) -> None:
     """Replay the corpus through both mappings; counts per output field and skip rule, examples."""
     a = load_from_options(mapping_a, assignments, settings_file)
@@ -32,7 +33,7 @@ def diff(
     def corpus() -> Iterator[tuple[str, Any]]:
         for source in inputs:
             try:
-                for item in read_items(source):
+                for item in read_items(source, max_depth):
                     if item.error is not None:
                         problems.append(f"{item.where}: {item.error}")
                         continue

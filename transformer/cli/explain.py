@@ -10,7 +10,17 @@ import typer
 
 from ..authoring import render_explanation
 from ..jsonio import InputError, read_items
-from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, fail, load_from_options
+from .common import (
+    DEFAULT_MAPPING,
+    DEFAULT_MAX_DEPTH,
+    MappingOpt,
+    MaxDepthOpt,
+    SetOpt,
+    SettingsOpt,
+    err,
+    fail,
+    load_from_options,
+)
 
 
 def explain(
@@ -21,14 +31,18 @@ def explain(
     settings_file: SettingsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable trace, one JSON line per payload.")
                        ] = False,
+    max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
 ) -> None:
     """For each output field: its rule's YAML location, expression, value found, fallback, filters."""
     compiled = load_from_options(mapping, assignments, settings_file)
     out = sys.stdout
+    failed = False
     try:
-        for n, item in enumerate(read_items(source)):
+        for n, item in enumerate(read_items(source, max_depth)):
             if item.error is not None:
-                fail(f"{item.where}: {item.error}", 1)
+                err(f"{item.where}: {item.error}")
+                failed = True
+                continue
             story = compiled.explain(item.payload)
             if as_json:
                 out.write(json.dumps({"where": item.where, **story.to_dict()}, ensure_ascii=False,
@@ -37,3 +51,4 @@ def explain(
                 out.write(("\n" if n else "") + render_explanation(story, where=item.where) + "\n")
     except InputError as exc:
         fail(f"error: {exc}", 1)
+    raise typer.Exit(1 if failed else 0)

@@ -5,15 +5,27 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, Annotated, Any
 
 import typer
 
+from ..codegen import describe_failure
 from ..engine import CompiledMapping
 from ..errors import PayloadError
 from ..jsonio import InputError, dumps, read_items
 from ..payload_check import SchemaCheck
-from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
+from .common import (
+    DEFAULT_MAPPING,
+    DEFAULT_MAX_DEPTH,
+    MappingOpt,
+    MaxDepthOpt,
+    SetOpt,
+    SettingsOpt,
+    err,
+    fail,
+    load_from_options,
+)
+from .signals import Stop
 
 
 def replay(
@@ -28,21 +40,26 @@ def replay(
         "--include-skips", help="Also write a line per skipped payload: its id, rule and reason.")] = False,
     check: Annotated[bool, typer.Option(
         "--check", help="Validate each input and output against the mapping's schemas.")] = False,
+    max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
 ) -> None:
     """Transform payloads and write the output events as NDJSON, one line per event."""
-    compiled = load_from_options(mapping, assignments, settings_file)
-    checks = _schema_checks(compiled) if check else None
-    stats = _Stats()
-    if output is None:
-        _run(compiled, inputs, sys.stdout.buffer, include_skips, checks, stats)
-    else:
-        try:
-            with output.open("wb") as sink:
-                _run(compiled, inputs, sink, include_skips, checks, stats)
-        except OSError as exc:
-            fail(f"error: cannot write {output}: {exc.strerror or exc}", 1)
-    err(stats.summary())
-    raise typer.Exit(1 if stats.errors else 0)
+    with Stop() as stop:
+        compiled = load_from_options(mapping, assignments, settings_file)
+        checks = _schema_checks(compiled) if check else None
+        run = _Replay(compiled, include_skips, checks, max_depth, stop)
+        if output is None:
+            run.inputs(inputs, sys.stdout.buffer)
+        else:
+            try:
+                with output.open("wb") as sink:
+                    run.inputs(inputs, sink)
+            except OSError as exc:
+                fail(f"error: cannot write {output}: {exc.strerror or exc}", 1)
+        if stop.requested:
+            rest = "" if run.complete else "; the rest of the input was not read"
+            err(f"interrupted ({stop.name}) after {run.stats.read} payloads{rest}")
+        err(run.stats.summary())
+    raise typer.Exit(stop.exit_code if stop.requested else 1 if run.stats.errors else 0)
 
 
 def _schema_checks(compiled: CompiledMapping) -> tuple[SchemaCheck | None, SchemaCheck | None]:
@@ -69,44 +86,74 @@ class _Stats:
                 f"{self.errors} payload error{'s' if self.errors != 1 else ''}")
 
 
-def _run(compiled: CompiledMapping, inputs: list[str], sink: IO[bytes], include_skips: bool,
-         checks: tuple[SchemaCheck | None, SchemaCheck | None] | None, stats: _Stats) -> None:
-    apply = compiled.apply
-    write = sink.write
-    check_in, check_out = checks or (None, None)
-    for source in inputs:
+class _Replay:
+    """One run: payloads in, NDJSON lines out, counted; stops between payloads on a signal."""
+
+    def __init__(self, compiled: CompiledMapping, include_skips: bool,
+                 checks: tuple[SchemaCheck | None, SchemaCheck | None] | None, max_depth: int,
+                 stop: Stop) -> None:
+        self.compiled = compiled
+        self.include_skips = include_skips
+        self.check_in, self.check_out = checks or (None, None)
+        self.max_depth = max_depth
+        self.stop = stop
+        self.stats = _Stats()
+        self.complete = False
+
+    def inputs(self, sources: list[str], sink: IO[bytes]) -> None:
+        stdin = self.stop.stdin() if "-" in sources else None
         try:
-            for item in read_items(source):
-                stats.read += 1
-                if item.error is not None:
-                    stats.errors += 1
-                    err(f"{item.where}: {item.error}")
-                    continue
-                payload = item.payload
+            for source in sources:
                 try:
-                    if check_in is not None:
-                        _raise_first(check_in.errors(payload), item.where, compiled, payload)
-                    result = apply(payload)
-                    if check_out is not None:
-                        for event in result.events:
-                            _raise_first(check_out.errors(event), item.where, compiled, payload)
-                except PayloadError as exc:
-                    stats.errors += 1
-                    _report(item.where, compiled.payload_id(payload), exc)
-                    continue
-                if result.skip is not None:
-                    stats.skips[result.skip.rule] += 1
-                    if include_skips:
-                        write(dumps({"skip": {"id": result.id, "rule": result.skip.rule,
-                                              "reason": result.skip.reason}}))
-                    continue
+                    for item in read_items(source, self.max_depth, stdin=stdin):
+                        if self.stop.requested:
+                            return
+                        self.stats.read += 1
+                        if item.error is not None:
+                            self.stats.errors += 1
+                            err(f"{item.where}: {item.error}")
+                            continue
+                        sink.write(self.lines(item.where, item.payload))
+                except InputError as exc:
+                    self.stats.errors += 1
+                    err(f"error: {exc}")
+                if self.stop.requested:
+                    return
+            self.complete = True
+        finally:
+            sink.flush()
+
+    def lines(self, where: str, payload: Any) -> bytes:
+        """The NDJSON lines for one payload, written in one piece (or nothing, on an error)."""
+        compiled, stats = self.compiled, self.stats
+        try:
+            if self.check_in is not None:
+                _raise_first(self.check_in.errors(payload), where, compiled, payload)
+            result = compiled.apply(payload)
+            if self.check_out is not None:
                 for event in result.events:
-                    write(dumps(event))
-                    stats.written += 1
-        except InputError as exc:
+                    _raise_first(self.check_out.errors(event), where, compiled, payload)
+            if result.skip is not None:
+                stats.skips[result.skip.rule] += 1
+                if not self.include_skips:
+                    return b""
+                return dumps({"skip": {"id": result.id, "rule": result.skip.rule,
+                                       "reason": result.skip.reason}})
+            out = b"".join(_encode(event) for event in result.events)
+        except PayloadError as exc:
             stats.errors += 1
-            err(f"error: {exc}")
-    sink.flush()
+            _report(where, compiled.payload_id(payload), exc)
+            return b""
+        stats.written += len(result.events)
+        return out
+
+
+def _encode(event: Any) -> bytes:
+    try:
+        return dumps(event)
+    except Exception as exc:  # noqa: BLE001 - e.g. nested too deeply for either JSON encoder
+        raise PayloadError("fields", "$", f"the event cannot be written as JSON ({describe_failure(exc)})"
+                           ) from None
 
 
 def _raise_first(errors: list[PayloadError], where: str, compiled: CompiledMapping,

@@ -9,14 +9,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 
 from ..delivery import AmplitudeSender, DeadLetterWriter, Outgoing, SendInterrupted, SendReport
 from ..delivery.dead_letters import is_dead_letter
 from ..engine import CompiledMapping
 from ..errors import PayloadError
-from ..jsonio import InputError, read_items
-from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
+from ..jsonio import InputError, Item, TooDeepError, loads_payload, read_items
+from .common import (
+    DEFAULT_MAPPING,
+    DEFAULT_MAX_DEPTH,
+    MappingOpt,
+    MaxDepthOpt,
+    SetOpt,
+    SettingsOpt,
+    err,
+    fail,
+    load_from_options,
+)
 from .progress import SendProgress
 
 DEFAULT_DEAD_LETTERS = "dead-letters.ndjson"
@@ -38,6 +49,7 @@ def send(
     concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 4,
     throttle_pause: Annotated[float, typer.Option(
         help="Seconds a user or device named in a 429 is paused.")] = 30.0,
+    max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
 ) -> None:
     """Transform payloads and deliver the events to Amplitude; summary on stderr."""
     compiled = load_from_options(mapping, assignments, settings_file)
@@ -54,7 +66,7 @@ def send(
                 throttle_pause=throttle_pause, on_progress=progress.update) as sender:
             progress.start(sender.endpoint.url)
             try:
-                report = sender.send(_outgoing(compiled, sources, writer, counts))
+                report = sender.send(_outgoing(compiled, sources, writer, counts, max_depth))
             except SendInterrupted as stop:
                 report, interrupted = stop.report, True
     except KeyboardInterrupt:
@@ -95,25 +107,52 @@ def _set_aside_if_resent(name: str, dead_letters: Path) -> str:
 
 
 def _outgoing(compiled: CompiledMapping, sources: list[str], writer: DeadLetterWriter,
-              counts: _Counts) -> Iterator[Outgoing]:
+              counts: _Counts, max_depth: int) -> Iterator[Outgoing]:
     for source in sources:
         try:
-            for item in read_items(source):
+            for item in read_items(source, max_depth):
                 counts.read += 1
                 if item.error is not None:
-                    counts.errors += 1
-                    err(f"{item.where}: {item.error} (left in {source})")
+                    _unreadable(item.where, item.error, item.raw, source, writer, counts)
                     continue
                 record: Any = item.payload
-                if is_dead_letter(record) and "event" in record:
+                if not is_dead_letter(record):
+                    yield from _transform(compiled, record, item.where, writer, counts)
+                elif "event" in record:
                     counts.events += 1
                     yield Outgoing(record["event"], record.get("event_id"))
-                    continue
-                payload = record["payload"] if is_dead_letter(record) else record
-                yield from _transform(compiled, payload, item.where, writer, counts)
+                elif "payload_text" in record:  # a payload that could not be parsed: try again
+                    text = str(record["payload_text"]).encode()
+                    again = _parse_again(item.where, text, max_depth)
+                    if again.error is not None:
+                        _unreadable(again.where, again.error, text, source, writer, counts)
+                    else:
+                        yield from _transform(compiled, again.payload, item.where, writer, counts)
+                else:
+                    yield from _transform(compiled, record["payload"], item.where, writer, counts)
         except InputError as exc:
             counts.errors += 1
             err(f"error: {exc}")
+
+
+def _parse_again(where: str, text: bytes, max_depth: int) -> Item:
+    try:
+        return Item(where, loads_payload(text, max_depth))
+    except (TooDeepError, orjson.JSONDecodeError) as exc:
+        return Item(where, error=str(exc) if isinstance(exc, TooDeepError) else f"invalid JSON: {exc.msg}")
+
+
+def _unreadable(where: str, error: str, raw: bytes | None, source: str, writer: DeadLetterWriter,
+                counts: _Counts) -> None:
+    """A payload that could not be parsed: kept as text in the dead letters when there is text
+    to keep (a broken array's rest is left in its file)."""
+    counts.errors += 1
+    if raw is None:
+        err(f"{where}: {error} (left in {source})")
+        return
+    err(f"{where}: {error}")
+    writer.write(reason=f"payload error: {error}", kind="payload_error", event_id=None,
+                 payload_text=raw.decode("utf-8", "replace").rstrip("\r\n"))
 
 
 def _transform(compiled: CompiledMapping, payload: Any, where: str, writer: DeadLetterWriter,

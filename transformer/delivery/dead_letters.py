@@ -1,8 +1,10 @@
 """Dead letters: events (or payloads) that were not delivered, kept as NDJSON with the reason.
 
 Each line is `{"dead_letter": {...why...}, "event_id": <original payload id>, "event": {...}}`,
-or with `"payload"` instead of `"event"` for a payload the mapping could not transform. The
-file is only ever appended to, one flushed line per record; `transformer send FILE` resends it.
+or with `"payload"` instead of `"event"` for a payload the mapping could not transform, or
+`"payload_text"` for one that could not even be parsed (nested too deeply, not JSON), kept as
+the text it was. The file is only ever appended to, one flushed line per record;
+`transformer send FILE` resends it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class DeadLetterSink(Protocol):
 def is_dead_letter(item: Any) -> bool:
     """Whether an input record is a dead letter (rather than a payload)."""
     return isinstance(item, dict) and isinstance(item.get("dead_letter"), dict) and \
-        ("event" in item or "payload" in item)
+        ("event" in item or "payload" in item or "payload_text" in item)
 
 
 class DeadLetterWriter:
@@ -46,8 +48,9 @@ class DeadLetterWriter:
 
     def write(self, *, reason: str, kind: str, event_id: str | None, event: Any = None,
               payload: Any = None, attempts: int = 0, status: int | None = None,
-              ref: Any = None) -> None:
-        """Append one record and flush it."""
+              ref: Any = None, payload_text: str | None = None) -> None:
+        """Append one record and flush it; `payload_text` keeps a payload that could not be
+        parsed, as text."""
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = self.path.open("ab")
@@ -58,7 +61,9 @@ class DeadLetterWriter:
         if status is not None:
             info["status"] = status
         record: dict[str, Any] = {"dead_letter": info, "event_id": event_id}
-        if payload is not None:
+        if payload_text is not None:
+            record["payload_text"] = payload_text
+        elif payload is not None:
             record["payload"] = payload
         else:
             record["event"] = event

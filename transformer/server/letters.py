@@ -17,6 +17,7 @@ import orjson
 
 from ..engine import CompiledMapping
 from ..errors import PayloadError
+from ..jsonio import DEFAULT_MAX_DEPTH, TooDeepError, loads_payload
 from .store import DeadLetterRow, Store
 
 __all__ = ["ResendReport", "record", "resend"]
@@ -56,8 +57,10 @@ class ResendReport:
     missing: list[int] = field(default_factory=list)
 
 
-def resend(store: Store, ids: Iterable[int], mapping: Callable[[], CompiledMapping]) -> ResendReport:
-    """Requeue the letters `ids`; `mapping()` is called once, if a payload must be transformed."""
+def resend(store: Store, ids: Iterable[int], mapping: Callable[[], CompiledMapping],
+           max_depth: int = DEFAULT_MAX_DEPTH) -> ResendReport:
+    """Requeue the letters `ids`; `mapping()` is called once, if a payload must be transformed;
+    a payload nested deeper than `max_depth` stays a dead letter."""
     report = ResendReport()
     compiled: CompiledMapping | None = None
     for letter_id in ids:
@@ -71,8 +74,8 @@ def resend(store: Store, ids: Iterable[int], mapping: Callable[[], CompiledMappi
             continue
         compiled = compiled or mapping()
         try:
-            result = compiled.apply(orjson.loads(row.payload))
-        except (PayloadError, orjson.JSONDecodeError) as exc:
+            result = compiled.apply(loads_payload(row.payload, max_depth))
+        except (PayloadError, TooDeepError, orjson.JSONDecodeError) as exc:
             reason = f"payload error: {exc}"
             store.update_letter(letter_id, reason)
             report.failed.append((letter_id, reason))
