@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import orjson
 import typer
@@ -29,6 +29,7 @@ from .common import (
     load_from_options,
 )
 from .progress import SendProgress
+from .signals import Stop
 
 DEFAULT_DEAD_LETTERS = "dead-letters.ndjson"
 
@@ -52,37 +53,40 @@ def send(
     max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
 ) -> None:
     """Transform payloads and deliver the events to Amplitude; summary on stderr."""
-    compiled = load_from_options(mapping, assignments, settings_file)
-    if not compiled.settings.get("api_key"):
-        fail("error: no Amplitude API key: export AMPLITUDE_API_KEY=… (or set api_key in a settings file)", 2)
-    sources = [_set_aside_if_resent(name, dead_letters) for name in inputs]
-    counts = _Counts()
-    writer = DeadLetterWriter(dead_letters)
-    progress = SendProgress(sys.stderr)
-    interrupted = False
-    try:
-        with AmplitudeSender.from_settings(
-                compiled.settings, dead_letters=writer, deadline=deadline, concurrency=concurrency,
-                throttle_pause=throttle_pause, on_progress=progress.update) as sender:
-            progress.start(sender.endpoint.url)
-            try:
-                report = sender.send(_outgoing(compiled, sources, writer, counts, max_depth))
-            except SendInterrupted as stop:
-                report, interrupted = stop.report, True
-    except KeyboardInterrupt:
-        progress.stop()
-        writer.close()
-        err(f"interrupted again: some input was not read; dead letters so far are in {dead_letters}")
-        raise typer.Exit(130) from None
-    finally:
-        progress.stop()
-        writer.close()
-    for name, original in zip(sources, inputs, strict=True):
-        if name != original and report.ok and not counts.errors:
-            Path(name).unlink(missing_ok=True)
-    _summarise(counts, report, sender.endpoint.url, dead_letters, writer.count)
-    if interrupted:
-        raise typer.Exit(130)
+    with Stop() as stop:
+        compiled = load_from_options(mapping, assignments, settings_file)
+        if not compiled.settings.get("api_key"):
+            fail("error: no Amplitude API key: export AMPLITUDE_API_KEY=… "
+                 "(or set api_key in a settings file)", 2)
+        sources = [_set_aside_if_resent(name, dead_letters) for name in inputs]
+        stdin = stop.stdin() if "-" in sources else None
+        counts = _Counts()
+        writer = DeadLetterWriter(dead_letters)
+        progress = SendProgress(sys.stderr)
+        try:
+            with AmplitudeSender.from_settings(
+                    compiled.settings, dead_letters=writer, deadline=deadline, concurrency=concurrency,
+                    throttle_pause=throttle_pause, on_progress=progress.update) as sender:
+                stop.notify(sender.interrupt)
+                progress.start(sender.endpoint.url)
+                try:
+                    report = sender.send(_outgoing(compiled, sources, writer, counts, max_depth, stdin))
+                except SendInterrupted as interrupted:
+                    report = interrupted.report
+        except KeyboardInterrupt:  # a second signal while the unsent events were being kept
+            progress.stop()
+            writer.close()
+            err(f"interrupted again: some input was not read; dead letters so far are in {dead_letters}")
+            raise typer.Exit(stop.exit_code) from None
+        finally:
+            progress.stop()
+            writer.close()
+        for name, original in zip(sources, inputs, strict=True):
+            if name != original and report.ok and not counts.errors:
+                Path(name).unlink(missing_ok=True)
+        _summarise(counts, report, sender.endpoint.url, dead_letters, writer.count)
+    if stop.requested:
+        raise typer.Exit(stop.exit_code)
     raise typer.Exit(0 if report.ok and not counts.errors else 1)
 
 
@@ -107,10 +111,10 @@ def _set_aside_if_resent(name: str, dead_letters: Path) -> str:
 
 
 def _outgoing(compiled: CompiledMapping, sources: list[str], writer: DeadLetterWriter,
-              counts: _Counts, max_depth: int) -> Iterator[Outgoing]:
+              counts: _Counts, max_depth: int, stdin: IO[bytes] | None) -> Iterator[Outgoing]:
     for source in sources:
         try:
-            for item in read_items(source, max_depth):
+            for item in read_items(source, max_depth, stdin=stdin):
                 counts.read += 1
                 if item.error is not None:
                     _unreadable(item.where, item.error, item.raw, source, writer, counts)

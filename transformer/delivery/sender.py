@@ -171,6 +171,7 @@ class AmplitudeSender:
         self.on_accepted = on_accepted
         self.clock = clock
         self._stop = threading.Event()
+        self._interrupted = False
         self._owns_writer = isinstance(dead_letters, (str, Path))
         self.writer: DeadLetterSink | None = (
             DeadLetterWriter(dead_letters) if isinstance(dead_letters, (str, Path)) else dead_letters)
@@ -207,6 +208,13 @@ class AmplitudeSender:
         """Ask a running `send` to return soon (thread-safe); it leaves unsettled events alone."""
         self._stop.set()
 
+    def interrupt(self) -> None:
+        """Stop a running (or the next) `send` as Ctrl-C does, at the top of its loop: requests
+        in flight are answered, every event not accepted goes to the dead letters (those not
+        read yet included), and `send` raises `SendInterrupted`. Only sets a flag, so a signal
+        handler may call it."""
+        self._interrupted = True
+
     def __enter__(self) -> AmplitudeSender:
         return self
 
@@ -228,7 +236,7 @@ class AmplitudeSender:
         except KeyboardInterrupt:
             report.interrupted = True
             self._abandon(run, report, "interrupted", "stopped before Amplitude accepted it",
-                          wait_inflight=False)
+                          wait_inflight=self._interrupted)
             raise SendInterrupted(report) from None
         if report.fatal is not None and not self.keep_unsent_on_fatal:
             self._abandon(run, report, "not sent", report.fatal, wait_inflight=True)
@@ -241,11 +249,14 @@ class AmplitudeSender:
     def _loop(self, run: _Run, report: SendReport) -> None:
         high_water = 2 * self.concurrency * self.max_events
         while True:
+            if self._interrupted:
+                raise KeyboardInterrupt  # here, where nothing is half done
             if self._stop.is_set():
                 report.stopped = True
                 return
             now = self.clock()
-            while not run.exhausted and len(run.pending) < high_water and report.fatal is None:
+            while not run.exhausted and len(run.pending) < high_water and report.fatal is None \
+                    and not self._interrupted:
                 self._admit(run, report, now)
             self._expire(run, report, now)
             wake = math.inf
