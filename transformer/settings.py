@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .errors import SettingsError, did_you_mean, short_repr
+from .errors import SettingsError, SpecError, did_you_mean, short_repr
+from .yaml_source import load_yaml_file
 
 __all__ = [
     "SETTING_TYPES",
@@ -194,15 +193,16 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
 
 
 def read_settings_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON settings file: a mapping of setting name to value."""
+    """Read a YAML or JSON settings file: a mapping of setting name to value. It is read as a
+    mapping spec is, within the same limits (size, aliases, nesting, core tags only)."""
+    if not Path(path).is_file():
+        reason = "no such file" if not Path(path).exists() else "not a file"
+        raise SettingsError([f"cannot read settings file {path}: {reason}"])
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError([f"cannot read settings file {path}: {exc.strerror or exc}"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise SettingsError([f"settings file {path}{where}: invalid YAML"]) from None
+        data = load_yaml_file(path).data
+    except SpecError as exc:
+        raise SettingsError([f"settings file {p.file}:{p.line}:{p.column}: {p.message}"
+                             for p in exc.problems]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

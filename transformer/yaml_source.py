@@ -2,7 +2,9 @@
 
 `yaml.compose` keeps every node's `start_mark`; building the data ourselves from the node tree
 lets us refuse duplicate keys (PyYAML silently keeps the last) and remember where each key and
-value stands, so that later checks can point at the exact place.
+value stands, so that later checks can point at the exact place. Before that, `yaml_guard`
+checks the document against its limits (size, expanded nodes, nesting, tags), so that a
+hostile document is refused, located, before anything is built from it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 import yaml
 
 from .errors import Problem, SpecError, format_rule_path
+from .yaml_guard import DEFAULT_LIMITS, YamlLimits, check_yaml
 
-__all__ = ["Located", "Position", "SourceIndex", "load_yaml_file", "load_yaml_text"]
+__all__ = ["Located", "Position", "SourceIndex", "YamlLimits", "load_yaml_file", "load_yaml_text"]
 
 PathKey = tuple[str | int, ...]
 
@@ -68,21 +71,27 @@ class Located:
     index: SourceIndex
 
 
-def load_yaml_file(path: str | Path) -> Located:
-    """Read and compose one YAML file; raises `SpecError` with line and column on bad YAML."""
+def load_yaml_file(path: str | Path, limits: YamlLimits = DEFAULT_LIMITS) -> Located:
+    """Read and compose one YAML file; raises `SpecError` with line and column on bad YAML or
+    on a document beyond `limits`. A UTF-8 byte order mark is accepted."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            data = handle.read(limits.max_bytes + 1)   # never more than the limit, whatever the size
+        text = data.decode("utf-8-sig")
     except OSError as exc:
         raise SpecError([Problem(name, 1, 1, "", f"cannot read file: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
         raise SpecError([Problem(name, 1, 1, "", f"file is not UTF-8 text: {exc.reason}")]) from None
-    return load_yaml_text(text, name)
+    return load_yaml_text(text, name, limits)
 
 
-def load_yaml_text(text: str, name: str = "<string>") -> Located:
+def load_yaml_text(text: str, name: str = "<string>", limits: YamlLimits = DEFAULT_LIMITS) -> Located:
     """Compose YAML text into plain data and a `SourceIndex`."""
     index = SourceIndex(name)
+    beyond = check_yaml(text, name, limits)
+    if beyond is not None:
+        raise SpecError([beyond])
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -92,38 +101,69 @@ def load_yaml_text(text: str, name: str = "<string>") -> Located:
         raise SpecError([Problem(name, line, column, "", f"YAML syntax error: {what}")]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(name, 1, 1, "", f"YAML error: {exc}")]) from None
+    except RecursionError:  # the limits keep nesting far below this; a last guard
+        raise SpecError([Problem(name, 1, 1, "", "YAML nested too deeply")]) from None
     if node is None:
         return Located(None, index)
     problems: list[Problem] = []
-    data = _build(node, (), index, problems)
+    data = _build(node, (), index, problems, set())
     if problems:
         raise SpecError(problems)
     return Located(data, index)
 
 
 _scalars = yaml.constructor.SafeConstructor()
+_CORE = "tag:yaml.org,2002:"
+_CONSTRUCTED = frozenset(_CORE + t for t in ("str", "int", "float", "bool", "null"))
 
 
-def _build(node: yaml.Node, path: PathKey, index: SourceIndex, problems: list[Problem]) -> Any:
+def _build(node: yaml.Node, path: PathKey, index: SourceIndex, problems: list[Problem],
+           within: set[int]) -> Any:
     mark = node.start_mark
     single = node.start_mark.line == node.end_mark.line
     index.values[path] = Position(mark.line + 1, mark.column + 1, getattr(node, "style", None), single)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = _build(key_node, (*path, "<key>"), index, problems)
-            key = key if isinstance(key, str) else str(key)
-            child = (*path, key)
-            key_pos = Position(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            if key == "<<" or key in out:
-                what = "merge keys ('<<') are not supported" if key == "<<" else f"duplicate key '{key}'"
-                problems.append(Problem(index.file, key_pos.line, key_pos.column,
-                                        format_rule_path(child), what))
-                continue
-            index.keys[child] = key_pos
-            out[key] = _build(value_node, child, index, problems)
-        index.values.pop((*path, "<key>"), None)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), index, problems) for i, item in enumerate(node.value)]
-    return _scalars.construct_object(node, deep=True)
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node, path, index, problems)
+    if id(node) in within:  # an alias of a collection that contains it (the guard reports these first)
+        problems.append(Problem(index.file, mark.line + 1, mark.column + 1, format_rule_path(path),
+                                "recursive alias"))
+        return None
+    within.add(id(node))
+    try:
+        if isinstance(node, yaml.MappingNode):
+            return _mapping(node, path, index, problems, within)
+        return [_build(item, (*path, i), index, problems, within) for i, item in enumerate(node.value)]
+    finally:
+        within.discard(id(node))
+
+
+def _mapping(node: yaml.MappingNode, path: PathKey, index: SourceIndex, problems: list[Problem],
+             within: set[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = _build(key_node, (*path, "<key>"), index, problems, within)
+        key = key if isinstance(key, str) else str(key)
+        child = (*path, key)
+        key_pos = Position(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        if key == "<<" or key in out:
+            what = "merge keys ('<<') are not supported" if key == "<<" else f"duplicate key '{key}'"
+            problems.append(Problem(index.file, key_pos.line, key_pos.column,
+                                    format_rule_path(child), what))
+            continue
+        index.keys[child] = key_pos
+        out[key] = _build(value_node, child, index, problems, within)
+    index.values.pop((*path, "<key>"), None)
+    return out
+
+
+def _scalar(node: yaml.ScalarNode, path: PathKey, index: SourceIndex, problems: list[Problem]) -> Any:
+    """A core-schema value; what YAML 1.1 would also read as a date or the like stays text."""
+    if node.tag not in _CONSTRUCTED:
+        return node.value
+    try:
+        return _scalars.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError) as exc:
+        mark = node.start_mark
+        problems.append(Problem(index.file, mark.line + 1, mark.column + 1, format_rule_path(path),
+                                f"cannot read {node.value!r} as !!{node.tag.removeprefix(_CORE)}: {exc}"))
+        return None
