@@ -13,6 +13,7 @@ from typing import Any
 
 from jmespath.exceptions import JMESPathError
 
+from .budget import OverBudgetError, events_error, json_size, over_budget
 from .errors import PayloadError, short_repr
 from .expr import CompiledExpr, Namespace
 from .expr.compile import truthy_source
@@ -25,7 +26,7 @@ __all__ = ["Generator", "describe_failure"]
 
 def describe_failure(exc: BaseException) -> str:
     """The message of a payload error for an exception raised while applying a rule."""
-    if isinstance(exc, (EvalError, JMESPathError, FilterValueError)):
+    if isinstance(exc, (EvalError, JMESPathError, FilterValueError, OverBudgetError)):
         return str(exc)
     if isinstance(exc, RecursionError):
         return "value nested too deeply"
@@ -48,6 +49,10 @@ def _required_error(spec: RuleSpec, env: list[Any]) -> PayloadError:
     return PayloadError(spec.path, locate(spec, env), "required value is missing")
 
 
+def _budget_error(spec: RuleSpec, env: list[Any], budget: int) -> PayloadError:
+    return PayloadError(spec.path, locate(spec, env), over_budget(budget))
+
+
 def _rest_error(rest: RestSpec, value: Any) -> PayloadError:
     return PayloadError(rest.path + ".from", rest.source.json_path(),
                         f"rest expects an object, got {short_repr(value)}")
@@ -60,10 +65,12 @@ def _rest_copy_error(rest: RestSpec, exc: Exception) -> PayloadError:
 class Generator:
     """Writes the code of one mapping into a namespace shared with its expressions."""
 
-    def __init__(self, ns: Namespace) -> None:
+    def __init__(self, ns: Namespace, budget: int) -> None:
         self.ns = ns
         self.lines: list[str] = []
         ns.globals.update({
+            "_BUDGET": budget, "_json_size": json_size, "_events_error": events_error,
+            "_budget_error": _budget_error,
             # Every name the code uses, exception classes included, is a global of its own
             # namespace: its builtins are restricted, and a name looked up only when an
             # exception is being handled would fail then (a NameError hiding the exception).
@@ -104,6 +111,12 @@ class Generator:
         self.emit(depth + 1, f"{target} = {expr.source}")
         self.emit(depth, "except _Exception as exc:")
         self.emit(depth + 1, f"raise _expr_error({rule!r}, {ref}, exc) from None")
+
+    def measure(self, depth: int, target: str, spec: RuleSpec) -> None:
+        """Refuse `target`, the value of `spec`, when it is larger than the output budget."""
+        ref = self.ns.bind(spec, "_rule")
+        self.emit(depth, f"if _json_size({target}, _BUDGET) > _BUDGET:")
+        self.emit(depth + 1, f"raise _budget_error({ref}, env, _BUDGET)")
 
     def condition(self, depth: int, expr: CompiledExpr, rule: str) -> str:
         """Evaluate a condition; returns the source of its truth test."""

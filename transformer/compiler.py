@@ -16,11 +16,13 @@ from typing import Any
 
 import jsonschema
 
+from .budget import DEFAULT_OUTPUT_BUDGET
 from .codegen import Generator
 from .errors import Problem, SettingsError, SpecError, did_you_mean, format_rule_path
 from .expr import CompiledExpr, ExprError, Scope, compile_expression
 from .expr.runtime import UNSET
 from .filters import FILTERS, FilterArgError, FilterFn
+from .growth import UNCHECKED_COPIES, Growth
 from .result import Skip
 from .rules import NO_VALUE_SOURCES, Exclusion, FilterStep, RestSpec, RuleSpec
 from .settings import SETTING_TYPES, SettingDecl, Settings, resolve_settings
@@ -79,22 +81,27 @@ class CompiledParts:
     slot_count: int
     used_variables: set[str] = field(default_factory=set)
     index: SourceIndex | None = None
+    output_budget: int = DEFAULT_OUTPUT_BUDGET
+    measured: list[str] = field(default_factory=list)
+    """What is measured against the output budget: lets by name, and "fields" (the events)."""
 
 
 def compile_spec(located: Located, *, given: Mapping[str, Any] | None = None,
                  file_values: Mapping[str, Any] | None = None,
-                 environ: Mapping[str, str] | None = None) -> CompiledParts:
+                 environ: Mapping[str, str] | None = None,
+                 output_budget: int = DEFAULT_OUTPUT_BUDGET) -> CompiledParts:
     """Check and compile a composed spec; raises `SpecError` or `SettingsError`."""
-    return _SpecCompiler(located).run(given, file_values, environ)
+    return _SpecCompiler(located, output_budget).run(given, file_values, environ)
 
 
 class _SpecCompiler:
-    def __init__(self, located: Located) -> None:
+    def __init__(self, located: Located, output_budget: int) -> None:
         self.data = located.data
         self.index = located.index
         self.file = located.index.file
         self.problems: list[Problem] = []
-        self.scope = Scope()
+        self.growth = Growth()
+        self.scope = Scope(guarded=self.growth.guarded, budget=output_budget)
 
     # problems ----------------------------------------------------------------------------
 
@@ -144,24 +151,29 @@ class _SpecCompiler:
             raise settings_error
         assert output is not None
         run, source = self.generate(lets, skips, output, each, item_slot)
+        measured = [let.name for let in lets if self.growth.lets[let.name].copies > UNCHECKED_COPIES]
+        if each is not None or self.growth.rule(output).copies > UNCHECKED_COPIES:
+            measured.append("fields")
         return CompiledParts(
             file=self.file, name=str(data.get("name", Path(self.file).stem)),
             description=str(data.get("description", "")), settings=settings, lets=lets,
             skips=skips, output=output, each=each, item_slot=item_slot, input_id=input_id,
             input_schema=input_schema, output_schema=output_schema, cases=cases,
             run=run, source=source, slot_count=self.slot_count, used_variables=scope.used,
-            index=self.index)
+            index=self.index, output_budget=scope.budget, measured=measured)
 
     def generate(self, lets: list[LetSpec], skips: list[SkipSpec], output: RuleSpec,
                  each: CompiledExpr | None, item_slot: int | None) -> tuple[Any, str]:
         """Write the per-payload function: skip rules, then the output object(s)."""
-        gen = Generator(self.scope.ns)
+        gen = Generator(self.scope.ns, self.scope.budget)
         for let in lets:
             fill = self.scope.fill[let.name]
             gen.emit(0, f"def {fill}(env):")
             gen.emit(1, "_cur = env[0]")
             gen.value(let.rule, "_r", 1)
             gen.emit(1, "_r = None if _r is _NV else _r")
+            if self.growth.lets[let.name].copies > UNCHECKED_COPIES:
+                gen.measure(1, "_r", let.rule)
             gen.emit(1, f"env[{let.slot}] = _r")
             gen.emit(1, "return _r")
             gen.finish(fill)
@@ -175,6 +187,9 @@ class _SpecCompiler:
             gen.emit(2, f"return {gen.ns.bind(Skip(skip.id, skip.reason), '_skip')}")
         if each is None:
             gen.value(output, "_out", 1)
+            if self.growth.rule(output).copies > UNCHECKED_COPIES:
+                gen.emit(1, "if _json_size(_out, _BUDGET) > _BUDGET:")
+                gen.emit(2, "raise _events_error(_out, _BUDGET)")
             gen.emit(1, "return [{} if _out is _NV else _out]")
         else:
             gen.expression(1, "_items", each, "each.from")
@@ -183,6 +198,7 @@ class _SpecCompiler:
             gen.emit(1, "if type(_items) is not list:")
             gen.emit(2, f"raise _PayloadError('each.from', {each.json_path()!r}, 'expected a list')")
             gen.emit(1, "_events = []")
+            gen.emit(1, "_left = _BUDGET")
             gen.emit(1, "for _item in _items:")
             gen.emit(2, f"env[{item_slot}] = _item")
             for let in lets:
@@ -190,6 +206,9 @@ class _SpecCompiler:
                     gen.emit(2, f"env[{let.slot}] = _U")
             gen.value(output, "_out", 2)
             gen.emit(2, "_events.append({} if _out is _NV else _out)")
+            gen.emit(2, "_left -= _json_size(_out, _left)")  # each event measured as it comes
+            gen.emit(2, "if _left < 0:")
+            gen.emit(3, "raise _events_error(_events, _BUDGET)")
             gen.emit(1, "return _events")
         run = gen.finish("_run")
         return run, "\n".join(gen.ns.globals.get("__sources__", []))
@@ -252,6 +271,7 @@ class _SpecCompiler:
         if name in self.scope.constants or name in self.scope.secret:
             self.problem(("each", "as"), f"'{name}' is already the name of a setting")
         slot = self.new_slot(name)
+        self.growth.each(name, raw["from"])
         return slot, expr
 
     def new_slot(self, name: str) -> int:
@@ -279,6 +299,7 @@ class _SpecCompiler:
             self.scope.fill[name] = f"_fill{slot}"
             if rule is None:
                 continue
+            self.growth.let(name, rule)
             per_item = bool(used_here & per_item_names)
             if per_item:
                 per_item_names.add(name)
@@ -313,6 +334,7 @@ class _SpecCompiler:
     def expression(self, text: Any, path: PathKey, *, condition: bool = False) -> CompiledExpr | None:
         if not isinstance(text, str):
             return None
+        self.growth.expression(text)
         try:
             return compile_expression(text, self.scope, condition=condition)
         except ExprError as exc:

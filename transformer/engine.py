@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .budget import DEFAULT_OUTPUT_BUDGET
 from .codegen import describe_failure
 from .compiler import CompiledParts, compile_spec
 from .errors import PayloadError
@@ -74,14 +75,19 @@ class CompiledMapping:
 
 def load_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,
                  settings_file: str | Path | None = None,
-                 environ: Mapping[str, str] | None = None) -> CompiledMapping:
+                 environ: Mapping[str, str] | None = None,
+                 output_budget: int = DEFAULT_OUTPUT_BUDGET) -> CompiledMapping:
     """Load, check and compile a mapping spec.
 
     Setting values come from `settings` (highest precedence), then `settings_file`, then the
     environment (`environ`, default `os.environ`; pass `{}` to ignore it), then defaults.
+    `output_budget`: about how many bytes of JSON the events of one payload may take (values
+    that can grow beyond the payload are measured against it; see `transformer.growth`).
     Raises `SpecError` (every problem, located) or `SettingsError`.
     """
+    if output_budget < 1:
+        raise ValueError(f"output_budget must be at least 1 byte, got {output_budget}")
     located = load_yaml_file(path)
     file_values = read_settings_file(settings_file) if settings_file is not None else None
     return CompiledMapping(compile_spec(located, given=settings, file_values=file_values,
-                                        environ=environ))
+                                        environ=environ, output_budget=output_budget))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from jmespath.exceptions import JMESPathError
 
+from ..budget import OverBudgetError, events_error, json_size, over_budget
 from ..errors import PayloadError
 from ..expr import CompiledExpr
 from ..expr.compile import is_false
@@ -120,6 +121,9 @@ def explain(mapping: CompiledMapping, payload: Any) -> Explanation:
     tracer = _Tracer(env)
     for let in parts.lets:
         trace = tracer.rule(let.rule)
+        budget = parts.output_budget
+        if let.name in parts.measured and trace.error is None and json_size(trace.value, budget) > budget:
+            trace.error, trace.error_rule, trace.value = over_budget(budget), let.rule.path, NOVALUE
         story.lets.append((let.name, trace))
         if trace.error is None:
             env[let.slot] = None if trace.value is NOVALUE else trace.value
@@ -146,6 +150,9 @@ def explain(mapping: CompiledMapping, payload: Any) -> Explanation:
     failed = _first_error(story.events)
     if failed is not None:
         story.error = failed
+    elif "fields" in parts.measured and json_size(story.outputs, parts.output_budget) > parts.output_budget:
+        over = events_error(story.outputs, parts.output_budget)
+        story.error = {"rule": over.rule, "path": over.path, "message": over.message}
     return story
 
 
@@ -170,7 +177,7 @@ class _Tracer:
     def evaluate(self, expr: CompiledExpr, rule: str) -> Any:
         try:
             return expr.fn(self.env[0], self.env)
-        except (EvalError, JMESPathError) as exc:
+        except (EvalError, JMESPathError, OverBudgetError) as exc:
             raise PayloadError(rule, expr.json_path(), str(exc)) from None
 
     def rule(self, spec: RuleSpec) -> RuleTrace:

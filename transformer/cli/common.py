@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from ..budget import DEFAULT_OUTPUT_BUDGET
 from ..engine import CompiledMapping, load_mapping
 from ..errors import SettingsError, SpecError
 from ..jsonio import DEFAULT_MAX_DEPTH
@@ -17,8 +18,10 @@ from ..spec_schema import data_file
 __all__ = [
     "DEFAULT_MAPPING",
     "DEFAULT_MAX_DEPTH",
+    "DEFAULT_OUTPUT_BUDGET",
     "MappingOpt",
     "MaxDepthOpt",
+    "OutputBudgetOpt",
     "SetOpt",
     "SettingsOpt",
     "fail",
@@ -34,6 +37,9 @@ SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", "-s", metavar="NAME=VALUE", help="Set a setting (repeatable); parsed by its declared type.")]
 SettingsOpt = Annotated[Path | None, typer.Option(
     "--settings", metavar="FILE", help="YAML or JSON file of setting values.")]
+OutputBudgetOpt = Annotated[int, typer.Option(
+    "--output-budget", metavar="BYTES", min=1,
+    help="A payload whose events would take more than about BYTES of JSON is a payload error.")]
 MaxDepthOpt = Annotated[int, typer.Option(
     "--max-depth", metavar="N", min=1, max=1000,
     help="A payload whose arrays and objects nest deeper than N levels is a payload error.")]
@@ -59,12 +65,13 @@ def resolve_mapping_path(path: str) -> Path:
     return data_file("mappings", "amplitude.yaml")
 
 
-def load_from_options(mapping: str, assignments: list[str] | None,
-                      settings_file: Path | None) -> CompiledMapping:
+def load_from_options(mapping: str, assignments: list[str] | None, settings_file: Path | None,
+                      output_budget: int = DEFAULT_OUTPUT_BUDGET) -> CompiledMapping:
     """Load a mapping for a command; spec problems exit 1, settings problems exit 2."""
     try:
         given = parse_assignments(assignments or [])
-        return load_mapping(resolve_mapping_path(mapping), given, settings_file=settings_file)
+        return load_mapping(resolve_mapping_path(mapping), given, settings_file=settings_file,
+                            output_budget=output_budget)
     except SpecError as exc:
         for problem in exc.problems:
             err(str(problem))

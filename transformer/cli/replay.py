@@ -17,8 +17,10 @@ from ..payload_check import SchemaCheck
 from .common import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
+    DEFAULT_OUTPUT_BUDGET,
     MappingOpt,
     MaxDepthOpt,
+    OutputBudgetOpt,
     SetOpt,
     SettingsOpt,
     err,
@@ -41,10 +43,11 @@ def replay(
     check: Annotated[bool, typer.Option(
         "--check", help="Validate each input and output against the mapping's schemas.")] = False,
     max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
+    output_budget: OutputBudgetOpt = DEFAULT_OUTPUT_BUDGET,
 ) -> None:
     """Transform payloads and write the output events as NDJSON, one line per event."""
     with Stop() as stop:
-        compiled = load_from_options(mapping, assignments, settings_file)
+        compiled = load_from_options(mapping, assignments, settings_file, output_budget)
         checks = _schema_checks(compiled) if check else None
         run = _Replay(compiled, include_skips, checks, max_depth, stop)
         if output is None:

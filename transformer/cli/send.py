@@ -20,8 +20,10 @@ from ..jsonio import InputError, Item, TooDeepError, loads_payload, read_items
 from .common import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
+    DEFAULT_OUTPUT_BUDGET,
     MappingOpt,
     MaxDepthOpt,
+    OutputBudgetOpt,
     SetOpt,
     SettingsOpt,
     err,
@@ -51,10 +53,11 @@ def send(
     throttle_pause: Annotated[float, typer.Option(
         help="Seconds a user or device named in a 429 is paused.")] = 30.0,
     max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
+    output_budget: OutputBudgetOpt = DEFAULT_OUTPUT_BUDGET,
 ) -> None:
     """Transform payloads and deliver the events to Amplitude; summary on stderr."""
     with Stop() as stop:
-        compiled = load_from_options(mapping, assignments, settings_file)
+        compiled = load_from_options(mapping, assignments, settings_file, output_budget)
         if not compiled.settings.get("api_key"):
             fail("error: no Amplitude API key: export AMPLITUDE_API_KEY=… "
                  "(or set api_key in a settings file)", 2)

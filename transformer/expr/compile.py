@@ -20,6 +20,7 @@ from typing import Any
 
 from jmespath import exceptions as jexc
 
+from ..budget import bounded
 from ..errors import did_you_mean
 from .functions import (
     FUNCTIONS,
@@ -96,6 +97,7 @@ class Scope:
 
     `constants`: settings, folded into the code. `slots`: per-event variables and their index in
     `env`; `fill[name]` is the global name of the function that computes a slot on first use.
+    `guarded` and `budget`: see `transformer.growth`.
     """
 
     ns: Namespace = field(default_factory=Namespace)
@@ -105,6 +107,9 @@ class Scope:
     fill: dict[str, str] = field(default_factory=dict)
     undefined_hint: Callable[[str], str] | None = None
     used: set[str] = field(default_factory=set)
+    guarded: set[tuple[str, int]] = field(default_factory=set)
+    """`(expression text, position)` of join / to_string calls that must respect `budget`."""
+    budget: int = 0
 
 
 @dataclass(slots=True)
@@ -172,7 +177,7 @@ def compile_expression(text: str, scope: Scope, *, condition: bool = False) -> C
         ast = parse_expression(text)
     except ParseFailure as exc:
         raise ExprError(exc.offset, f"invalid expression: {exc.message}") from None
-    compiled = _Compiler(scope).node(ast, "_cur", truth=condition)
+    compiled = _Compiler(scope, text).node(ast, "_cur", truth=condition)
     ns = scope.ns
     if compiled.const:
         value = _fold(ns, compiled.src, ast)
@@ -190,9 +195,10 @@ def _fold(ns: Namespace, source: str, ast: Node) -> Any:
 
 
 class _Compiler:
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, text: str) -> None:
         self.scope = scope
         self.ns = scope.ns
+        self.text = text
 
     def node(self, node: Node, cur: str, prev: str | None = None, *, truth: bool = False) -> _C:
         """Source for `node` evaluated on the value named `cur`.
@@ -434,6 +440,9 @@ class _Compiler:
         uses_env = any(a.uses_env for a in args)
         if name == "exists":
             return self._exists(args[0], pos, cur)
+        if (self.text, pos) in self.scope.guarded:  # its argument may be large: measure it first
+            call = self.ns.bind(bounded(name, make_value_call(fdef), self.scope.budget), f"_f_{name}_")
+            return _C(f"{call}({', '.join(a.src for a in args)})", uses_current, uses_env)
         consts = [_fold(self.ns, a.src, children[i]) if a.const else _NOT_CONST for i, a in enumerate(args)]
         special = specialize(fdef, [None if c is _NOT_CONST else c for c in consts],
                              [c is not _NOT_CONST for c in consts])
