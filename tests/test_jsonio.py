@@ -6,6 +6,8 @@ import json
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from transformer.jsonio import dumps, read_items
 
 
@@ -60,8 +62,6 @@ def test_depth_is_measured_on_brackets_outside_strings() -> None:
 
 
 def test_a_payload_deeper_than_the_limit_is_refused_before_parsing() -> None:
-    import pytest
-
     from transformer.jsonio import TooDeepError, loads_payload
 
     assert loads_payload(b'{"a":[[1]]}', max_depth=3) == {"a": [[1]]}
@@ -69,3 +69,18 @@ def test_a_payload_deeper_than_the_limit_is_refused_before_parsing() -> None:
         loads_payload(b'{"a":[[[1]]]}', max_depth=3)
     with pytest.raises(TooDeepError):
         loads_payload(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_values_split_across_any_chunk_boundary_read_as_the_whole_text_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformer import json_split
+
+    values = [{"a": "x]}[{", "b": ['\\"', {"c": "\\\\"}], "d": "é\u2028"}, [1, [2, [3]]], "s,]",
+              12345, {"e": []}, True, None]
+    text = json.dumps(values, ensure_ascii=False).encode()
+    (tmp_path / "array.json").write_bytes(text)
+    (tmp_path / "values.json").write_bytes(b"\n".join(json.dumps(v, indent=1).encode() for v in values))
+    for chunk in (1, 2, 3, 5, 7, 64):
+        monkeypatch.setattr(json_split, "CHUNK", chunk)
+        assert [i.payload for i in read_items(str(tmp_path / "array.json"))] == values, chunk
+        assert [i.payload for i in read_items(str(tmp_path / "values.json"))] == values, chunk

@@ -2,9 +2,10 @@
 
 Two shapes: the elements of one top-level array (`[v, v, …]`), or a sequence of values one after
 another (`v v …`: one document, pretty-printed documents concatenated, or NDJSON). Only brackets
-and strings are looked at here; each value's own text is parsed later, by orjson. Nesting is
-counted while scanning, so a value nested deeper than the limit is known before it is parsed,
-and memory holds one value's text at a time, whatever the nesting (no per-level state).
+and strings are looked at to find where a value ends; its text is parsed by orjson (in the
+common case while finding its end, see `_quick`). Nesting is counted while scanning, so a value
+nested deeper than the limit is never parsed, and memory holds one value's text at a time,
+whatever the nesting (no per-level state).
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ _SPACE = re.compile(rb"(?:[ \t\r\n]|\xef\xbb\xbf)*+")
 _OPEN, _CLOSE = frozenset(b"[{"), frozenset(b"]}")
 _BRACKET = re.compile(rb"[\[\]{}]")
 _OPENERS = (b"[", b"{")
-
-
 _STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = [1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256)]

@@ -24,7 +24,7 @@ import orjson
 from .json_split import BOM, Piece, Splitter, depth_exceeds
 
 __all__ = ["DEFAULT_MAX_DEPTH", "InputError", "Item", "TooDeepError", "depth_exceeds", "dumps",
-           "loads_payload", "read_items"]
+           "loads_payload", "parse_item", "read_items"]
 
 DEFAULT_MAX_DEPTH = 128
 """How deeply a payload's arrays and objects may nest; deeper input is a payload error."""
@@ -141,7 +141,7 @@ def _items(pieces: Iterator[Piece], name: str, max_depth: int, is_array: bool) -
         elif piece.parsed:
             yield Item(where, piece.value)
         else:
-            yield _parse(where, piece.raw, None, piece.line)
+            yield parse_item(where, piece.raw, None, piece.line)
 
 
 def _read_lines(lines: Iterable[bytes], name: str, max_depth: int) -> Iterator[Item]:
@@ -149,10 +149,10 @@ def _read_lines(lines: Iterable[bytes], name: str, max_depth: int) -> Iterator[I
         line = line.removeprefix(BOM)
         if not line.strip():
             continue
-        yield _parse(f"{name}:{number}", line, max_depth)
+        yield parse_item(f"{name}:{number}", line, max_depth)
 
 
-def _parse(where: str, raw: bytes, max_depth: int | None, line: int = 1) -> Item:
+def parse_item(where: str, raw: bytes, max_depth: int | None, line: int = 1) -> Item:
     """One payload from its text, which starts on `line`; `max_depth` None when its depth is
     already known to be within the limit."""
     try:
@@ -163,7 +163,7 @@ def _parse(where: str, raw: bytes, max_depth: int | None, line: int = 1) -> Item
         return Item(where, error=str(exc), raw=raw)
     except orjson.JSONDecodeError as exc:
         if raw.endswith(b"\n"):  # say where on the line, not "column 1" of the next one
-            return _parse(where, raw.rstrip(b"\r\n"), max_depth, line)
+            return parse_item(where, raw.rstrip(b"\r\n"), max_depth, line)
         multiline = b"\n" in raw
         at = f"line {line + exc.lineno - 1}, column {exc.colno}" if multiline else f"column {exc.colno}"
         return Item(where, error=f"invalid JSON: {exc.msg} ({at})", raw=raw)

@@ -50,14 +50,17 @@ def replay(
         compiled = load_from_options(mapping, assignments, settings_file, output_budget)
         checks = _schema_checks(compiled) if check else None
         run = _Replay(compiled, include_skips, checks, max_depth, stop)
-        if output is None:
-            run.inputs(inputs, sys.stdout.buffer)
-        else:
-            try:
-                with output.open("wb") as sink:
-                    run.inputs(inputs, sink)
-            except OSError as exc:
-                fail(f"error: cannot write {output}: {exc.strerror or exc}", 1)
+        try:
+            if output is None:
+                run.inputs(inputs, sys.stdout.buffer)
+            else:
+                try:
+                    with output.open("wb") as sink:
+                        run.inputs(inputs, sink)
+                except OSError as exc:
+                    fail(f"error: cannot write {output}: {exc.strerror or exc}", 1)
+        except KeyboardInterrupt:  # a second signal: stop at once
+            fail(f"interrupted again after {run.stats.read} payloads", stop.exit_code)
         if stop.requested:
             rest = "" if run.complete else "; the rest of the input was not read"
             err(f"interrupted ({stop.name}) after {run.stats.read} payloads{rest}")

@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
-import orjson
 import typer
 
 from ..delivery import AmplitudeSender, DeadLetterWriter, Outgoing, SendInterrupted, SendReport
 from ..delivery.dead_letters import is_dead_letter
 from ..engine import CompiledMapping
 from ..errors import PayloadError
-from ..jsonio import InputError, Item, TooDeepError, loads_payload, read_items
+from ..jsonio import InputError, parse_item, read_items
 from .common import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
@@ -130,7 +129,7 @@ def _outgoing(compiled: CompiledMapping, sources: list[str], writer: DeadLetterW
                     yield Outgoing(record["event"], record.get("event_id"))
                 elif "payload_text" in record:  # a payload that could not be parsed: try again
                     text = str(record["payload_text"]).encode()
-                    again = _parse_again(item.where, text, max_depth)
+                    again = parse_item(item.where, text, max_depth)
                     if again.error is not None:
                         _unreadable(again.where, again.error, text, source, writer, counts)
                     else:
@@ -140,13 +139,6 @@ def _outgoing(compiled: CompiledMapping, sources: list[str], writer: DeadLetterW
         except InputError as exc:
             counts.errors += 1
             err(f"error: {exc}")
-
-
-def _parse_again(where: str, text: bytes, max_depth: int) -> Item:
-    try:
-        return Item(where, loads_payload(text, max_depth))
-    except (TooDeepError, orjson.JSONDecodeError) as exc:
-        return Item(where, error=str(exc) if isinstance(exc, TooDeepError) else f"invalid JSON: {exc.msg}")
 
 
 def _unreadable(where: str, error: str, raw: bytes | None, source: str, writer: DeadLetterWriter,

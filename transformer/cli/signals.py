@@ -85,7 +85,7 @@ class Stop:
         After a signal, reading goes on while input keeps coming (what is already written to
         a pipe is read), and ends after a second of silence. None for a standard input that
         is not a file (a test runner's): nothing to wrap."""
-        raw = getattr(sys.stdin.buffer, "raw", None)
+        raw = getattr(getattr(sys.stdin, "buffer", None), "raw", None)
         if raw is None or not hasattr(raw, "fileno"):
             return None
         return io.BufferedReader(_Reader(raw, self))
