@@ -1,5 +1,6 @@
-"""Running `transformer` as a real process, as a user or a supervisor would, for the hostile
-input, spec and signal tests."""
+"""Running `transformer` for the hostile input, spec and signal tests: as a real process, as a
+user or a supervisor would (`cli`, `cli_peak` with its peak memory), or in this process when
+only the command's outcome matters (`run`, much faster)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from typer.testing import CliRunner
+
+from transformer.cli import app
 
 from ..conftest import ROOT
 
@@ -59,3 +64,9 @@ def cli_peak(*args: str, stdin: Path | None = None, timeout: float = 120) -> tup
                           capture_output=True, cwd=ROOT, timeout=timeout, env=env())
     err, _, peak = done.stderr.decode().rpartition("\npeak_rss_kib=")
     return Done(done.returncode, done.stdout.decode(), err), int(peak) * 1024
+
+
+def run(*args: str, stdin: bytes | None = None) -> Done:
+    """Run `transformer ARGS` in this process (the test's environment: see conftest)."""
+    result = CliRunner().invoke(app, list(args), input=stdin)
+    return Done(result.exit_code, result.stdout, result.stderr)

@@ -16,7 +16,7 @@ from transformer.server import Store
 from transformer.server.store import Intake
 
 from ..conftest import SAMPLES
-from .cli_process import cli, cli_peak
+from .cli_process import cli, cli_peak, run
 
 GOOD = json.loads((SAMPLES / "email_sent.json").read_text())
 DEEP_TEXT = '{"a":' * 200 + "1" + "}" * 200            # 200 levels: valid JSON, too deep
@@ -65,10 +65,10 @@ def test_a_deep_payload_is_an_error_for_it_alone_and_replay_goes_on(case: str, t
     data = content()
     line = data.decode()[:data.decode().index(deep(2))].count("\n") + 1   # where it starts
     if name == "-":
-        done = cli("replay", "-", stdin=data)
+        done = run("replay", "-", stdin=data)
     else:
         (tmp_path / name).write_bytes(data)
-        done = cli("replay", str(tmp_path / name))
+        done = run("replay", str(tmp_path / name))
     place = where.format(dir=tmp_path, line=line)
     assert done.code == 1
     assert done.err == (f"{place}: {TOO_DEEP}\n"
@@ -80,9 +80,9 @@ def test_a_deep_payload_is_an_error_for_it_alone_and_replay_goes_on(case: str, t
 def test_max_depth_sets_the_limit(tmp_path: Path) -> None:
     source = tmp_path / "in.ndjson"
     source.write_bytes(ndjson())
-    done = cli("replay", str(source), "--max-depth", "300")
+    done = run("replay", str(source), "--max-depth", "300")
     assert done.code == 0 and len(done.events()) == 3
-    done = cli("replay", str(source), "--max-depth", "3")   # a webhook itself nests 4 levels
+    done = run("replay", str(source), "--max-depth", "3")   # a webhook itself nests 4 levels
     assert done.code == 1
     assert done.err.splitlines()[0] == f"{source}:1: JSON nested deeper than 3 levels"
     assert done.err.splitlines()[-1] == "read 3 payloads, wrote 0 events, skipped 0, 3 payload errors"
@@ -91,11 +91,11 @@ def test_max_depth_sets_the_limit(tmp_path: Path) -> None:
 def test_explain_and_diff_report_the_deep_payload_and_go_on(tmp_path: Path) -> None:
     source = tmp_path / "in.ndjson"
     source.write_bytes(ndjson())
-    done = cli("explain", str(source), "--json")
+    done = run("explain", str(source), "--json")
     assert done.code == 1
     assert done.err == f"{source}:2: {TOO_DEEP}\n"
     assert [json.loads(line)["where"] for line in done.out.splitlines()] == [f"{source}:1", f"{source}:3"]
-    done = cli("diff", "mappings/amplitude.yaml", "mappings/amplitude.yaml", "--input", str(source))
+    done = run("diff", "mappings/amplitude.yaml", "mappings/amplitude.yaml", "--input", str(source))
     assert done.code == 0
     assert done.err == f"skipped {source}:2: {TOO_DEEP}\n"
     assert "\n2 payloads; outputs differ for 0\n" in done.out
@@ -128,10 +128,10 @@ def test_dead_letters_resend_keeps_a_payload_deeper_than_the_limit(tmp_path: Pat
     store.write([Intake("01JGOOD0000000000000000002", error="payload error: earlier",
                         payload=deep(2).encode())])
     store.close()
-    done = cli("dead-letters", "resend", "--all", "--data-dir", str(tmp_path))
+    done = run("dead-letters", "resend", "--all", "--data-dir", str(tmp_path))
     assert done.code == 1
     assert f"dead letter 1: still failing, kept: payload error: {TOO_DEEP}" in done.err
-    done = cli("dead-letters", "resend", "--all", "--data-dir", str(tmp_path), "--max-depth", "300")
+    done = run("dead-letters", "resend", "--all", "--data-dir", str(tmp_path), "--max-depth", "300")
     assert done.code == 0, done.err
     store = Store(tmp_path)
     (row,) = store.fetch()

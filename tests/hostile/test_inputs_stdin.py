@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import ROOT, SAMPLES
-from .cli_process import cli
+from .cli_process import cli, run
 
 BOM = b"\xef\xbb\xbf"
 SAMPLE_NAMES = sorted(p.name for p in SAMPLES.glob("*.json"))
@@ -33,8 +33,8 @@ def test_cat_one_pretty_printed_sample_into_replay() -> None:
 
 
 def test_cat_every_sample_into_replay_gives_what_the_files_give() -> None:
-    piped = cli("replay", "-", stdin=b"".join(sample_bytes(n) for n in SAMPLE_NAMES))
-    direct = cli("replay", *(str(SAMPLES / n) for n in SAMPLE_NAMES))
+    piped = run("replay", "-", stdin=b"".join(sample_bytes(n) for n in SAMPLE_NAMES))
+    direct = run("replay", *(str(SAMPLES / n) for n in SAMPLE_NAMES))
     assert piped.code == direct.code == 0
     assert piped.out == direct.out and len(piped.out.splitlines()) == len(SAMPLE_NAMES)
 
@@ -46,13 +46,13 @@ def test_stdin_shapes_are_told_apart(shape: str) -> None:
             "array": json.dumps(payloads),
             "pretty array": json.dumps(payloads, indent=2),
             "documents": "\n\n".join(json.dumps(p, indent=4) for p in payloads)}[shape]
-    done = cli("replay", "-", stdin=body.encode())
+    done = run("replay", "-", stdin=body.encode())
     assert (done.code, event_types(done.out)) == (0, ["Sms Sent", "Push Opened"])
 
 
 def test_ndjson_on_stdin_still_reports_a_bad_line_and_goes_on() -> None:
     lines = [sample_bytes("sms_sent.json").replace(b"\n", b""), b'{"broken": ', sample_bytes("push_opened.json").replace(b"\n", b"")]
-    done = cli("replay", "-", stdin=b"\n".join(lines) + b"\n")
+    done = run("replay", "-", stdin=b"\n".join(lines) + b"\n")
     assert done.code == 1 and event_types(done.out) == ["Sms Sent", "Push Opened"]
     assert done.err.splitlines()[0] == "<stdin>:2: invalid JSON: unexpected end of data (column 12)"
 
@@ -64,11 +64,11 @@ def test_a_byte_order_mark_is_accepted_on_payload_input(where: str, tmp_path: Pa
     content = {"stdin": BOM + sms, "json file": BOM + sms, "ndjson file": BOM + flat + b"\n" + flat + b"\n",
                "array file": BOM + b"[" + flat + b"]"}[where]
     if where == "stdin":
-        done = cli("replay", "-", stdin=content)
+        done = run("replay", "-", stdin=content)
     else:
         source = tmp_path / ("in.ndjson" if where == "ndjson file" else "in.json")
         source.write_bytes(content)
-        done = cli("replay", str(source))
+        done = run("replay", str(source))
     assert done.code == 0, done.err
     assert set(event_types(done.out)) == {"Sms Sent"}
 
@@ -83,10 +83,10 @@ def test_a_byte_order_mark_is_accepted_in_settings_mapping_schemas_and_cases(tmp
     settings = tmp_path / "settings.yaml"
     settings.write_bytes(BOM + b'account_id: "7"\n')
     mapping = str(tmp_path / "mappings" / "amplitude.yaml")
-    done = cli("replay", str(SAMPLES / "sms_sent.json"), "--mapping", mapping, "--settings", str(settings),
+    done = run("replay", str(SAMPLES / "sms_sent.json"), "--mapping", mapping, "--settings", str(settings),
                "--check")
     assert done.code == 0, done.err
     assert done.events()[0]["groups"] == {"account_id": ["7"]}
-    done = cli("test", mapping)
+    done = run("test", mapping)
     assert done.code == 0, done.out + done.err
     assert done.err.splitlines()[-1].endswith("245 cases, 245 passed, 0 failed")

@@ -12,7 +12,7 @@ import pytest
 from transformer import SpecError, load_mapping
 
 from ..conftest import SAMPLES
-from .cli_process import cli, cli_peak
+from .cli_process import cli_peak, run
 
 CORE_ONLY = "(only YAML's core tags are: !!str, !!int, !!float, !!bool, !!null, !!map, !!seq)"
 
@@ -55,9 +55,16 @@ def test_validate_refuses_a_hostile_spec_with_its_place(attack: str, tmp_path: P
     text, line, column, message = ATTACKS[attack]
     spec = tmp_path / "evil.yaml"
     spec.write_text(text)
-    done, peak = cli_peak("validate", str(spec), timeout=60)
+    done = run("validate", str(spec))
     assert (done.code, done.out, done.err) == (1, "", f"{spec}:{line}:{column}: {message}\n{spec}: 1 problem\n")
-    assert peak < 150 * 1024 * 1024           # the alias bomb used to grow to MemoryError
+
+
+def test_validate_refuses_the_billion_laughs_in_bounded_memory(tmp_path: Path) -> None:
+    spec = tmp_path / "evil.yaml"
+    spec.write_text(billion_laughs())
+    done, peak = cli_peak("validate", str(spec), timeout=60)
+    assert done.code == 1 and "holds more than 100,000 nodes" in done.err
+    assert peak < 150 * 1024 * 1024           # it used to grow until MemoryError
 
 
 @pytest.mark.parametrize("attack", ["billion laughs", "recursive alias", "python name tag"])
@@ -101,5 +108,5 @@ def test_a_hostile_settings_file_is_a_located_settings_error(attack: str, tmp_pa
     text, where = SETTINGS_ATTACKS[attack]
     settings = tmp_path / "settings.yaml"
     settings.write_text(text)
-    done = cli("replay", str(SAMPLES / "sms_sent.json"), "--settings", str(settings), timeout=60)
+    done = run("replay", str(SAMPLES / "sms_sent.json"), "--settings", str(settings))
     assert (done.code, done.out, done.err) == (2, "", f"error: settings file {settings}:{where}\n")
