@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ..jsonio import DEFAULT_MAX_DEPTH
 from ..server import Store, StoreError
 from ..server.letters import record, resend
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
@@ -85,6 +86,8 @@ def resend_letters(
     mapping: MappingOpt = DEFAULT_MAPPING,
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
+    max_depth: Annotated[int, typer.Option(
+        help="Deepest nesting a payload may have (give the server's --max-depth).")] = DEFAULT_MAX_DEPTH,
 ) -> None:
     """Put dead letters (all, or IDS) back in the queue of `transformer serve`."""
     # payloads are transformed again with --mapping/--set/--settings: give the server's
@@ -93,7 +96,8 @@ def resend_letters(
     store = _open(str(data_dir))
     try:
         chosen = list(ids) if ids else [row.id for row in store.letters()]
-        report = resend(store, chosen, lambda: load_from_options(mapping, assignments, settings_file))
+        report = resend(store, chosen, lambda: load_from_options(mapping, assignments, settings_file),
+                        max_depth=max_depth)
     finally:
         store.close()
     err(f"requeued {len(report.requeued):,} dead letter{'' if len(report.requeued) == 1 else 's'} "
