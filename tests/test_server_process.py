@@ -124,7 +124,7 @@ def test_sigterm_stops_accepting_finishes_the_request_in_flight_and_exits_cleanl
                 answer = _read_response(conn)
             assert answer.startswith(b"HTTP/1.1 200"), answer
             assert answer.endswith(b'{"status":"stored"}')
-            assert server.process.wait(20) == 0
+            assert server.process.wait(20) == 128 + signal.SIGTERM
         finally:
             server.stop()
         logs = server.stderr()
