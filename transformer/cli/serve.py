@@ -16,7 +16,7 @@ import uvicorn
 
 from ..jsonio import DEFAULT_MAX_DEPTH
 from ..server import ReceiverOptions, Store, StoreError, create_app
-from ..server.guard import HttpLimits, guarded_protocol, raise_descriptor_limit
+from ..server.guard import REFUSAL_SLOTS, HttpLimits, guarded_protocol, raise_descriptor_limit
 from ..server.logs import configure, log
 from ..server.store import SYNC_MODES, Probe
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, fail, load_from_options
@@ -173,8 +173,9 @@ def _serve(stop: _Stop, data_dir: Path, host: str, port: int, mapping: str, assi
         fail(f"error: the server did not start on {host}:{port} (the log above says why)", 1)
 
 
-_RESERVED_DESCRIPTORS = 64
-"""Descriptors kept for the store, logs and the event loop, besides Amplitude connections."""
+_RESERVED_DESCRIPTORS = 32 + REFUSAL_SLOTS
+"""Descriptors kept for the store, logs, the event loop and lingering refusals, besides
+Amplitude connections (about 20 are open when idle)."""
 
 
 def _within_descriptors(limits: HttpLimits, reserve: int) -> HttpLimits:

@@ -11,13 +11,15 @@ run out. `guarded_protocol` subclasses uvicorn's protocol for the chosen parser 
   `request_timeout` seconds of its first byte (of the connection's opening, for the first one);
   while a body arrives, no more than `body_timeout` seconds may pass between two reads. Beyond
   either, the client gets 408 and the connection is closed.
-- **Connections.** Beyond `max_connections` open connections, a new one is answered 503 and
-  closed at once, so an idle or slow crowd cannot use up the process's descriptors.
+- **Connections.** Beyond `max_connections` admitted connections, a new one is answered 503 and
+  closed, so an idle or slow crowd cannot use up the process's descriptors.
 
 Every refusal writes a short JSON answer with `connection: close`, stops reading the request
 (what still arrives is discarded), and closes the socket after `linger` seconds at most, so that
-the client reads the answer rather than a reset. Keep-alive idle time is uvicorn's own
-(`timeout_keep_alive`).
+the client reads the answer rather than a reset. A 503 refusal holds a descriptor beyond the
+limit, so at most `REFUSAL_SLOTS` of them linger at once; past that they are closed as soon as
+the answer is written. Descriptors needed: `max_connections + REFUSAL_SLOTS` plus the store's,
+the logs' and Amplitude's. Keep-alive idle time is uvicorn's own (`timeout_keep_alive`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ import orjson
 from .logs import log
 from .metrics import ReceiverMetrics
 
-__all__ = ["HttpLimits", "guarded_protocol", "raise_descriptor_limit"]
+__all__ = ["REFUSAL_SLOTS", "HttpLimits", "guarded_protocol", "raise_descriptor_limit"]
+
+REFUSAL_SLOTS = 32
 
 _logger = logging.getLogger("transformer.server.http")
 
@@ -66,11 +70,20 @@ def _answer(status: int, error: str) -> bytes:
                      b"connection: close\r\n\r\n", body])
 
 
+class _Counts:
+    """One server's connections: admitted, and refused ones still lingering."""
+
+    def __init__(self) -> None:
+        self.admitted = 0
+        self.lingering = 0
+
+
 class _Guard:
     """Mixed into a uvicorn protocol class; `_feed` is the parser's `data_received`."""
 
     limits: HttpLimits
     metrics: ReceiverMetrics | None
+    counts: _Counts
     # provided by the uvicorn protocol this is mixed into
     transport: asyncio.Transport
     connections: set[Any]
@@ -84,6 +97,8 @@ class _Guard:
         self._request_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._refused = False
+        self._admitted = False
+        self._lingering = False
 
     # hooks each parser provides
     def _feed(self, data: bytes) -> None:
@@ -95,18 +110,27 @@ class _Guard:
     # connection events
     def _guard_made(self) -> None:
         self._guard_init()
-        if self.metrics is not None:
-            self.metrics.connections.set(len(self.connections))
-        if len(self.connections) > self.limits.max_connections:
-            self._refuse(503, "too many connections", "too_many_connections")
+        counts = self.counts
+        if counts.admitted >= self.limits.max_connections:
+            self._lingering = counts.lingering < REFUSAL_SLOTS
+            counts.lingering += self._lingering
+            self._refuse(503, "too many connections", "too_many_connections", linger=self._lingering)
             return
+        self._admitted = True
+        counts.admitted += 1
+        if self.metrics is not None:
+            self.metrics.connections.set(counts.admitted)
         self._request_timer = self.loop.call_later(self.limits.request_timeout, self._timed_out,
                                                    "request_timeout")
 
     def _guard_lost(self) -> None:
         self._cancel_timers()
+        counts = self.counts
+        counts.lingering -= self._lingering
+        counts.admitted -= self._admitted
+        self._lingering = self._admitted = False
         if self.metrics is not None:
-            self.metrics.connections.set(len(self.connections))
+            self.metrics.connections.set(counts.admitted)
 
     def _guard_data(self, data: bytes) -> None:
         if self._refused:
@@ -180,14 +204,17 @@ class _Guard:
         limit = self.limits.request_timeout if reason == "request_timeout" else self.limits.body_timeout
         self._refuse(408, f"request not received within {limit:g} s", reason)
 
-    def _refuse(self, status: int, error: str, reason: str) -> None:
-        """Answer, stop reading the request, and close within `linger` seconds."""
+    def _refuse(self, status: int, error: str, reason: str, *, linger: bool = True) -> None:
+        """Answer, stop reading the request, and close within `linger` seconds (or at once)."""
         self._refused = True
         self._count(reason)
         if self.cycle is not None:  # the app is waiting for a body that will not come
             self.cycle.disconnected = True
             self.cycle.message_event.set()
         self.transport.write(_answer(status, error))
+        if not linger:
+            self.transport.close()
+            return
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(self.limits.linger, self.transport.close)
@@ -209,7 +236,8 @@ def guarded_protocol(parser: str, limits: HttpLimits, metrics: ReceiverMetrics |
         else:
             parser = "httptools"
     base: type = _httptools_guarded() if parser == "httptools" else _h11_guarded()
-    return type(f"Guarded{base.__name__}", (base,), {"limits": limits, "metrics": metrics})
+    return type(f"Guarded{base.__name__}", (base,), {"limits": limits, "metrics": metrics,
+                                                      "counts": _Counts()})
 
 
 def _httptools_guarded() -> type:
