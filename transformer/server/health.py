@@ -42,6 +42,8 @@ class Health:
         self.probe_timeout = probe_timeout
         self.clock = clock
         self._reads = ThreadPoolExecutor(1, thread_name_prefix="store-reader")
+        # open the reader's connection now: one opened after the file was deleted would fail
+        self._reads.submit(store.has_pending)
         self._probed_at = -math.inf
         self._probe_error: str | None = None
 
@@ -75,7 +77,8 @@ class Health:
         try:
             oldest = await self.read(self.store.oldest_age)
         except Exception as exc:  # noqa: BLE001 - a store that cannot be read is a reason, not a crash
-            problems.append(f"the store cannot be read: {exc}")
+            if gone is None:
+                problems.append(f"the store cannot be read: {exc}")
             return problems, 0.0
         stuck = self._stuck(oldest)
         if stuck is not None:

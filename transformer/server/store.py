@@ -204,7 +204,7 @@ class Store:
             rows = self._conn().execute("PRAGMA quick_check(5)").fetchall()
         except sqlite3.DatabaseError as exc:
             rows = [(str(exc),)]
-        found = [str(row[0]) for row in rows if row[0] != "ok"]
+        found = [" ".join(str(row[0]).split()) for row in rows if row[0] != "ok"]
         if found:
             raise self._error(sqlite3.DatabaseError("; ".join(found)))
 
