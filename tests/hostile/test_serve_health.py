@@ -144,7 +144,7 @@ def test_a_store_that_takes_no_writes_is_refused_at_start_and_a_full_disk_gets_5
 
     def little_room() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 
     with FakeAmplitude(api_key=KEY, faults=Faults(down=True)) as amplitude:
         server = ServeProcess(data_dir, amplitude.url, preexec=little_room).wait_ready()
