@@ -11,8 +11,12 @@ run out. `guarded_protocol` subclasses uvicorn's protocol for the chosen parser 
   `request_timeout` seconds of its first byte (of the connection's opening, for the first one);
   while a body arrives, no more than `body_timeout` seconds may pass between two reads. Beyond
   either, the client gets 408 and the connection is closed.
-- **Connections.** Beyond `max_connections` admitted connections, a new one is answered 503 and
-  closed, so an idle or slow crowd cannot use up the process's descriptors.
+- **Connections.** At `max_connections` admitted connections, a new one takes the place of the
+  connection that has waited longest for a request to arrive (idle, or sending its request
+  slowly), which is answered 503 and closed; if every connection has a request being answered,
+  the new one gets the 503. A crowd of idle or slow connections can neither use up the process's
+  descriptors nor keep a client with a real request out: the newcomer always gets in, the oldest
+  waiter goes.
 
 Every refusal writes a short JSON answer with `connection: close`, stops reading the request
 (what still arrives is discarded), and closes the socket after `linger` seconds at most, so that
@@ -28,6 +32,7 @@ import asyncio
 import http
 import logging
 import resource
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -71,11 +76,13 @@ def _answer(status: int, error: str) -> bytes:
 
 
 class _Counts:
-    """One server's connections: admitted, and refused ones still lingering."""
+    """One server's connections: admitted ones, refused ones still lingering, and the admitted
+    ones waiting for a request, longest-waiting first."""
 
     def __init__(self) -> None:
         self.admitted = 0
         self.lingering = 0
+        self.waiting: OrderedDict[_Guard, None] = OrderedDict()
 
 
 class _Guard:
@@ -112,12 +119,15 @@ class _Guard:
         self._guard_init()
         counts = self.counts
         if counts.admitted >= self.limits.max_connections:
-            self._lingering = counts.lingering < REFUSAL_SLOTS
-            counts.lingering += self._lingering
-            self._refuse(503, "too many connections", "too_many_connections", linger=self._lingering)
-            return
+            if not counts.waiting:  # every connection has a request being answered
+                self._lingering = counts.lingering < REFUSAL_SLOTS
+                counts.lingering += self._lingering
+                self._refuse(503, "too many connections", "too_many_connections", linger=self._lingering)
+                return
+            next(iter(counts.waiting))._evict()
         self._admitted = True
         counts.admitted += 1
+        counts.waiting[self] = None
         if self.metrics is not None:
             self.metrics.connections.set(counts.admitted)
         self._request_timer = self.loop.call_later(self.limits.request_timeout, self._timed_out,
@@ -125,12 +135,37 @@ class _Guard:
 
     def _guard_lost(self) -> None:
         self._cancel_timers()
+        self._release()
         counts = self.counts
         counts.lingering -= self._lingering
-        counts.admitted -= self._admitted
-        self._lingering = self._admitted = False
-        if self.metrics is not None:
-            self.metrics.connections.set(counts.admitted)
+        self._lingering = False
+
+    def _release(self) -> None:
+        """No longer count this connection as admitted."""
+        counts = self.counts
+        counts.waiting.pop(self, None)
+        if self._admitted:
+            self._admitted = False
+            counts.admitted -= 1
+            if self.metrics is not None:
+                self.metrics.connections.set(counts.admitted)
+
+    def _evict(self) -> None:
+        """Make room for a new connection: this one has waited longest for its request."""
+        self._cancel_timers()
+        self._release()
+        if self._phase() is _Phase.HEAD and self._head_bytes == 0:  # idle: nothing to answer
+            self._refused = True
+            self._count("evicted")
+            self.transport.close()
+        else:
+            self._refuse(503, "too many connections", "evicted", linger=False)
+
+    def _idle_again(self) -> None:
+        """The response went out and the connection waits for the next request."""
+        if self._admitted and not self._refused:
+            self.counts.waiting[self] = None
+            self.counts.waiting.move_to_end(self)
 
     def _guard_data(self, data: bytes) -> None:
         if self._refused:
@@ -173,6 +208,7 @@ class _Guard:
         elif phase is _Phase.WAITING:
             self._head_bytes = 0
             self._cancel_timers()
+            self.counts.waiting.pop(self, None)
 
     # limits
     def _arm_body_timer(self) -> None:
@@ -208,6 +244,7 @@ class _Guard:
         """Answer, stop reading the request, and close within `linger` seconds (or at once)."""
         self._refused = True
         self._count(reason)
+        self.counts.waiting.pop(self, None)
         if self.cycle is not None:  # the app is waiting for a body that will not come
             self.cycle.disconnected = True
             self.cycle.message_event.set()
@@ -277,6 +314,7 @@ def _httptools_guarded() -> type:
         def on_response_complete(self) -> None:
             if self._callback_phase is _Phase.WAITING:
                 self._callback_phase = self._last_phase = _Phase.HEAD
+                self._idle_again()
             super().on_response_complete()
 
     return GuardedHttpTools
@@ -308,6 +346,12 @@ def _h11_guarded() -> type:
             if state is h11.SEND_BODY:
                 return _Phase.BODY
             return _Phase.WAITING
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self._phase() is _Phase.HEAD:
+                self._last_phase = _Phase.HEAD
+                self._idle_again()
 
     return GuardedH11
 

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = ["HTTP_LIMIT_REASONS", "Counter", "Gauge", "Histogram", "ReceiverMetrics", "Registry"]
 
-HTTP_LIMIT_REASONS = ("headers_too_large", "request_timeout", "body_timeout", "too_many_connections")
+HTTP_LIMIT_REASONS = ("headers_too_large", "request_timeout", "body_timeout", "too_many_connections",
+                      "evicted")
 
 Labels = tuple[tuple[str, str], ...]
 
