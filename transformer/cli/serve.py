@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from ..engine import CompiledMapping
 from ..jsonio import DEFAULT_MAX_DEPTH
 from ..server import ReceiverOptions, Store, StoreError, create_app
 from ..server.guard import REFUSAL_SLOTS, HttpLimits, guarded_protocol, raise_descriptor_limit
@@ -83,15 +84,19 @@ def serve(
     loop: Annotated[str, typer.Option(help="Event loop: auto, asyncio or uvloop.")] = "auto",
 ) -> None:
     """Receive Customer.io webhooks on POST /webhooks/customerio, store them, forward to Amplitude."""
+    options = ReceiverOptions(
+        allow_unsigned=allow_unsigned, timestamp_tolerance=timestamp_tolerance,
+        max_body_bytes=max_body_bytes, max_depth=max_depth, dedupe_window=dedupe_days * 86400.0,
+        batch_size=batch_size, concurrency=concurrency, throttle_pause=throttle_pause,
+        backoff_max=retry_max_wait, blocked_pause=blocked_pause, linger=linger, stuck_after=stuck_after)
+    limits = HttpLimits(max_header_bytes=max_header_bytes, request_timeout=request_timeout,
+                        body_timeout=body_timeout, max_connections=max_connections,
+                        keep_alive_timeout=keep_alive_timeout)
     stop = _Stop()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        _serve(stop, data_dir, host, port, mapping, assignments, settings_file, allow_unsigned,
-               timestamp_tolerance, max_body_bytes, max_depth, dedupe_days, batch_size, concurrency,
-               throttle_pause, retry_max_wait, blocked_pause, linger, stuck_after, sync, log_level,
-               http, loop, HttpLimits(max_header_bytes=max_header_bytes, request_timeout=request_timeout,
-                                      body_timeout=body_timeout, max_connections=max_connections,
-                                      keep_alive_timeout=keep_alive_timeout))
+        _serve(stop, data_dir, host, port, load_from_options(mapping, assignments, settings_file),
+               options, limits, sync=sync, log_level=log_level, http=http, loop=loop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -115,18 +120,14 @@ class _Stop:
             self.server.should_exit = True
 
 
-def _serve(stop: _Stop, data_dir: Path, host: str, port: int, mapping: str, assignments: list[str] | None,
-           settings_file: Path | None, allow_unsigned: bool, timestamp_tolerance: float,
-           max_body_bytes: int, max_depth: int, dedupe_days: float, batch_size: int | None,
-           concurrency: int, throttle_pause: float, retry_max_wait: float, blocked_pause: float,
-           linger: float, stuck_after: float, sync: str, log_level: str, http: str, loop: str,
-           limits: HttpLimits) -> None:
-    compiled = load_from_options(mapping, assignments, settings_file)
+def _serve(stop: _Stop, data_dir: Path, host: str, port: int, compiled: CompiledMapping,
+           options: ReceiverOptions, limits: HttpLimits, *, sync: str, log_level: str, http: str,
+           loop: str) -> None:
     settings = compiled.settings
     if not settings.get("api_key"):
         fail("error: no Amplitude API key: export AMPLITUDE_API_KEY=… (or set api_key in a settings file)", 2)
     secret = settings.get("signing_secret")
-    if not secret and not allow_unsigned:
+    if not secret and not options.allow_unsigned:
         fail("error: no signing secret: export CIO_SIGNING_SECRET=… (the reporting webhook's signing "
              "key; or set signing_secret in a settings file). To accept unsigned webhooks anyway, "
              "pass --allow-unsigned-INSECURE", 2)
@@ -139,12 +140,7 @@ def _serve(stop: _Stop, data_dir: Path, host: str, port: int, mapping: str, assi
     if http not in ("auto", "h11", "httptools"):
         fail(f"error: --http must be auto, h11 or httptools, got {http!r}", 2)
     configure(log_level, secrets=[settings.get("api_key") or "", secret or ""])
-    limits = _within_descriptors(limits, reserve=_RESERVED_DESCRIPTORS + concurrency)
-    options = ReceiverOptions(
-        allow_unsigned=allow_unsigned, timestamp_tolerance=timestamp_tolerance,
-        max_body_bytes=max_body_bytes, max_depth=max_depth, dedupe_window=dedupe_days * 86400.0,
-        batch_size=batch_size, concurrency=concurrency, throttle_pause=throttle_pause,
-        backoff_max=retry_max_wait, blocked_pause=blocked_pause, linger=linger, stuck_after=stuck_after)
+    limits = _within_descriptors(limits, reserve=_RESERVED_DESCRIPTORS + options.concurrency)
     store = _open_store(data_dir, sync)
     receiver = None
     try:

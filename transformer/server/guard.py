@@ -93,7 +93,6 @@ class _Guard:
     counts: _Counts
     # provided by the uvicorn protocol this is mixed into
     transport: asyncio.Transport
-    connections: set[Any]
     loop: asyncio.AbstractEventLoop
     client: tuple[str, int] | None
     cycle: Any

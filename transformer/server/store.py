@@ -133,6 +133,9 @@ class Store:
         except sqlite3.Error as exc:
             self.close()
             raise self._error(exc) from None
+        except StoreError:
+            self.close()
+            raise
         stat = os.stat(self.path)
         self._identity = (stat.st_dev, stat.st_ino)
 
