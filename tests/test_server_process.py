@@ -13,12 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from transformer.fake_amplitude import FakeAmplitude, Faults
 from transformer.server import Store
 from transformer.server.store import DB_NAME
 
 from .test_server_harness import KEY, SECRET, ServeProcess, encode, metric, payload, signed, wait_for
+
+pytestmark = pytest.mark.slow
 
 HOOK = "/webhooks/customerio"
 TOTAL = 800

@@ -168,13 +168,15 @@ def test_a_store_that_takes_no_writes_is_refused_at_start_and_a_full_disk_gets_5
     assert kept == ids(range(1, first_refused + 1))      # every acknowledged webhook, and only those
 
 
-def test_deleting_the_pid_file_does_not_let_a_second_serve_in(tmp_path: Path) -> None:
+def test_deleting_every_other_file_of_the_data_dir_does_not_let_a_second_serve_in(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     with FakeAmplitude(api_key=KEY) as amplitude:
         first = ServeProcess(data_dir, amplitude.url).wait_ready()
         try:
             assert (data_dir / "serve.pid").read_text() == f"pid {first.process.pid}\n"
-            (data_dir / "serve.pid").unlink()
+            for path in data_dir.iterdir():           # serve.pid (serve.lock, before)
+                if not path.name.startswith(DB_NAME):
+                    path.unlink()
             result = serve_once(data_dir)
             assert result.returncode == 2
             assert result.stderr == (f"error: {data_dir} is in use by another transformer serve (another "

@@ -122,17 +122,17 @@ def test_with_1000_slow_connections_open_webhooks_and_healthz_are_answered_quick
         # (that they are then answered 408 and closed is the next test's business, with shorter limits)
 
 
-def test_slow_requests_bodies_and_idle_connections_are_closed_on_time(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_slow_requests_bodies_and_idle_connections_are_closed_on_time(tmp_path: Path, parser: str) -> None:
     with FakeAmplitude(api_key=KEY) as amplitude:
         server = ServeProcess(tmp_path / "var", amplitude.url, "--request-timeout", "2", "--body-timeout", "1",
-                              "--keep-alive-timeout", "1").wait_ready()
+                              "--keep-alive-timeout", "1", "--http", parser).wait_ready()
         try:
             body = encode(payload(1))
             with socket.create_connection(("127.0.0.1", server.port)) as silent, \
                     socket.create_connection(("127.0.0.1", server.port)) as half_head, \
                     socket.create_connection(("127.0.0.1", server.port)) as half_body, \
                     socket.create_connection(("127.0.0.1", server.port)) as trickling:
-                began = time.monotonic()
                 half_head.sendall(head_of(body)[:60])
                 half_body.sendall(head_of(body) + body[:20])
                 trickling.sendall(head_of(body))
@@ -143,13 +143,12 @@ def test_slow_requests_bodies_and_idle_connections_are_closed_on_time(tmp_path: 
                 assert read_answer(half_head) == timed_out("2")            # the request took > 2 s
                 assert read_answer(trickling) == timed_out("2")
                 assert read_answer(silent) == b""                          # nothing asked: just closed
-                assert time.monotonic() - began < 8
-            # a keep-alive connection is closed after 1 s of idleness; a quick request is fine
+            # a quick request is answered; the connection, kept alive, is closed after 1 s idle
             with socket.create_connection(("127.0.0.1", server.port)) as conn:
-                conn.sendall(head_of(body) + body)
-                time.sleep(0.2)
-                answer = read_answer(conn, timeout=5)
+                answer = exchange(conn, head_of(body) + body)
                 assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b'{"status":"stored"}')
+                conn.settimeout(4)
+                assert conn.recv(1) == b""
             text = httpx.get(server.url + "/metrics").text
             assert metric(text, "transformer_http_refused_total", reason="body_timeout") == 1
             assert metric(text, "transformer_http_refused_total", reason="request_timeout") == 3

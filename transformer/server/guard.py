@@ -85,8 +85,9 @@ class _Counts:
         self.waiting: OrderedDict[_Guard, None] = OrderedDict()
 
 
-class _Guard:
-    """Mixed into a uvicorn protocol class; `_feed` is the parser's `data_received`."""
+class _Guard(asyncio.Protocol):
+    """Mixed in before a uvicorn protocol class (whose methods `super()` reaches); the subclass
+    for each parser says which phase a request is in."""
 
     limits: HttpLimits
     metrics: ReceiverMetrics | None
@@ -98,6 +99,7 @@ class _Guard:
     cycle: Any
 
     def _guard_init(self) -> None:
+        self._callback_phase = _Phase.HEAD    # kept by parsers that report phases by callbacks
         self._head_bytes = 0
         self._last_phase = _Phase.HEAD
         self._request_timer: asyncio.TimerHandle | None = None
@@ -106,16 +108,17 @@ class _Guard:
         self._admitted = False
         self._lingering = False
 
-    # hooks each parser provides
-    def _feed(self, data: bytes) -> None:
+    def _phase(self) -> _Phase:
+        """Where the current request is (each parser's subclass says)."""
         raise NotImplementedError
 
-    def _phase(self) -> _Phase:
-        raise NotImplementedError
+    def _feed(self, data: bytes) -> None:
+        super().data_received(data)  # the parser
 
     # connection events
-    def _guard_made(self) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._guard_init()
+        super().connection_made(transport)
         counts = self.counts
         if counts.admitted >= self.limits.max_connections:
             if not counts.waiting:  # every connection has a request being answered
@@ -132,12 +135,13 @@ class _Guard:
         self._request_timer = self.loop.call_later(self.limits.request_timeout, self._timed_out,
                                                    "request_timeout")
 
-    def _guard_lost(self) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
         self._release()
         counts = self.counts
         counts.lingering -= self._lingering
         self._lingering = False
+        super().connection_lost(exc)
 
     def _release(self) -> None:
         """No longer count this connection as admitted."""
@@ -166,7 +170,7 @@ class _Guard:
             self.counts.waiting[self] = None
             self.counts.waiting.move_to_end(self)
 
-    def _guard_data(self, data: bytes) -> None:
+    def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # read and dropped, so that closing does not reset the connection
         phase = self._phase()
@@ -280,21 +284,6 @@ def _httptools_guarded() -> type:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class GuardedHttpTools(_Guard, HttpToolsProtocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            self._callback_phase = _Phase.HEAD
-            super().connection_made(transport)
-            self._guard_made()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._guard_lost()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            self._guard_data(data)
-
-        def _feed(self, data: bytes) -> None:
-            HttpToolsProtocol.data_received(self, data)
-
         def _phase(self) -> _Phase:
             return self._callback_phase
 
@@ -324,20 +313,6 @@ def _h11_guarded() -> type:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class GuardedH11(_Guard, H11Protocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._guard_made()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._guard_lost()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            self._guard_data(data)
-
-        def _feed(self, data: bytes) -> None:
-            H11Protocol.data_received(self, data)
-
         def _phase(self) -> _Phase:
             state = self.conn.their_state
             if state is h11.IDLE:
