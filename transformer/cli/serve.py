@@ -64,7 +64,8 @@ def serve(
         help="/readyz reports forwarding stuck when the oldest waiting event is older than this "
              "and nothing was delivered for as long.")] = 300.0,
     dedupe_days: Annotated[float, typer.Option(
-        help="Days an event_id is remembered, so that Customer.io's retries are not stored twice.")] = 7.0,
+        help="Days a payload id (event_id, or the body's hash) is remembered, so that Customer.io's "
+             "retries are not stored twice.")] = 7.0,
     batch_size: Annotated[int | None, typer.Option(
         help="Most events per Amplitude request (default: the API's limit, 2000 on /batch).")] = None,
     concurrency: Annotated[int, typer.Option(help="Amplitude requests in flight.")] = 4,
