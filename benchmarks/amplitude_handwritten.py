@@ -20,6 +20,8 @@ documented payload errors.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -216,10 +218,14 @@ def transform(
     if event_type:
         event["event_type"] = event_type
 
+    # M8: event_id; without one, the hash of the body's canonical JSON.
     event_id = body.get("event_id")
-    if isinstance(event_id, str):
+    if isinstance(event_id, str) and event_id.strip():
         event["insert_id"] = event_id
-    elif event_id is not None:
+    elif event_id is None or isinstance(event_id, str):
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        event["insert_id"] = "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    else:
         insert_id = _id_text(event_id)
         if insert_id is not None:
             event["insert_id"] = insert_id

@@ -90,6 +90,25 @@ def test_is_blank_and_matches_any() -> None:
     assert [match.fn({"a": v}, []) for v in subjects] == [True, True, False]
 
 
+def test_sha256_hashes_canonical_json_whatever_the_spacing_or_key_order() -> None:
+    import hashlib
+
+    import orjson
+
+    digest = compile_expression("sha256(@)", Scope())
+    spaced = orjson.loads(b'{ "b" : [1, 2.5, "\\u00e9"],\n "a": {"y": null, "x": true} }')
+    packed = orjson.loads('{"a":{"x":true,"y":null},"b":[1,2.5,"é"]}'.encode())
+    canonical = '{"a":{"x":true,"y":null},"b":[1,2.5,"é"]}'.encode()
+    assert digest.fn(spaced, []) == digest.fn(packed, []) == hashlib.sha256(canonical).hexdigest()
+    assert digest.fn({"a": 1}, []) != digest.fn({"a": 2}, [])
+    assert compile_expression("sha256(a)", Scope()).fn({"a": "x"}, []) == hashlib.sha256(b'"x"').hexdigest()
+    deep: Any = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(EvalError, match=r"sha256\(\): the value is nested too deeply to hash"):
+        digest.fn(deep, [])
+
+
 def test_plain_paths_know_their_json_path() -> None:
     assert compile_expression("data.recipients[0].device_id", Scope()).json_path() == \
         "$.data.recipients[0].device_id"

@@ -54,7 +54,7 @@ data = st.fixed_dictionaries({}, optional={
                            max_leaves=5),
 })
 payloads = st.fixed_dictionaries({
-    "event_id": st.sampled_from(["01GJBCEYDJMH4VCDKXC98JNQ2D", "01HF7YAG7GQ4K2V9N7M3P5R6S8"]),
+    "event_id": st.sampled_from(["01GJBCEYDJMH4VCDKXC98JNQ2D", "01HF7YAG7GQ4K2V9N7M3P5R6S8", None, "", "  "]),
     "object_type": st.sampled_from(OBJECT_TYPES),
     "metric": st.sampled_from(METRICS),
     "timestamp": st.one_of(st.integers(1_600_000_000, 1_800_000_000),

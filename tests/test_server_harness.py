@@ -28,7 +28,7 @@ from transformer.server.app import ReceiverOptions
 from .conftest import MAPPING, ROOT
 
 SECRET = "test-signing-secret-0001"
-KEY = "test-amplitude-key-0001"
+KEY = "5d0c8e2a9f1b47c3a6e0d9b8c7f2a1e4"   # shaped like a real key: scrubbed from logs
 T = TypeVar("T")
 
 
@@ -131,7 +131,7 @@ class ServeProcess:
     """`python -m transformer serve` in a subprocess, with its stderr in a file."""
 
     def __init__(self, data_dir: Path, endpoint: str, *extra: str, port: int | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, preexec: Callable[[], None] | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / f"serve-{self.port}-{time.monotonic_ns()}.log"
@@ -145,7 +145,7 @@ class ServeProcess:
                      *extra]
         with self.log.open("wb") as stderr:
             self.process = subprocess.Popen(self.args, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL,
-                                            stdout=subprocess.DEVNULL, stderr=stderr)
+                                            stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=preexec)
 
     def wait_ready(self, timeout: float = 30.0) -> ServeProcess:
         def ready() -> bool:

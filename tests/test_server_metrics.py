@@ -59,7 +59,9 @@ def test_the_receiver_exposes_every_metric_the_issue_asks_for() -> None:
         "transformer_delivery_requests_total", "transformer_delivery_retries_total",
         "transformer_store_commits_total", "transformer_queue_depth",
         "transformer_queue_oldest_age_seconds", "transformer_dead_letters",
-        "transformer_forwarding_blocked", "transformer_webhook_duration_seconds"}
+        "transformer_forwarding_blocked", "transformer_webhook_duration_seconds",
+        "transformer_forwarding_errors_total", "transformer_http_refused_total",
+        "transformer_http_connections"}
     assert 'transformer_webhooks_skipped_total{rule="no_identity"} 1' in text
     assert 'transformer_events_set_aside_total{reason="id shorter than min_id_length"} 3' in text
     assert 'transformer_webhooks_signature_rejected_total{reason="stale"} 0' in text

@@ -14,6 +14,7 @@ from transformer.server.store import (
     Delete,
     Intake,
     Outcome,
+    Probe,
     Prune,
     SetAside,
     Store,
@@ -159,6 +160,30 @@ def test_a_store_written_by_a_newer_version_is_refused(tmp_path: Path) -> None:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreError, match="newer transformer"):
         Store(tmp_path)
+
+
+def test_a_store_of_schema_1_gets_the_probe_table_when_opened(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.write([Intake("a", [event(1)])])
+    store.close()
+    with sqlite3.connect(tmp_path / DB_NAME) as conn:
+        conn.execute("DROP TABLE probe")
+        conn.execute("PRAGMA user_version = 1")
+    store = Store(tmp_path)
+    assert store.write([Probe()]) == [1] and store.depth() == 1
+    store.close()
+    with sqlite3.connect(tmp_path / DB_NAME) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+
+
+def test_a_store_knows_when_its_file_was_deleted_or_replaced(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    assert store.problem() is None
+    (tmp_path / DB_NAME).rename(tmp_path / "elsewhere.db")
+    assert store.problem() == f"{tmp_path / DB_NAME} was deleted while in use"
+    (tmp_path / DB_NAME).write_bytes(b"")
+    assert store.problem() == f"{tmp_path / DB_NAME} was replaced by another file while in use"
+    store.close()
 
 
 def test_only_one_server_may_lock_a_data_dir(tmp_path: Path) -> None:

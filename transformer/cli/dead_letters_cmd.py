@@ -105,7 +105,7 @@ def resend_letters(
     try:
         chosen = list(ids) if ids else [row.id for row in store.letters()]
         report = resend(store, chosen, lambda: load_from_options(mapping, assignments, settings_file),
-                        max_depth)
+                        max_depth=max_depth)
     finally:
         store.close()
     err(f"requeued {len(report.requeued):,} dead letter{'' if len(report.requeued) == 1 else 's'} "

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import signal
+import sqlite3
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -10,10 +14,18 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from ..engine import CompiledMapping
+from ..jsonio import DEFAULT_MAX_DEPTH
 from ..server import ReceiverOptions, Store, StoreError, create_app
-from ..server.logs import configure
-from ..server.store import SYNC_MODES
+from ..server.guard import REFUSAL_SLOTS, HttpLimits, guarded_protocol, raise_descriptor_limit
+from ..server.logs import configure, log
+from ..server.store import SYNC_MODES, Probe
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, fail, load_from_options
+
+_logger = logging.getLogger("transformer.server")
+
+MIN_SECRET_LENGTH = 16
+"""The shortest signing secret serve accepts."""
 
 DataDirOpt = Annotated[Path, typer.Option(
     "--data-dir", help="Folder of the store (SQLite); one per instance.", show_default=False)]
@@ -34,8 +46,26 @@ def serve(
     timestamp_tolerance: Annotated[float, typer.Option(
         help="Seconds X-CIO-Timestamp may differ from this machine's clock.")] = 300.0,
     max_body_bytes: Annotated[int, typer.Option(help="Larger bodies are refused with 413.")] = 1_048_576,
+    max_depth: Annotated[int, typer.Option(
+        help="Deepest nesting of a webhook's JSON; deeper ones are acknowledged and kept as dead "
+             "letters.")] = DEFAULT_MAX_DEPTH,
+    max_header_bytes: Annotated[int, typer.Option(
+        help="Most bytes of request line and headers; beyond, 431 and the connection is closed.")
+    ] = 32 * 1024,
+    request_timeout: Annotated[float, typer.Option(
+        help="Seconds a request may take to arrive complete; then 408 and close.")] = 10.0,
+    body_timeout: Annotated[float, typer.Option(
+        help="Seconds of silence allowed while a body arrives; then 408 and close.")] = 5.0,
+    max_connections: Annotated[int, typer.Option(
+        help="Open connections at most; more are answered 503 and closed.")] = 2048,
+    keep_alive_timeout: Annotated[float, typer.Option(
+        help="Seconds an idle keep-alive connection stays open.")] = 5.0,
+    stuck_after: Annotated[float, typer.Option(
+        help="/readyz reports forwarding stuck when the oldest waiting event is older than this "
+             "and nothing was delivered for as long.")] = 300.0,
     dedupe_days: Annotated[float, typer.Option(
-        help="Days an event_id is remembered, so that Customer.io's retries are not stored twice.")] = 7.0,
+        help="Days a payload id (event_id, or the body's hash) is remembered, so that Customer.io's "
+             "retries are not stored twice.")] = 7.0,
     batch_size: Annotated[int | None, typer.Option(
         help="Most events per Amplitude request (default: the API's limit, 2000 on /batch).")] = None,
     concurrency: Annotated[int, typer.Option(help="Amplitude requests in flight.")] = 4,
@@ -55,50 +85,127 @@ def serve(
     loop: Annotated[str, typer.Option(help="Event loop: auto, asyncio or uvloop.")] = "auto",
 ) -> None:
     """Receive Customer.io webhooks on POST /webhooks/customerio, store them, forward to Amplitude."""
-    compiled = load_from_options(mapping, assignments, settings_file)
+    options = ReceiverOptions(
+        allow_unsigned=allow_unsigned, timestamp_tolerance=timestamp_tolerance,
+        max_body_bytes=max_body_bytes, max_depth=max_depth, dedupe_window=dedupe_days * 86400.0,
+        batch_size=batch_size, concurrency=concurrency, throttle_pause=throttle_pause,
+        backoff_max=retry_max_wait, blocked_pause=blocked_pause, linger=linger, stuck_after=stuck_after)
+    limits = HttpLimits(max_header_bytes=max_header_bytes, request_timeout=request_timeout,
+                        body_timeout=body_timeout, max_connections=max_connections,
+                        keep_alive_timeout=keep_alive_timeout)
+    stop = _Stop()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        _serve(stop, data_dir, host, port, load_from_options(mapping, assignments, settings_file),
+               options, limits, sync=sync, log_level=log_level, http=http, loop=loop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stop.signal is not None:
+        raise typer.Exit(128 + stop.signal)
+
+
+class _Stop:
+    """SIGTERM and Ctrl-C: stop gracefully and exit 128 + the signal (143, 130). uvicorn's own
+    handlers take over while it serves; it re-raises the signal after its graceful shutdown,
+    which lands here and is remembered."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.server: uvicorn.Server | None = None
+
+    def __call__(self, sig: int, frame: FrameType | None) -> None:
+        if self.signal is None:
+            self.signal = sig
+        if self.server is not None:
+            self.server.should_exit = True
+
+
+def _serve(stop: _Stop, data_dir: Path, host: str, port: int, compiled: CompiledMapping,
+           options: ReceiverOptions, limits: HttpLimits, *, sync: str, log_level: str, http: str,
+           loop: str) -> None:
     settings = compiled.settings
     if not settings.get("api_key"):
         fail("error: no Amplitude API key: export AMPLITUDE_API_KEY=… (or set api_key in a settings file)", 2)
     secret = settings.get("signing_secret")
-    if not secret and not allow_unsigned:
+    if not secret and not options.allow_unsigned:
         fail("error: no signing secret: export CIO_SIGNING_SECRET=… (the reporting webhook's signing "
              "key; or set signing_secret in a settings file). To accept unsigned webhooks anyway, "
              "pass --allow-unsigned-INSECURE", 2)
+    if secret and len(secret) < MIN_SECRET_LENGTH:
+        fail(f"error: the signing secret has {len(secret)} characters; serve needs at least "
+             f"{MIN_SECRET_LENGTH} (a short secret is easy to guess, and scrubbing it from logs would "
+             "blank ordinary words). Use the whole signing key from Customer.io's webhook settings.", 2)
     if sync not in SYNC_MODES:
         fail(f"error: --sync must be one of {', '.join(SYNC_MODES)}, got {sync!r}", 2)
+    if http not in ("auto", "h11", "httptools"):
+        fail(f"error: --http must be auto, h11 or httptools, got {http!r}", 2)
     configure(log_level, secrets=[settings.get("api_key") or "", secret or ""])
-    options = ReceiverOptions(
-        allow_unsigned=allow_unsigned, timestamp_tolerance=timestamp_tolerance,
-        max_body_bytes=max_body_bytes, dedupe_window=dedupe_days * 86400.0, batch_size=batch_size,
-        concurrency=concurrency, throttle_pause=throttle_pause, backoff_max=retry_max_wait,
-        blocked_pause=blocked_pause, linger=linger)
+    limits = _within_descriptors(limits, reserve=_RESERVED_DESCRIPTORS + options.concurrency)
+    store = _open_store(data_dir, sync)
+    receiver = None
     try:
-        store = Store(data_dir, synchronous=sync)
-        store.lock()
-    except StoreError as exc:
-        fail(f"error: {exc}", 2)
-    try:
+        if stop.signal is not None:
+            return
         app = create_app(compiled, store, options)
-        config = uvicorn.Config(app, host=host, port=port, http=http, loop=loop, lifespan="on",
+        receiver = app.state.receiver
+        protocol = guarded_protocol(http, limits, receiver.metrics)
+        config = uvicorn.Config(app, host=host, port=port, http=protocol, loop=loop, lifespan="on",
                                 log_config=None, access_log=False, server_header=False,
+                                # uvicorn types it int; it hands it to loop.call_later, which takes any number
+                                timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
+                                h11_max_incomplete_event_size=limits.max_header_bytes + 1,
                                 timeout_graceful_shutdown=30)
-        server = uvicorn.Server(config)
-
-        def stop(sig: int, frame: FrameType | None) -> None:
-            # before uvicorn installs its handlers, and when it re-raises the signal after a
-            # graceful shutdown: stop, and exit 0 rather than die by the signal
-            server.should_exit = True
-
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        server = stop.server = uvicorn.Server(config)
         try:
             server.run()
         except SystemExit as exc:  # uvicorn exits 3 when it cannot start (port taken, …)
             if exc.code not in (0, None):
                 server.started = False
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
     finally:
+        if receiver is not None:
+            receiver.close()  # done already by the app's lifespan, unless a second Ctrl-C cut it short
         store.close()
-    if not server.started:
+    if not server.started and stop.signal is None:
         fail(f"error: the server did not start on {host}:{port} (the log above says why)", 1)
+
+
+_RESERVED_DESCRIPTORS = 32 + REFUSAL_SLOTS
+"""Descriptors kept for the store, logs, the event loop and lingering refusals, besides
+Amplitude connections (about 20 are open when idle)."""
+
+
+def _within_descriptors(limits: HttpLimits, reserve: int) -> HttpLimits:
+    """Raise the open-files limit for `max_connections`, or lower `max_connections` to fit it, so
+    that accept() never fails for want of a descriptor."""
+    available = raise_descriptor_limit(limits.max_connections + reserve) - reserve
+    if available >= limits.max_connections:
+        return limits
+    allowed = max(1, available)
+    log(_logger, "warning", "max_connections_lowered", requested=limits.max_connections,
+        allowed=allowed, detail=f"the open-files limit (ulimit -n) leaves room for {allowed} "
+                                "connections; raise it to allow more")
+    return dataclasses.replace(limits, max_connections=allowed)
+
+
+def _open_store(data_dir: Path, sync: str) -> Store:
+    """The store, locked, checked for damage and shown to take a commit; else exit 2."""
+    try:
+        store = Store(data_dir, synchronous=sync)
+    except StoreError as exc:
+        fail(f"error: {exc}", 2)
+    try:
+        store.lock()
+        started = time.monotonic()
+        store.check()
+        log(_logger, "info", "store_checked", store=str(store.path),
+            seconds=round(time.monotonic() - started, 3))
+        store.write([Probe()])
+    except StoreError as exc:
+        store.close()
+        fail(f"error: {exc}", 2)
+    except sqlite3.Error as exc:
+        store.close()
+        fail(f"error: {store.path} does not take writes ({exc}): check the disk space and the "
+             "permissions of the data dir", 2)
+    return store

@@ -14,6 +14,7 @@ be retried, or paused by a 429.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import random
 import threading
@@ -29,6 +30,7 @@ from typing import Any
 import httpx
 import orjson
 
+from ..scrub import Scrubber
 from ..spec_schema import data_file
 from .dead_letters import DeadLetterSink, DeadLetterWriter
 from .endpoint import Endpoint, endpoint_from_settings
@@ -54,7 +56,8 @@ class Outgoing:
 @dataclass(slots=True)
 class SendReport:
     """What became of the events given to `send`: `retries` counts requests that carried
-    events sent before, `resent` those events."""
+    events sent before, `resent` those events; `errors` counts the requests that were not
+    accepted, by status (`"503"`, `"429"`, …) or `"network"`, and `last_error` says the latest."""
 
     host: str = ""
     events: int = 0
@@ -65,6 +68,8 @@ class SendReport:
     retries: int = 0
     resent: int = 0
     warnings: list[str] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    last_error: str = ""
     fatal: str | None = None
     interrupted: bool = False
     stopped: bool = False
@@ -158,7 +163,8 @@ class AmplitudeSender:
         options = b"" if min_id_length is None else b',"options":' + orjson.dumps(
             {"min_id_length": min_id_length})
         self._head = b'{"api_key":' + orjson.dumps(api_key) + b',"events":['
-        self._key = api_key
+        self.scrub = Scrubber([api_key])
+        self._scrub_reason = functools.lru_cache(maxsize=256)(self.scrub)
         self._tail = b"]" + options + b"}"
         self.concurrency = max(1, concurrency)
         self.deadline = deadline
@@ -290,11 +296,19 @@ class AmplitudeSender:
             return
         event, source_id, ref = _unpack(given)
         report.events += 1
-        problem = self.preflight.reason(event)
+        # whatever one event does, it is set aside alone, with the reason; the others flow on
+        try:
+            problem = self.preflight.reason(event)
+        except Exception as exc:  # noqa: BLE001 - e.g. an event that is not an object
+            problem = ("cannot be checked", f"{type(exc).__name__}: {exc}")
+        if problem is None:
+            try:
+                body = orjson.dumps(event)
+            except TypeError as exc:  # nested beyond 255 levels, an integer beyond 64 bits, …
+                problem = ("cannot be encoded as JSON", str(exc))
         if problem is not None:
             self._dead(report, event, source_id, SET_ASIDE, *problem, ref=ref)
             return
-        body = orjson.dumps(event)
         if len(self._head) + len(body) + len(self._tail) > self.max_bytes:
             self._dead(report, event, source_id, SET_ASIDE, "event too large",
                        f"{len(body):,} bytes; a request to {self.endpoint.url} may carry "
@@ -375,8 +389,10 @@ class AmplitudeSender:
             verdict = classify_failure(exc)
         else:
             verdict = classify(status, content, headers, len(batch))
-        if self._key in verdict.message:  # never repeat the key, even if a server echoes it
-            verdict.message = verdict.message.replace(self._key, "***")
+        verdict.message = self.scrub(verdict.message)  # never repeat the key, even in pieces
+        if verdict.kind != "accepted":
+            report.errors[str(verdict.status) if verdict.status is not None else "network"] += 1
+            report.last_error = verdict.message
         now = self.clock()
         for item in batch:
             item.picked = False
@@ -464,7 +480,7 @@ class AmplitudeSender:
               detail: str = "", attempts: int = 0, status: int | None = None, *, ref: Any = None) -> None:
         """Count an event under its category and keep it, with the full reason, as a dead letter."""
         (report.set_aside if kind == SET_ASIDE else report.undelivered)[category] += 1
-        reason = f"{category}: {detail}" if detail else category
+        reason = self._scrub_reason(f"{category}: {detail}" if detail else category)
         if self.writer is not None:
             self.writer.write(reason=reason, kind=kind, event_id=source_id, event=event,
                               attempts=attempts, status=status, ref=ref)

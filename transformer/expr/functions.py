@@ -6,6 +6,8 @@ Added functions:
 - `is_blank(value)`: true for null, `""`, whitespace-only strings, `[]` and `{}`.
 - `matches_any(subject, patterns)`: whether a string matches any shell-style glob pattern
   (`*`, `?`, `[abc]`).
+- `sha256(value)`: the hex SHA-256 of the value's canonical JSON (keys sorted, no spaces, UTF-8),
+  so equal values hash alike however the input was spaced or its keys ordered.
 
 Calls check argument types the way jmespath does, but with checks prepared once per call site.
 """
@@ -13,6 +15,8 @@ Calls check argument types the way jmespath does, but with checks prepared once 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,8 +54,24 @@ class _Functions(jfunctions.Functions):  # type: ignore[misc]
     def _func_matches_any(self, subject: str, patterns: list[str]) -> bool:
         return bool(_glob(tuple(patterns))(subject) is not None)
 
+    @jfunctions.signature({"types": []})  # type: ignore[untyped-decorator]
+    def _func_sha256(self, value: Any) -> str:
+        return sha256_of(value)
+
 
 _INSTANCE = _Functions()
+
+
+def sha256_of(value: Any) -> str:
+    """Hex SHA-256 of `value` as canonical JSON: sorted keys, compact separators, UTF-8."""
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False)
+    except RecursionError:
+        raise EvalError("sha256(): the value is nested too deeply to hash") from None
+    except (TypeError, ValueError) as exc:  # NaN or infinity: no JSON text for them
+        raise EvalError(f"sha256(): {exc}") from None
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def is_blank(value: Any) -> bool:

@@ -1,9 +1,11 @@
-"""The receiver as an ASGI app: POST /webhooks/customerio, GET /healthz, GET /metrics.
+"""The receiver as an ASGI app: POST /webhooks/customerio, GET /healthz, /readyz, /metrics.
 
 A webhook is answered 2xx only once it is committed to the store (or deliberately not stored:
 a skip, a duplicate). Order of checks: size (413), signature (401, the same answer whatever was
-wrong), JSON (400), then the mapping: a payload it cannot handle is still acknowledged, and kept
-as a dead letter, because a non-2xx would hold back every later webhook at Customer.io for hours.
+wrong), JSON (400), then nesting and the mapping: a payload nested deeper than `max_depth`, or
+one the mapping cannot handle (whatever it raises), is still acknowledged and kept as a dead
+letter, because a 400 would put the webhook on Customer.io's one-hour-pause list and hold back
+every later webhook behind it for up to 7 days.
 
 `create_app` returns a Starlette app whose lifespan starts and stops the writer and forwarder
 threads; mounted inside another app, run `app.state.receiver.start()` / `.close()` (or the app's
@@ -13,7 +15,6 @@ threads; mounted inside another app, run `app.state.receiver.start()` / `.close(
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -30,7 +31,10 @@ from starlette.routing import Route
 
 from ..engine import CompiledMapping
 from ..errors import PayloadError
+from ..jsonio import DEFAULT_MAX_DEPTH, TooDeepError, dumps, loads_payload
+from ..scrub import Scrubber
 from .committer import Committer
+from .health import Health
 from .logs import log
 from .metrics import ReceiverMetrics
 from .signature import Rejection, Verifier
@@ -61,6 +65,7 @@ class ReceiverOptions:
     allow_unsigned: bool = False           # accept webhooks without checking signatures
     timestamp_tolerance: float = 300.0     # seconds a signature's timestamp may be off our clock
     max_body_bytes: int = 1_048_576        # larger bodies get 413
+    max_depth: int = DEFAULT_MAX_DEPTH     # deeper JSON is acknowledged and kept as a dead letter
     dedupe_window: float = 7 * 86400.0     # seconds an event_id is remembered
     forward: bool = True                   # run the forwarder (False: only store)
     batch_size: int | None = None          # events per Amplitude request (None: the API's limit)
@@ -70,6 +75,7 @@ class ReceiverOptions:
     linger: float = 0.2                    # seconds to let events gather between small rounds
     blocked_pause: float = 60.0            # seconds between tries while Amplitude refuses the key
     commit_batch: int = 1000               # most ops in one store transaction
+    stuck_after: float = 300.0             # /readyz: oldest event this old and no progress as long
 
 
 class Receiver:
@@ -84,6 +90,7 @@ class Receiver:
             raise ValueError("no signing secret (setting signing_secret, env CIO_SIGNING_SECRET); "
                              "refusing to accept unsigned webhooks unless allow_unsigned is set")
         self.verifier = Verifier(secret, tolerance=options.timestamp_tolerance) if secret else None
+        self.scrub = Scrubber([secret, mapping.settings.get("api_key")])
         self.mapping = mapping
         self.store = store
         self.clock = clock
@@ -98,7 +105,9 @@ class Receiver:
                 throttle_pause=options.throttle_pause, backoff_max=options.backoff_max,
                 max_events=options.batch_size, transport=transport)
             self.committer.on_stored = self.forwarder.wake
+        self.health = Health(store, self.committer, self.forwarder, stuck_after=options.stuck_after)
         self._started = False
+        self._closed = False
 
     def start(self) -> None:
         """Start the writer and forwarder threads."""
@@ -116,11 +125,20 @@ class Receiver:
                 detail="anyone who can reach this port can inject events into Amplitude")
 
     def close(self) -> None:
-        """Stop forwarding, then commit what is queued; the store stays open (its owner closes it)."""
+        """Stop forwarding, then commit what is queued; the store stays open (its owner closes it).
+        Calling it again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self.forwarder is not None:
             self.forwarder.stop()
         self.committer.close()
-        log(_logger, "info", "receiver_stopped", queue_depth=self.store.depth())
+        self.health.close()
+        try:
+            depth: int | str = self.store.depth()
+        except Exception as exc:  # noqa: BLE001 - a store gone bad must not stop the shutdown
+            depth = f"unknown ({exc})"
+        log(_logger, "info", "receiver_stopped", queue_depth=depth)
 
     def _committed(self, ops: int) -> None:
         self.metrics.commits.inc()
@@ -153,21 +171,32 @@ class Receiver:
                     client=request.client.host if request.client else None)
                 return Response(_UNAUTHORIZED, status_code=401, media_type=_JSON)
         try:
-            payload = orjson.loads(body)
+            payload = loads_payload(body, self.options.max_depth)
+        except TooDeepError as exc:
+            log(_logger, "warning", "payload_error", event_id=None, rule="max_depth", path="$")
+            return await self._keep(Intake(None, error=f"payload error: {exc}", payload=body), str(exc))
         except orjson.JSONDecodeError:
             metrics.invalid.inc(reason="not_json")
             return Response(_NOT_JSON, status_code=400, media_type=_JSON)
         event_id = self.mapping.payload_id(payload)
         try:
             result = self.mapping.apply(payload)
-        except PayloadError as exc:
-            intake = Intake(event_id, error=f"payload error: {exc}", payload=body)
-            log(_logger, "warning", "payload_error", event_id=event_id, rule=exc.rule, path=exc.path)
-        else:
             if result.skip is not None:
                 metrics.skipped.inc(rule=result.skip.rule)
                 return _answer(200, {"status": "skipped", "rule": result.skip.rule})
-            intake = Intake(event_id, [_dumps(event) for event in result.events])
+            intake = Intake(event_id, [dumps(event)[:-1] for event in result.events])
+        except PayloadError as exc:
+            intake = Intake(event_id, error=self.scrub(f"payload error: {exc}"), payload=body)
+            log(_logger, "warning", "payload_error", event_id=event_id, rule=exc.rule, path=exc.path)
+        except Exception as exc:  # noqa: BLE001 - whatever the mapping does, this webhook fails alone
+            reason = self.scrub(f"cannot be transformed: {type(exc).__name__}: {exc}")
+            intake = Intake(event_id, error=reason, payload=body)
+            log(_logger, "error", "transform_failed", event_id=event_id, error=reason)
+        return await self._keep(intake)
+
+    async def _keep(self, intake: Intake, error: str | None = None) -> Response:
+        """Commit the intake and answer: 200 once committed, 503 when it could not be."""
+        metrics, event_id = self.metrics, intake.event_id
         if not self.committer.alive:
             metrics.store_errors.inc()
             return Response(_UNAVAILABLE, status_code=503, media_type=_JSON)
@@ -184,7 +213,7 @@ class Receiver:
         else:
             metrics.stored.inc(len(intake.events))
         log(_logger, "debug", "webhook", event_id=event_id, outcome=outcome, events=len(intake.events))
-        return _answer(200, {"status": outcome})
+        return _answer(200, {"status": outcome} if error is None else {"status": outcome, "error": error})
 
     async def _body(self, request: Request) -> bytes | None:
         """The raw body, or None when it is larger than allowed (read no further than that)."""
@@ -200,34 +229,33 @@ class Receiver:
         return bytes(chunks)
 
     async def healthz(self, request: Request) -> Response:
-        """GET /healthz: 200 while the writer (and forwarder) run."""
-        problems = []
-        if not self.committer.alive:
-            problems.append("store writer not running")
-        if self.forwarder is not None and not self.forwarder.alive:
-            problems.append("forwarder not running")
+        """GET /healthz (liveness): 200 while the writer (and forwarder) run."""
+        problems = self.health.liveness()
         forwarding = "off" if self.forwarder is None else (
             "blocked" if self.forwarder.blocked else "ok")
         return _answer(503 if problems else 200, {
             "status": "unhealthy" if problems else "ok", "problems": problems,
             "forwarding": forwarding, "signatures": "verified" if self.verifier else "NOT VERIFIED"})
 
+    async def readyz(self, request: Request) -> Response:
+        """GET /readyz (readiness): 200 when webhooks are safely taken in and forwarded."""
+        problems, oldest = await self.health.readiness()
+        return _answer(503 if problems else 200, {
+            "status": "unready" if problems else "ready", "problems": problems,
+            "queue_oldest_age_seconds": round(oldest, 3)})
+
     async def prometheus(self, request: Request) -> Response:
         """GET /metrics in Prometheus' text format."""
-        await run_in_threadpool(self._gauges)
+        try:
+            await self.health.read(self._gauges)
+        except Exception as exc:  # noqa: BLE001 - the counters are still worth serving
+            log(_logger, "error", "metrics_store_read_failed", error=str(exc))
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     def _gauges(self) -> None:
         self.metrics.queue_depth.set(self.store.depth())
         self.metrics.oldest_age.set(round(self.store.oldest_age(self.clock()), 3))
         self.metrics.dead_letters.set(self.store.letter_count())
-
-
-def _dumps(event: Any) -> bytes:
-    try:
-        return orjson.dumps(event)
-    except TypeError:  # an integer beyond 64 bits, which orjson refuses
-        return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def create_app(mapping: CompiledMapping, store: Store, options: ReceiverOptions | None = None, *,
@@ -248,6 +276,7 @@ def create_app(mapping: CompiledMapping, store: Store, options: ReceiverOptions 
     app = Starlette(routes=[
         Route(WEBHOOK_PATH, receiver.webhook, methods=["POST"]),
         Route("/healthz", receiver.healthz, methods=["GET"]),
+        Route("/readyz", receiver.readyz, methods=["GET"]),
         Route("/metrics", receiver.prometheus, methods=["GET"]),
     ], lifespan=lifespan)
     app.state.receiver = receiver

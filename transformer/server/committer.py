@@ -6,6 +6,12 @@ waiter. While one transaction syncs to disk the next requests queue up, so under
 carries many webhooks and no handler waits for more than about two commits. No SQLite call ever
 runs on the event loop. The forwarder's deletes and set-asides go through the same thread, so
 the process never contends with itself for SQLite's write lock.
+
+Before writing what acknowledges a webhook (an `Intake`, or a readiness `Probe`), the thread
+checks that the database file is still the one opened: once it was deleted or replaced, those
+ops fail with `StoreError` (the webhook is answered 503) while the forwarder's deletes and
+set-asides still go to the open file, so that what it holds is still delivered. `failure` says
+why the last intake or probe failed, until one succeeds again.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .logs import log
-from .store import Intake, Op, Outcome, Prune, Store
+from .store import Intake, Op, Outcome, Probe, Prune, Store, StoreError
 
 __all__ = ["ClosedError", "Committer"]
 
@@ -43,6 +49,7 @@ class _Job:
 
 
 _STOP = _Job(None)
+_ACKNOWLEDGING = (Intake, Probe)  # ops that must not land in a file deleted or replaced
 
 
 def _settle(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
@@ -76,6 +83,7 @@ class Committer:
         self.clock = clock
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._closed = False
+        self.failure: str | None = None
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
 
     def start(self) -> Committer:
@@ -154,14 +162,7 @@ class Committer:
 
     def _commit(self, jobs: list[_Job]) -> None:
         ops = [job.op for job in jobs if job.op is not None]
-        results: list[Any] = []
-        if ops:
-            try:
-                results = self.store.write(ops)
-            except Exception:  # noqa: BLE001 - retried op by op below, so one bad op fails alone
-                results = [self._one(op) for op in ops]
-            if self.on_commit is not None:
-                self.on_commit(len(ops))
+        results = self._write(ops) if ops else []
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
         stored = False
         values = iter(results)
@@ -182,6 +183,29 @@ class Committer:
                 loop.call_soon_threadsafe(_settle, pairs)
         if stored and self.on_stored is not None:
             self.on_stored()
+
+    def _write(self, ops: list[Op]) -> list[Any]:
+        """One result per op: the store's, or the exception that op failed with."""
+        acknowledging = any(isinstance(op, _ACKNOWLEDGING) for op in ops)
+        gone = self.store.problem() if acknowledging else None
+        results: list[Any] = [StoreError(gone) if gone and isinstance(op, _ACKNOWLEDGING) else None
+                              for op in ops]
+        todo = [i for i, result in enumerate(results) if result is None]
+        if todo:
+            chosen = [ops[i] for i in todo]
+            try:
+                values = self.store.write(chosen)
+            except Exception:  # noqa: BLE001 - retried op by op below, so one bad op fails alone
+                values = [self._one(op) for op in chosen]
+            for i, value in zip(todo, values, strict=True):
+                results[i] = value
+            if self.on_commit is not None:
+                self.on_commit(len(chosen))
+        if acknowledging:
+            failed = [r for op, r in zip(ops, results, strict=True)
+                      if isinstance(op, _ACKNOWLEDGING) and isinstance(r, BaseException)]
+            self.failure = gone or (str(failed[0]) if failed else None)
+        return results
 
     def _one(self, op: Op) -> Any:
         try:

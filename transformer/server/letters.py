@@ -1,9 +1,10 @@
 """Dead letters in the store: shown in the dead-letter file's record format, and resent.
 
 Resending puts a letter back in the queue that `transformer serve` drains: an event as it is
-(its `insert_id` is unchanged, so Amplitude drops it if it already has it), a payload
-transformed again by the mapping as it is configured now. A payload the mapping now skips is
-dropped; one it still cannot handle stays, with the new reason.
+(its `insert_id` is unchanged, so Amplitude drops it if it already has it), a payload parsed
+again (with the nesting limit given now) and transformed by the mapping as it is configured
+now. A payload the mapping now skips is dropped; one it still cannot handle stays, with the new
+reason.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import orjson
 
 from ..engine import CompiledMapping
 from ..errors import PayloadError
-from ..jsonio import DEFAULT_MAX_DEPTH, TooDeepError, loads_payload
+from ..jsonio import DEFAULT_MAX_DEPTH, dumps, loads_payload
 from .store import DeadLetterRow, Store
 
 __all__ = ["ResendReport", "record", "resend"]
@@ -57,10 +58,9 @@ class ResendReport:
     missing: list[int] = field(default_factory=list)
 
 
-def resend(store: Store, ids: Iterable[int], mapping: Callable[[], CompiledMapping],
+def resend(store: Store, ids: Iterable[int], mapping: Callable[[], CompiledMapping], *,
            max_depth: int = DEFAULT_MAX_DEPTH) -> ResendReport:
-    """Requeue the letters `ids`; `mapping()` is called once, if a payload must be transformed;
-    a payload nested deeper than `max_depth` stays a dead letter."""
+    """Requeue the letters `ids`; `mapping()` is called once, if a payload must be transformed."""
     report = ResendReport()
     compiled: CompiledMapping | None = None
     for letter_id in ids:
@@ -75,15 +75,22 @@ def resend(store: Store, ids: Iterable[int], mapping: Callable[[], CompiledMappi
         compiled = compiled or mapping()
         try:
             result = compiled.apply(loads_payload(row.payload, max_depth))
-        except (PayloadError, TooDeepError, orjson.JSONDecodeError) as exc:
-            reason = f"payload error: {exc}"
-            store.update_letter(letter_id, reason)
-            report.failed.append((letter_id, reason))
+            events = [dumps(e)[:-1] for e in result.events]
+        except (PayloadError, ValueError) as exc:  # TooDeepError and JSONDecodeError are ValueErrors
+            _failed(store, report, letter_id, f"payload error: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - one letter failing does not stop the others
+            _failed(store, report, letter_id, f"cannot be transformed: {type(exc).__name__}: {exc}")
             continue
         if result.skip is not None:
             store.drop_letter(letter_id)
             report.skipped.append((letter_id, result.skip.rule))
             continue
-        report.events += store.requeue(letter_id, [orjson.dumps(e) for e in result.events])
+        report.events += store.requeue(letter_id, events)
         report.requeued.append(letter_id)
     return report
+
+
+def _failed(store: Store, report: ResendReport, letter_id: int, reason: str) -> None:
+    store.update_letter(letter_id, reason)
+    report.failed.append((letter_id, reason))

@@ -11,7 +11,10 @@ import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["Counter", "Gauge", "Histogram", "ReceiverMetrics", "Registry"]
+__all__ = ["HTTP_LIMIT_REASONS", "Counter", "Gauge", "Histogram", "ReceiverMetrics", "Registry"]
+
+HTTP_LIMIT_REASONS = ("headers_too_large", "request_timeout", "body_timeout", "too_many_connections",
+                      "evicted")
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -180,6 +183,14 @@ class ReceiverMetrics:
                                "Requests to Amplitude that carried events sent before.")
         self.commits = counter("store_commits_total",
                                "Store transactions (each commits a group of webhooks).")
+        self.forwarding_errors = counter(
+            "forwarding_errors_total",
+            "Requests to Amplitude not accepted, by status or network; internal: failed rounds.",
+            initial=[{"kind": k} for k in ("network", "429", "500", "502", "503", "internal")])
+        self.http_refused = counter(
+            "http_refused_total", "Connections answered and closed by an HTTP limit, by limit.",
+            initial=[{"reason": r} for r in HTTP_LIMIT_REASONS])
+        self.connections = gauge("http_connections", "Open HTTP connections.")
         self.queue_depth = gauge("queue_depth", "Events waiting for Amplitude.")
         self.oldest_age = gauge("queue_oldest_age_seconds",
                                 "Seconds since the oldest waiting event was received (0 when none).")

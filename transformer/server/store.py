@@ -1,14 +1,20 @@
 """The receiver's embedded store: one SQLite database in WAL mode in the data dir.
 
-Three tables. `pending` holds output events waiting for Amplitude, one row each, in insert order
+Four tables. `pending` holds output events waiting for Amplitude, one row each, in insert order
 (`id` is AUTOINCREMENT, so ids are never reused and a cursor over them is safe); a row is deleted
-once Amplitude accepted it. `seen` holds the payload `event_id`s accepted in the last
-`dedupe_window` seconds, so that Customer.io's retries are acknowledged without being enqueued
-again, across restarts too. `dead_letters` keeps what was set aside, with the reason.
+once Amplitude accepted it. `seen` holds the payload ids (`event_id`, or the body's hash)
+accepted in the last `dedupe_window` seconds, so that Customer.io's retries are acknowledged
+without being enqueued again, across restarts too. `dead_letters` keeps what was set aside,
+with the reason. `probe` has one row, rewritten to show that the store still takes commits.
+Schema 1 (without `probe`) is upgraded in place when opened.
 
 Every connection is per thread (SQLite objects must not be shared between threads). In the
 server one thread does all the writing (`Committer`); the CLI may write from another process at
 the same time, which SQLite's locking and the busy timeout make safe.
+
+Only the first connection may create the database file; later ones open it read-write without
+creating, so a file deleted while in use is reported (`problem()`) rather than silently
+replaced by an empty one.
 """
 
 from __future__ import annotations
@@ -20,17 +26,21 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.request import pathname2url
+
+from .records import DeadLetterRow, Delete, Intake, Op, Outcome, PendingRow, Probe, Prune, SetAside
 
 __all__ = [
     "DB_NAME",
     "DeadLetterRow",
     "Delete",
     "Intake",
+    "Op",
     "Outcome",
     "PendingRow",
+    "Probe",
     "Prune",
     "SetAside",
     "Store",
@@ -38,8 +48,8 @@ __all__ = [
 ]
 
 DB_NAME = "transformer.db"
-LOCK_NAME = "serve.lock"
-SCHEMA_VERSION = 1
+PID_NAME = "serve.pid"
+SCHEMA_VERSION = 2
 SYNC_MODES = ("full", "normal")
 
 _SCHEMA = """
@@ -65,83 +75,18 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     status INTEGER,
     at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at REAL NOT NULL
+);
 """
+_RECOVER = ("stop and keep a copy of the data dir; `sqlite3 {db} .recover | sqlite3 recovered.db` "
+            "saves what can be read (then move recovered.db to {db}); or start serve on an empty "
+            "--data-dir (the events waiting in the damaged file are then not forwarded)")
 
 
 class StoreError(Exception):
     """The store cannot be opened or used (missing, locked by another server, newer schema)."""
-
-
-class Outcome:
-    """What became of one intake: the string constants below."""
-
-    STORED = "stored"
-    DUPLICATE = "duplicate"
-    DEAD_LETTER = "dead_letter"
-
-
-@dataclass(frozen=True, slots=True)
-class Intake:
-    """One accepted webhook: its payload id, its events as JSON, or a payload error to keep."""
-
-    event_id: str | None
-    events: Sequence[bytes] = ()
-    error: str | None = None
-    payload: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Delete:
-    """Pending rows Amplitude accepted."""
-
-    ids: Sequence[int]
-
-
-@dataclass(frozen=True, slots=True)
-class SetAside:
-    """Move one pending row to the dead letters."""
-
-    id: int
-    kind: str
-    reason: str
-    attempts: int = 0
-    status: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Prune:
-    """Forget `seen` ids older than `before` (unix time), at most `limit` rows in one go."""
-
-    before: float
-    limit: int = 5000
-
-
-Op = Intake | Delete | SetAside | Prune
-
-
-@dataclass(frozen=True, slots=True)
-class PendingRow:
-    """An event waiting for Amplitude."""
-
-    id: int
-    event_id: str | None
-    event: bytes
-    received_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetterRow:
-    """A dead letter: an event (set aside or undelivered) or a payload (payload error)."""
-
-    id: int
-    kind: str
-    reason: str
-    event_id: str | None
-    event: bytes | None
-    payload: bytes | None
-    attempts: int
-    status: int | None
-    at: float
 
 
 class Store:
@@ -170,21 +115,37 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        self._lock_file: IO[str] | None = None
-        conn = self._conn()
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} was written by a newer transformer (schema {version}, "
-                             f"this one knows {SCHEMA_VERSION})")
-        if version < SCHEMA_VERSION:
-            with self.transaction() as tx:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        tx.execute(statement)
-                tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._lock_file: IO[bytes] | None = None
+        self._mode = "rwc"
+        try:
+            conn = self._conn()
+            self._mode = "rw"
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} was written by a newer transformer (schema {version}, "
+                                 f"this one knows {SCHEMA_VERSION})")
+            if version < SCHEMA_VERSION:
+                with self.transaction() as tx:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            tx.execute(statement)
+                    tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            self.close()
+            raise self._error(exc) from None
+        except StoreError:
+            self.close()
+            raise
+        stat = os.stat(self.path)
+        self._identity = (stat.st_dev, stat.st_ino)
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        if isinstance(exc, sqlite3.OperationalError):  # locked, missing, no permission, …
+            return StoreError(f"cannot open {self.path}: {exc}")
+        return StoreError(f"{self.path} is damaged ({exc}): " + _RECOVER.format(db=DB_NAME))
 
     # connections -------------------------------------------------------------------------
 
@@ -195,12 +156,13 @@ class Store:
         if self._closed:
             raise StoreError("the store is closed")
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+            conn = sqlite3.connect(f"file:{pathname2url(str(self.path))}?mode={self._mode}", uri=True,
+                                   isolation_level=None, check_same_thread=False,
                                    timeout=self.busy_timeout)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open {self.path}: {exc}") from None
+            raise self._error(exc) from None
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
@@ -219,22 +181,47 @@ class Store:
         conn.execute("COMMIT")
 
     def lock(self) -> None:
-        """Take the data dir for this process: two servers on one store would send everything
-        twice. The OS releases the lock when the process dies, `kill -9` included."""
-        handle = (self.data_dir / LOCK_NAME).open("a+")
+        """Take the store for this process: two servers on one store would send everything
+        twice. The lock is on the database file itself (flock, which SQLite's own fcntl locks do
+        not touch), so no other file can be deleted to get round it; the OS releases it when
+        the process dies, `kill -9` included. `serve.pid` beside it names the holder."""
+        handle = self.path.open("rb")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
             handle.close()
+            try:
+                holder = (self.data_dir / PID_NAME).read_text().strip() or "another process"
+            except OSError:
+                holder = "another process"
             raise StoreError(f"{self.data_dir} is in use by another transformer serve ({holder}); "
                              "give each instance its own --data-dir") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
         self._lock_file = handle
+        with contextlib.suppress(OSError):
+            (self.data_dir / PID_NAME).write_text(f"pid {os.getpid()}\n")
+
+    def check(self) -> None:
+        """Raise `StoreError`, saying what to do, when SQLite finds the file damaged
+        (`PRAGMA quick_check`: every page and index, in time linear in the file's size)."""
+        try:
+            rows = self._conn().execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            rows = [(str(exc),)]
+        found = [" ".join(str(row[0]).split()) for row in rows if row[0] != "ok"]
+        if found:
+            raise self._error(sqlite3.DatabaseError("; ".join(found)))
+
+    def problem(self) -> str | None:
+        """Why commits would go nowhere: the file opened was deleted or replaced; else None."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return f"{self.path} was deleted while in use"
+        except OSError as exc:
+            return f"{self.path} cannot be examined: {exc.strerror or exc}"
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            return f"{self.path} was replaced by another file while in use"
+        return None
 
     def close(self) -> None:
         """Close every connection (the last one checkpoints the WAL) and release the lock."""
@@ -246,6 +233,8 @@ class Store:
                 conn.close()
         self._local = threading.local()
         if self._lock_file is not None:
+            with contextlib.suppress(OSError):
+                (self.data_dir / PID_NAME).unlink()
             self._lock_file.close()
             self._lock_file = None
 
@@ -265,6 +254,8 @@ class Store:
             return self._delete(conn, op.ids)
         if isinstance(op, SetAside):
             return self._set_aside(conn, op, now)
+        if isinstance(op, Probe):
+            return conn.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (now,)).rowcount
         return self._prune(conn, op)
 
     @staticmethod

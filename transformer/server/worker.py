@@ -12,6 +12,11 @@ The one rule that differs from `send`: when Amplitude refuses every request (inv
 403, 404), `send` gives up and dead-letters everything; a long-running receiver instead leaves
 the events pending, reports `forwarding_blocked`, and tries again after `blocked_pause`, so that
 fixing the key and restarting is all it takes.
+
+No one event can stall the others: a stored row that cannot be decoded is set aside here, and
+one the sender cannot check or encode is set aside by the sender, each with the reason.
+`last_progress` (monotonic) is when an event was last settled (delivered or set aside), for
+the readiness check.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -43,6 +49,7 @@ class _Tally:
         self.requests = 0
         self.retries = 0
         self.set_aside: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
 
 
 class Forwarder:
@@ -68,6 +75,8 @@ class Forwarder:
             settings, deadline=math.inf, dead_letters=self, on_accepted=self._accepted,
             on_progress=self._progress, keep_unsent_on_fatal=True, **sender_options)
         self.blocked = False
+        self.last_progress = time.monotonic()
+        self.last_error = ""
         self._tally = _Tally()
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -108,6 +117,8 @@ class Forwarder:
                 return
             except Exception as exc:  # a store or sender bug must not end forwarding
                 _logger.exception("forwarding_failed", extra={"fields": {"error": str(exc)}})
+                self.metrics.forwarding_errors.inc(kind="internal")
+                self.last_error = f"forwarding failed: {exc}"
                 self._stopping.wait(self.blocked_pause)
 
     def _round(self) -> bool:
@@ -154,13 +165,26 @@ class Forwarder:
                 if self._stopping.is_set():
                     return
                 cursor = row.id
-                yield Outgoing(orjson.loads(row.event), row.event_id, row.id)
+                try:
+                    event = orjson.loads(row.event)
+                except Exception as exc:  # noqa: BLE001 - a row damaged on disk fails alone
+                    self._set_aside(row.id, row.event_id, f"cannot be decoded: {exc}")
+                    self.metrics.set_aside.inc(reason="cannot be decoded")
+                    continue
+                yield Outgoing(event, row.event_id, row.id)
 
     # sender callbacks (on this thread) -----------------------------------------------------
 
     def _accepted(self, accepted: list[Outgoing]) -> None:
         self.committer.post(Delete([item.ref for item in accepted]))
         self.metrics.delivered.inc(len(accepted))
+        self.last_progress = time.monotonic()
+
+    def _set_aside(self, ref: int, event_id: str | None, reason: str, attempts: int = 0,
+                   status: int | None = None) -> None:
+        self.committer.post(SetAside(ref, "set_aside", reason, attempts, status))
+        self.last_progress = time.monotonic()
+        log(_logger, "warning", "event_set_aside", event_id=event_id, reason=reason)
 
     def write(self, *, reason: str, kind: str, event_id: str | None, event: Any = None,
               payload: Any = None, attempts: int = 0, status: int | None = None,
@@ -168,8 +192,7 @@ class Forwarder:
         """The sender's dead-letter sink: set-aside rows move to the dead letters. Nothing else
         arrives here: with no deadline and `keep_unsent_on_fatal`, undelivered rows stay pending."""
         if kind == "set_aside" and ref is not None:
-            self.committer.post(SetAside(ref, kind, reason, attempts, status))
-            log(_logger, "warning", "event_set_aside", event_id=event_id, reason=reason)
+            self._set_aside(ref, event_id, reason, attempts, status)
 
     def _progress(self, report: SendReport) -> None:
         tally, metrics = self._tally, self.metrics
@@ -183,3 +206,9 @@ class Forwarder:
             if count > tally.set_aside[category]:
                 metrics.set_aside.inc(count - tally.set_aside[category], reason=category)
                 tally.set_aside[category] = count
+        for status, count in report.errors.items():
+            if count > tally.errors[status]:
+                metrics.forwarding_errors.inc(count - tally.errors[status], kind=status)
+                tally.errors[status] = count
+        if report.last_error:
+            self.last_error = report.last_error
