@@ -87,7 +87,7 @@ def test_skips_and_payload_errors_are_explained_with_their_rule() -> None:
     assert text.endswith("result: skipped by not_selected: the events setting does not select this object_type/metric")
     broken = mapping.explain(json.loads((SAMPLES / "email_sent.json").read_text()) | {"timestamp": "noon"})
     assert broken.error == {"rule": "fields.time.filters[0]", "path": "$.timestamp",
-                            "message": "seconds_to_ms expects a number of seconds, got string 'noon'"}
+                            "message": "seconds_to_ms expects a number of seconds, got string \"noon\""}
 
 
 def test_cli_explain_text_and_json() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import relevance
 
-from .errors import PayloadError, short_repr
+from .errors import PayloadError, describe_value, short_repr
 
 __all__ = ["SchemaCheck"]
 
@@ -25,18 +25,43 @@ class SchemaCheck:
         self.name = path.name
 
     def errors(self, instance: Any) -> list[PayloadError]:
-        """Every violation, most relevant first."""
+        """Every violation, most relevant first; a missing required key is reported at its own
+        path (`$.data.subject`), so that every error names the field to look at."""
         found = sorted(self.validator.iter_errors(instance), key=relevance)
-        return [PayloadError(self.rule, error.json_path,
-                             f"does not match {self.name}: {_message(error)}") for error in found]
+        seen: dict[tuple[str, str], PayloadError] = {}
+        for error in found:
+            for path, message in _violations(error):
+                seen.setdefault((path, message), PayloadError(
+                    self.rule, path, f"does not match {self.name}: {message}"))
+        return list(seen.values())
 
 
-def _message(error: jsonschema.ValidationError) -> str:
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+def _violations(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
+    kind, instance = error.validator, error.instance
+    wanted: Any = error.validator_value
+    here = error.json_path
+    if kind == "required" and isinstance(instance, dict):
+        return [(_child(here, key), "required key is missing")
+                for key in wanted if key not in instance]
+    if kind == "additionalProperties" and isinstance(instance, dict):
         allowed = set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
-        extra = sorted(set(error.instance) - allowed)
-        return f"key{'s' if len(extra) > 1 else ''} not allowed: {', '.join(extra)}"
-    if error.validator in ("type", "enum", "const", "not", "minLength", "pattern", "minimum"):
-        return f"{short_repr(error.instance)}: {error.message.split(' is ', 1)[-1]}" \
-            if " is " in error.message else error.message
-    return error.message
+        extra = sorted(set(instance) - allowed)
+        return [(here, f"key{'s' if len(extra) > 1 else ''} not allowed: {', '.join(extra)}")]
+    got = describe_value(instance)
+    if kind == "type":
+        types = [wanted] if isinstance(wanted, str) else list(wanted)
+        return [(here, f"expected {' or '.join(types)}, got {got}")]
+    if kind == "enum":
+        return [(here, f"expected one of {', '.join(short_repr(v) for v in wanted)}, got {got}")]
+    if kind == "const":
+        return [(here, f"expected {short_repr(wanted)}, got {got}")]
+    if kind in ("minLength", "minimum"):
+        unit = " characters" if kind == "minLength" else ""
+        return [(here, f"expected at least {wanted}{unit}, got {got}")]
+    if kind in ("oneOf", "anyOf"):
+        return [(here, f"matches none of the allowed shapes: {got}")]
+    return [(here, error.message)]
+
+
+def _child(path: str, key: str) -> str:
+    return f"{path}.{key}" if key.isidentifier() else f"{path}[{json.dumps(key)}]"

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .errors import SettingsError, did_you_mean, short_repr
+from .errors import SettingsError, describe_value, did_you_mean, short_repr
 
 __all__ = [
     "SETTING_TYPES",
@@ -53,17 +53,19 @@ class SettingDecl:
         if value is None:
             return None
         kind = self.type
+        if kind == "string" and type(value) is int:
+            value = str(value)  # account_id: 1 means the id "1"
         if isinstance(value, str) and kind != "string":
             value = _parse_text(kind, value)
         if kind == "string" and not isinstance(value, str):
-            raise ValueError(f"expected a string, got {_describe(value)}")
+            raise ValueError(f"expected a string, got {describe_value(value, integer=True)}")
         if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError(f"expected an integer, got {_describe(value)}")
+            raise ValueError(f"expected an integer, got {describe_value(value, integer=True)}")
         if kind == "boolean" and not isinstance(value, bool):
-            raise ValueError(f"expected true or false, got {_describe(value)}")
+            raise ValueError(f"expected true or false, got {describe_value(value, integer=True)}")
         if kind == "list":
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-                raise ValueError(f"expected a list of strings, got {_describe(value)}")
+                raise ValueError(f"expected a list of strings, got {describe_value(value, integer=True)}")
             value = list(value)
         if self.choices is not None and value not in self.choices:
             known = ", ".join(str(c) for c in self.choices)
@@ -79,27 +81,22 @@ def _parse_text(kind: str, text: str) -> Any:
         try:
             return int(raw)
         except ValueError:
-            raise ValueError(f"expected an integer, got {text!r}") from None
+            raise ValueError(f"expected an integer, got {short_repr(text)}") from None
     if kind == "boolean":
         if raw.lower() in _TRUE:
             return True
         if raw.lower() in _FALSE:
             return False
-        raise ValueError(f"expected true or false, got {text!r}")
+        raise ValueError(f"expected true or false, got {short_repr(text)}")
     # list: a JSON array, or comma-separated words
     if raw.startswith("["):
         try:
             parsed = json.loads(raw)
         except ValueError:
-            raise ValueError(f"expected a JSON array or comma-separated list, got {text!r}") from None
+            raise ValueError("expected a JSON array or comma-separated list, "
+                             f"got {short_repr(text)}") from None
         return parsed
     return [part.strip() for part in raw.split(",") if part.strip()]
-
-
-def _describe(value: Any) -> str:
-    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
-            dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
-    return f"{kind} {short_repr(value)}"
 
 
 def env_names(decl: SettingDecl) -> tuple[str, ...]:
@@ -145,11 +142,11 @@ def resolve_settings(decls: Mapping[str, SettingDecl], given: Mapping[str, Any] 
     file_values = dict(file_values or {})
     environ = os.environ if environ is None else environ
     errors: list[str] = []
-    for source, supplied in (("setting", given), ("settings file", file_values)):
+    for where, supplied in (("", given), ("settings file: ", file_values)):
         for name in supplied:
             if name not in decls:
                 known = ", ".join(sorted(decls)) or "none"
-                errors.append(f"unknown {source} '{name}'{did_you_mean(name, decls)} (known: {known})")
+                errors.append(f"{where}unknown setting '{name}'{did_you_mean(name, decls)} (known: {known})")
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, decl in decls.items():
@@ -193,10 +190,22 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+class _SettingsLoader(yaml.SafeLoader):
+    """Safe YAML, except that integers keep their text: `account_id: 0123` is the id "0123"
+    (an integer setting parses the text all the same)."""
+
+
+def _integer_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(node.value)
+
+
+_SettingsLoader.add_constructor("tag:yaml.org,2002:int", _integer_text)
+
+
 def read_settings_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON settings file: a mapping of setting name to value."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_SettingsLoader)
     except OSError as exc:
         raise SettingsError([f"cannot read settings file {path}: {exc.strerror or exc}"]) from None
     except yaml.YAMLError as exc:
