@@ -38,21 +38,33 @@ def test_send_delivers_and_summarises(amplitude: FakeAmplitude, tmp_path: Path) 
     assert code == 0, err
     lines = err.strip().splitlines()
     assert lines[0] == "read 40 payloads: 39 events, 1 skipped (no_identity: 1), 0 payload errors"
+    assert lines[1:] == [f"sent to {amplitude.url}/batch: 39 accepted, 0 set aside, 0 undelivered; "
+                         "1 request (0 retries, 0 events resent)"]
+    assert len(amplitude.ingested) == 39
+    assert "42" in {e.get("user_id") for e in amplitude.ingested.values()}  # short ids are sent
+    assert KEY not in err
+    assert not dead.exists()
+
+
+def test_an_explicit_larger_min_id_length_sets_short_ids_aside(amplitude: FakeAmplitude,
+                                                               tmp_path: Path) -> None:
+    dead = tmp_path / "dead.ndjson"
+    code, _, err = run("send", str(SAMPLES / "events.ndjson"), "--set", f"endpoint={amplitude.url}",
+                       "--set", "min_id_length=5", "--dead-letters", str(dead))
+    assert code == 0, err
+    lines = err.strip().splitlines()
     assert lines[1] == (f"sent to {amplitude.url}/batch: 38 accepted, 1 set aside (id shorter than "
                         "min_id_length: 1), 0 undelivered; 1 request (0 retries, 0 events resent)")
-    assert lines[2].startswith("warning: 1 event(s) have user ids shorter than 5 characters")
-    assert lines[3] == f"dead letters: 1 written to {dead} (after a fix, resend them with: transformer send {dead})"
-    assert len(amplitude.ingested) == 38
-    assert KEY not in err
+    assert lines[2] == f"dead letters: 1 written to {dead} (after a fix, resend them with: transformer send {dead})"
 
 
 def test_dead_letters_can_be_resent_after_a_fix(amplitude: FakeAmplitude, tmp_path: Path) -> None:
     dead = tmp_path / "dead.ndjson"
-    run("send", str(SAMPLES / "events.ndjson"), "--set", f"endpoint={amplitude.url}", "--dead-letters", str(dead))
+    run("send", str(SAMPLES / "events.ndjson"), "--set", f"endpoint={amplitude.url}", "--set", "min_id_length=5",
+        "--dead-letters", str(dead))
     (letter,) = [json.loads(line) for line in dead.read_text().splitlines()]
     assert letter["event"]["user_id"] == "42" and letter["event_id"] == letter["event"]["insert_id"]
-    code, _, err = run("send", str(dead), "--set", f"endpoint={amplitude.url}", "--set", "min_id_length=1",
-                       "--dead-letters", str(dead))
+    code, _, err = run("send", str(dead), "--set", f"endpoint={amplitude.url}", "--dead-letters", str(dead))
     assert code == 0, err
     assert "resending" in err and "1 accepted" in err
     assert not dead.exists() and not list(tmp_path.glob("dead.ndjson.resending-*"))

@@ -145,3 +145,29 @@ def test_every_sample_transforms_without_error() -> None:
     lines = (SAMPLES / "events.ndjson").read_text().splitlines()
     results = list(mapping.apply_many(json.loads(line) for line in lines))
     assert len(results) == 40 and not [r for r in results if r.error]
+
+
+def test_a_body_without_object_type_names_the_missing_field() -> None:
+    mapping = load_mapping(MAPPING, environ={})
+    payload = sample("email_sent.json")
+    del payload["object_type"]
+    with pytest.raises(PayloadError) as caught:
+        mapping.apply(payload)
+    assert str(caught.value) == "let.object_type: $.object_type is missing (at $.object_type)"
+    assert mapping.explain(payload).error == {"rule": "let.object_type", "path": "$.object_type",
+                                              "message": "$.object_type is missing"}
+
+
+def test_a_body_without_timestamp_is_a_payload_error_not_an_untimed_event() -> None:
+    mapping = load_mapping(MAPPING, environ={})
+    payload = sample("email_sent.json")
+    del payload["timestamp"]
+    with pytest.raises(PayloadError) as caught:
+        mapping.apply(payload)
+    assert str(caught.value) == "fields.time: $.timestamp is missing (at $.timestamp)"
+
+
+def test_min_id_length_defaults_to_1_so_short_customer_io_ids_are_sent() -> None:
+    mapping = load_mapping(MAPPING, environ={})
+    assert mapping.settings["min_id_length"] == 1
+    assert mapping.settings.sources["min_id_length"] == "default"
