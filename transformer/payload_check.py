@@ -59,7 +59,11 @@ def _violations(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
         unit = " characters" if kind == "minLength" else ""
         return [(here, f"expected at least {wanted}{unit}, got {got}")]
     if kind in ("oneOf", "anyOf"):
-        return [(here, f"matches none of the allowed shapes: {got}")]
+        # name what the first allowed shape lacks (`$.object_type` missing) rather than the
+        # whole value; the first shape is the usual one in a schema that lists alternatives
+        first = [sub for sub in error.context or [] if sub.relative_schema_path[0] == 0]
+        found = [v for sub in sorted(first, key=relevance) for v in _violations(sub)]
+        return found or [(here, f"matches none of the allowed shapes: {got}")]
     return [(here, error.message)]
 
 
