@@ -18,6 +18,7 @@ __all__ = [
     "SettingsError",
     "SpecError",
     "TransformerError",
+    "closest",
     "describe_value",
     "did_you_mean",
     "format_rule_path",
@@ -145,7 +146,13 @@ def format_rule_path(parts: Iterable[str | int]) -> str:
     return out
 
 
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known word closest to `word`, if any is close enough."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """`" (did you mean 'x'?)"` for the closest known word, or `""`."""
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    close = closest(word, known)
+    return f" (did you mean '{close}'?)" if close else ""

@@ -10,6 +10,7 @@ A mapping's cases live in the folder its `tests:` key names, as YAML files:
         expect:
           events: [{...}]                    # or: skip: <rule id>
                                              # or: error: {rule: <rule path>, path: <JSON path>}
+                                             # or: settings_error: [<message>, ...]
 """
 
 from __future__ import annotations

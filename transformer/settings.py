@@ -13,18 +13,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from .errors import SettingsError, describe_value, did_you_mean, short_repr
+from .setting_patterns import PatternSpec, allowed_value_combinations, resolve_patterns
 
 __all__ = [
+    "SETTING_FORMATS",
     "SETTING_TYPES",
     "SettingDecl",
     "Settings",
+    "check_url",
     "env_names",
     "parse_assignments",
     "read_settings_file",
+    "resolve_setting_patterns",
     "resolve_settings",
 ]
 
@@ -47,6 +52,8 @@ class SettingDecl:
     env: tuple[str, ...] = ()
     choices: tuple[Any, ...] | None = None
     minimum: int | None = None
+    format: str | None = None
+    patterns: PatternSpec | None = None
 
     def coerce(self, value: Any) -> Any:
         """Check a value against the declared type, parsing text; raises `ValueError`."""
@@ -72,7 +79,25 @@ class SettingDecl:
             raise ValueError(f"{short_repr(value)} is not one of: {known}")
         if self.minimum is not None and isinstance(value, int) and value < self.minimum:
             raise ValueError(f"must be at least {self.minimum}, got {value}")
+        if self.format == "url":
+            check_url(value)
         return value
+
+
+SETTING_FORMATS = ("url",)
+
+
+def check_url(value: str) -> None:
+    """An absolute http(s) URL with a host (and a valid port, if any); raises `ValueError`."""
+    problem = (f"{short_repr(value)} is not an http:// or https:// URL with a host "
+               "(for example http://127.0.0.1:8787)")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError:
+        raise ValueError(problem) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise ValueError(problem)
 
 
 def _parse_text(kind: str, text: str) -> Any:
@@ -173,6 +198,25 @@ def resolve_settings(decls: Mapping[str, SettingDecl], given: Mapping[str, Any] 
     if errors:
         raise SettingsError(errors)
     return Settings(decls, values, sources)
+
+
+def resolve_setting_patterns(settings: Settings, input_schema: Path) -> Settings:
+    """Settings with `patterns` checked against the input schema's combinations and written in
+    the canonical spelling (see `setting_patterns`); raises `SettingsError`."""
+    values = dict(settings.resolved)
+    errors: list[str] = []
+    for name, decl in settings.decls.items():
+        given = values.get(name)
+        if decl.patterns is None or not given or all(p == "*" for p in given):
+            continue
+        combinations = allowed_value_combinations(input_schema, decl.patterns.over)
+        try:
+            values[name] = resolve_patterns(given, decl.patterns, combinations)
+        except ValueError as exc:
+            errors.append(f"setting '{name}' ({settings.sources.get(name, 'default')}): {exc}")
+    if errors:
+        raise SettingsError(errors)
+    return Settings(settings.decls, values, settings.sources)
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, str]:

@@ -18,9 +18,11 @@ def validate(
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
 ) -> None:
-    """Check mapping specs: schema, expressions, filters, settings. Exit 0 when all are valid."""
+    """Check mapping specs: schema, expressions, filters, settings. Exit 0 when all are valid,
+    1 when a spec has problems, 2 when a setting given is unknown or wrong."""
     paths = files or [DEFAULT_MAPPING]
     failed = 0
+    usage = False
     for name in paths:
         path = resolve_mapping_path(name)
         try:
@@ -34,9 +36,9 @@ def validate(
             err(f"{path}: {count} problem{'s' if count != 1 else ''}")
             continue
         except SettingsError as exc:
-            failed += 1
+            usage = True
             for message in exc.messages:
                 err(f"{path}: error: {message}")
             continue
         err(f"{path}: ok")
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(2 if usage else 1 if failed else 0)
