@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +17,8 @@ from typer.testing import CliRunner
 from transformer.cli import app
 from transformer.fake_amplitude import FakeAmplitude, Faults
 
-from .conftest import SAMPLES
+from .conftest import MAPPING, SAMPLES
+from .test_server_harness import free_port
 
 runner = CliRunner()
 KEY = "cli-key-00042"
@@ -120,6 +125,52 @@ def test_test_connection_reports_host_and_outcome(amplitude: FakeAmplitude) -> N
     assert event["event_type"] == "Email Sent"
     code, _, err = run("test-connection", "--set", f"endpoint={amplitude.url}", key="bad-key-5555")
     assert code == 1 and "failed: " in err and "Invalid API key" in err and "bad-key-5555" not in err
+
+
+def test_test_connection_sends_groups_when_account_and_workspace_are_set(amplitude: FakeAmplitude) -> None:
+    code, _, err = run("test-connection", "--set", f"endpoint={amplitude.url}", "--set", "account_id=1",
+                       "--set", "workspace_id=56354")
+    assert code == 0, err
+    (event,) = amplitude.ingested.values()
+    assert event["groups"] == {"account_id": ["1"], "workspace": ["56354"]}
+    assert (event["event_type"], event["user_id"]) == ("Email Sent", "transformer-test-connection")
+    assert "with groups" in err
+
+
+def test_test_connection_to_a_closed_port_fails_fast_with_the_reason() -> None:
+    port = free_port()
+    started = time.monotonic()
+    code, _, err = run("test-connection", "--set", f"endpoint=http://127.0.0.1:{port}")
+    assert code == 1
+    assert time.monotonic() - started < 10
+    assert err.splitlines()[0] == f"host: http://127.0.0.1:{port} (custom endpoint), http://127.0.0.1:{port}/batch"
+    assert err.splitlines()[1].startswith(f"failed: cannot connect to http://127.0.0.1:{port}/batch: ConnectError")
+    assert "refused" in err
+
+
+@pytest.mark.parametrize("command", ["test-connection", "send"])
+def test_an_endpoint_without_a_scheme_is_refused_when_settings_load(command: str) -> None:
+    args = [command, "--set", "endpoint=127.0.0.1:8787"] + ([str(SAMPLES / "sms_sent.json")] if command == "send" else [])
+    code, _, err = run(*args)
+    assert code == 2
+    assert err == ("error: setting 'endpoint' (given): \"127.0.0.1:8787\" is not an http:// or https:// URL "
+                   "with a host (for example http://127.0.0.1:8787)\n")
+
+
+def test_send_to_a_refused_endpoint_says_so_within_seconds(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "AMPLITUDE_API_KEY": KEY}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "transformer", "send", str(SAMPLES / "sms_sent.json"), "--mapping", str(MAPPING),
+         "--set", f"endpoint=http://127.0.0.1:{port}", "--deadline", "3", "--dead-letters",
+         str(tmp_path / "dead.ndjson")], env=env, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    assert process.stderr is not None
+    first = process.stderr.readline()
+    assert first.startswith(f"warning: cannot connect to http://127.0.0.1:{port}/batch: ConnectError")
+    assert "nothing has been accepted yet" in first and "deadline (3 s)" in first
+    rest = process.stderr.read()
+    assert process.wait(60) == 1
+    assert "1 undelivered (deadline passed: 1)" in rest
 
 
 def test_quickstart_style_default_mapping_is_found_outside_the_repo(amplitude: FakeAmplitude,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -14,6 +15,7 @@ from ..errors import PayloadError
 from ..jsonio import InputError, dumps, read_items
 from ..payload_check import SchemaCheck
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
+from .progress import RunProgress
 
 
 def replay(
@@ -36,11 +38,15 @@ def replay(
     if output is None:
         _run(compiled, inputs, sys.stdout.buffer, include_skips, checks, stats)
     else:
+        progress = RunProgress(sys.stderr, f"replay → {output}", inputs)
+        stats.tick = progress.tick
         try:
             with output.open("wb") as sink:
                 _run(compiled, inputs, sink, include_skips, checks, stats)
         except OSError as exc:
             fail(f"error: cannot write {output}: {exc.strerror or exc}", 1)
+        finally:
+            progress.stop(stats.read)
     err(stats.summary())
     raise typer.Exit(1 if stats.errors else 0)
 
@@ -55,6 +61,7 @@ def _schema_checks(compiled: CompiledMapping) -> tuple[SchemaCheck | None, Schem
 
 class _Stats:
     def __init__(self) -> None:
+        self.tick: Callable[[int], None] = lambda read: None
         self.read = 0
         self.written = 0
         self.errors = 0
@@ -74,10 +81,12 @@ def _run(compiled: CompiledMapping, inputs: list[str], sink: IO[bytes], include_
     apply = compiled.apply
     write = sink.write
     check_in, check_out = checks or (None, None)
+    tick = stats.tick
     for source in inputs:
         try:
             for item in read_items(source):
                 stats.read += 1
+                tick(stats.read)
                 if item.error is not None:
                     stats.errors += 1
                     err(f"{item.where}: {item.error}")

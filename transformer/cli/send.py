@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +17,7 @@ from ..engine import CompiledMapping
 from ..errors import PayloadError
 from ..jsonio import InputError, read_items
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
-from .progress import SendProgress
+from .progress import RunProgress
 
 DEFAULT_DEAD_LETTERS = "dead-letters.ndjson"
 
@@ -46,13 +46,22 @@ def send(
     sources = [_set_aside_if_resent(name, dead_letters) for name in inputs]
     counts = _Counts()
     writer = DeadLetterWriter(dead_letters)
-    progress = SendProgress(sys.stderr)
+    progress = RunProgress(sys.stderr, "sending", sources)
+    counts.tick = progress.tick
+    warned: list[str] = []
+
+    def on_progress(report: SendReport) -> None:
+        progress.send_report(report)
+        if report.unreachable and not warned and not report.accepted:
+            warned.append(report.unreachable)
+            err(f"warning: cannot connect to {report.unreachable}; nothing has been accepted yet "
+                f"(is the endpoint right?). Retrying until the deadline ({deadline:g} s)")
+
     interrupted = False
     try:
         with AmplitudeSender.from_settings(
                 compiled.settings, dead_letters=writer, deadline=deadline, concurrency=concurrency,
-                throttle_pause=throttle_pause, on_progress=progress.update) as sender:
-            progress.start(sender.endpoint.url)
+                throttle_pause=throttle_pause, on_progress=on_progress) as sender:
             try:
                 report = sender.send(_outgoing(compiled, sources, writer, counts))
             except SendInterrupted as stop:
@@ -76,6 +85,7 @@ def send(
 
 class _Counts:
     def __init__(self) -> None:
+        self.tick: Callable[[int], None] = lambda read: None
         self.read = 0
         self.events = 0
         self.errors = 0
@@ -100,6 +110,7 @@ def _outgoing(compiled: CompiledMapping, sources: list[str], writer: DeadLetterW
         try:
             for item in read_items(source):
                 counts.read += 1
+                counts.tick(counts.read)
                 if item.error is not None:
                     counts.errors += 1
                     err(f"{item.where}: {item.error} (left in {source})")

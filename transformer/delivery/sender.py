@@ -66,6 +66,8 @@ class SendReport:
     resent: int = 0
     warnings: list[str] = field(default_factory=list)
     fatal: str | None = None
+    unreachable: str | None = None  # set when connections fail before anything ever answered
+    retrying: str | None = None     # why the last failed request is being retried; None after a success
     interrupted: bool = False
     stopped: bool = False
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
@@ -182,6 +184,7 @@ class AmplitudeSender:
         self._seq = 0
         self._paused: dict[tuple[str, str], float] = {}
         self._warned = False
+        self._answered = False  # whether any request has had a response
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], **options: Any) -> AmplitudeSender:
@@ -362,10 +365,17 @@ class AmplitudeSender:
             status, content, headers = future.result()
         except httpx.HTTPError as exc:
             verdict = classify_failure(exc)
+            if isinstance(exc, httpx.ConnectError) and not self._answered:
+                report.unreachable = report.unreachable or f"{self.endpoint.url}: {verdict.message}"
         else:
+            self._answered = True
             verdict = classify(status, content, headers, len(batch))
         if self._key in verdict.message:  # never repeat the key, even if a server echoes it
             verdict.message = verdict.message.replace(self._key, "***")
+        if verdict.kind in ("retry", "throttled"):
+            report.retrying = verdict.message
+        elif verdict.kind == "accepted":
+            report.retrying = None
         now = self.clock()
         for item in batch:
             item.picked = False
