@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from ..fake_amplitude import FakeAmplitude, Faults
-from .common import err
+from .common import check_listen_address, err, fail
 
 
 def fake_amplitude(
@@ -18,9 +18,18 @@ def fake_amplitude(
     throttle_rate: Annotated[float, typer.Option(help="Share of requests answered 429.")] = 0.0,
     drop_rate: Annotated[float, typer.Option(help="Share of connections dropped without answer.")] = 0.0,
 ) -> None:
-    """Serve a fake Amplitude on 127.0.0.1 (send with --set endpoint=http://127.0.0.1:PORT)."""
-    server = FakeAmplitude("127.0.0.1", port, api_key=api_key,
-                           faults=Faults(error=error_rate, throttle=throttle_rate, drop=drop_rate))
+    """Serve a fake Amplitude on 127.0.0.1 (send with --set endpoint=http://127.0.0.1:PORT).
+    Exit 1 when the port is taken, 2 for a bad option."""
+    for name, rate in (("--error-rate", error_rate), ("--throttle-rate", throttle_rate),
+                       ("--drop-rate", drop_rate)):
+        if not 0.0 <= rate <= 1.0:
+            fail(f"error: {name} is a share of requests, from 0 to 1; got {rate:g}", 2)
+    check_listen_address("127.0.0.1", port)
+    try:
+        server = FakeAmplitude("127.0.0.1", port, api_key=api_key,
+                               faults=Faults(error=error_rate, throttle=throttle_rate, drop=drop_rate))
+    except OSError as exc:  # taken between the check and now
+        fail(f"error: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", 1)
     err(f"fake Amplitude on {server.url} (/batch, /2/httpapi, GET /stats); Ctrl-C to stop")
     try:
         server.serve_forever()

@@ -14,7 +14,16 @@ from ..engine import CompiledMapping
 from ..errors import PayloadError
 from ..jsonio import InputError, dumps, read_items
 from ..payload_check import SchemaCheck
-from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
+from .common import (
+    DEFAULT_MAPPING,
+    MappingOpt,
+    SetOpt,
+    SettingsOpt,
+    err,
+    fail,
+    load_from_options,
+    stdout_failed,
+)
 from .progress import RunProgress
 
 
@@ -36,7 +45,10 @@ def replay(
     checks = _schema_checks(compiled) if check else None
     stats = _Stats()
     if output is None:
-        _run(compiled, inputs, sys.stdout.buffer, include_skips, checks, stats)
+        try:
+            _run(compiled, inputs, sys.stdout.buffer, include_skips, checks, stats)
+        except OSError as exc:
+            stdout_failed(exc)
     else:
         progress = RunProgress(sys.stderr, f"replay → {output}", inputs)
         stats.tick = progress.tick

@@ -16,7 +16,16 @@ from ..delivery.dead_letters import is_dead_letter
 from ..engine import CompiledMapping
 from ..errors import PayloadError
 from ..jsonio import InputError, read_items
-from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
+from .common import (
+    DEFAULT_MAPPING,
+    MappingOpt,
+    SetOpt,
+    SettingsOpt,
+    check_writable_file,
+    err,
+    fail,
+    load_from_options,
+)
 from .progress import RunProgress
 
 DEFAULT_DEAD_LETTERS = "dead-letters.ndjson"
@@ -43,6 +52,7 @@ def send(
     compiled = load_from_options(mapping, assignments, settings_file)
     if not compiled.settings.get("api_key"):
         fail("error: no Amplitude API key: export AMPLITUDE_API_KEY=… (or set api_key in a settings file)", 2)
+    check_writable_file(dead_letters, "--dead-letters")
     sources = [_set_aside_if_resent(name, dead_letters) for name in inputs]
     counts = _Counts()
     writer = DeadLetterWriter(dead_letters)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 from pathlib import Path
 from types import FrameType
@@ -13,7 +14,18 @@ import uvicorn
 from ..server import ReceiverOptions, Store, StoreError, create_app
 from ..server.logs import configure
 from ..server.store import SYNC_MODES
-from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, fail, load_from_options
+from .common import (
+    DEFAULT_MAPPING,
+    MappingOpt,
+    SetOpt,
+    SettingsOpt,
+    check_listen_address,
+    fail,
+    load_from_options,
+)
+
+HTTP_PARSERS = ("auto", "h11", "httptools")
+EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
 DataDirOpt = Annotated[Path, typer.Option(
     "--data-dir", help="Folder of the store (SQLite); one per instance.", show_default=False)]
@@ -66,6 +78,12 @@ def serve(
              "pass --allow-unsigned-INSECURE", 2)
     if sync not in SYNC_MODES:
         fail(f"error: --sync must be one of {', '.join(SYNC_MODES)}, got {sync!r}", 2)
+    for option, value, known in (("--http", http, HTTP_PARSERS), ("--loop", loop, EVENT_LOOPS)):
+        if value not in known:
+            fail(f"error: {option} must be one of {', '.join(known)}, got {value!r}", 2)
+    if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        fail("error: --loop uvloop needs the uvloop package (pip install uvloop)", 2)
+    check_listen_address(host, port)
     configure(log_level, secrets=[settings.get("api_key") or "", secret or ""])
     options = ReceiverOptions(
         allow_unsigned=allow_unsigned, timestamp_tolerance=timestamp_tolerance,
