@@ -113,6 +113,24 @@ def test_resend_drops_a_payload_the_mapping_now_skips(tmp_path: Path) -> None:
     store.close()
 
 
+def test_resend_refuses_a_setting_only_the_running_server_reads(tmp_path: Path) -> None:
+    letters(tmp_path)
+    code, _, err = run("resend", "--all", "--data-dir", str(tmp_path), "--set", "min_id_length=1")
+    assert (code, err) == (2, "error: min_id_length is read by `transformer serve` when it sends, not by "
+                              "resend: restart serve with --set min_id_length=…, then resend (or resend "
+                              "first: serve picks the letters up when it starts)\n")
+    store = Store(tmp_path)
+    assert store.letter_count() == 2 and store.depth() == 0      # nothing was touched
+    store.close()
+
+
+def test_resend_says_mapping_settings_reach_payloads_only(tmp_path: Path) -> None:
+    first, _ = letters(tmp_path)
+    code, _, err = run("resend", str(first), "--data-dir", str(tmp_path), "--set", "account_id=1")
+    assert code == 0
+    assert err.splitlines()[-1] == "note: account_id applied to payloads only; 1 set-aside event went back unchanged"
+
+
 def test_resend_takes_ids_or_all_and_reports_unknown_ids(tmp_path: Path) -> None:
     letters(tmp_path)
     code, _, err = run("resend", "1", "--all", "--data-dir", str(tmp_path))

@@ -231,7 +231,8 @@ class _SpecCompiler:
                 choices=tuple(choices) if isinstance(choices, list) else None,
                 minimum=spec.get("minimum") if isinstance(spec.get("minimum"), int) else None,
                 format=spec.get("format") if spec.get("format") in SETTING_FORMATS else None,
-                patterns=self.pattern_spec(spec, path, input_schema))
+                patterns=self.pattern_spec(spec, path, input_schema),
+                used_by=spec.get("used_by") if isinstance(spec.get("used_by"), str) else None)
             if decl.format is not None and decl.type != "string":
                 self.problem((*path, "format"), f"format '{decl.format}' is for string settings")
             if decl.choices is not None:

@@ -54,6 +54,7 @@ class SettingDecl:
     minimum: int | None = None
     format: str | None = None
     patterns: PatternSpec | None = None
+    used_by: str | None = None  # who reads it besides expressions: sender, server
 
     def coerce(self, value: Any) -> Any:
         """Check a value against the declared type, parsing text; raises `ValueError`."""
