@@ -17,7 +17,7 @@ def test(
         help=f"Mapping specs whose cases to run (default: {DEFAULT_MAPPING}).")] = None,
     update: Annotated[bool, typer.Option(
         "--update",
-        help="Rewrite the expectations of failing cases from the current output (review the diff).")
+        help="Rewrite, in place, the expected values of failing cases that changed (review the diff).")
     ] = False,
     keyword: Annotated[str | None, typer.Option(
         "-k", help="Only cases whose name or file name contains this text.")] = None,
