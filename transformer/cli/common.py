@@ -30,7 +30,7 @@ __all__ = [
 
 DEFAULT_MAPPING = "mappings/amplitude.yaml"
 
-MappingOpt = Annotated[str, typer.Option("--mapping", "-m", help="Mapping spec (YAML).",
+MappingOpt = Annotated[str, typer.Option("--mapping", "-m", metavar="PATH", help="Mapping spec (YAML).",
                                          show_default=True)]
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", "-s", metavar="NAME=VALUE", help="Set a setting (repeatable); parsed by its declared type.")]

@@ -22,6 +22,8 @@ app = typer.Typer(
     name="dead-letters",
     help="Dead letters kept by `transformer serve` in its data dir: list, show, resend.",
     no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 KINDS = ("payload_error", "set_aside", "undelivered")
@@ -37,8 +39,9 @@ def _open(data_dir: str) -> Store:
 @app.command("list")
 def list_letters(
     data_dir: DataDirOpt,
-    kind: Annotated[str | None, typer.Option(help=f"Only this kind: {', '.join(KINDS)}.")] = None,
-    limit: Annotated[int, typer.Option(help="Show at most this many (oldest first).")] = 100,
+    kind: Annotated[str | None, typer.Option(metavar="KIND",
+        help=f"Only this kind: {', '.join(KINDS)}.")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="Show at most this many (oldest first).")] = 100,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Whole records as NDJSON (the format `transformer send` reads).")] = False,
 ) -> None:

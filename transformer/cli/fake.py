@@ -11,12 +11,14 @@ from .common import check_listen_address, err, fail
 
 
 def fake_amplitude(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8787,
-    api_key: Annotated[str | None, typer.Option(
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port on 127.0.0.1.")] = 8787,
+    api_key: Annotated[str | None, typer.Option(metavar="KEY",
         help="Accept only this key (default: any); read it from an environment variable in scripts.")] = None,
-    error_rate: Annotated[float, typer.Option(help="Share of requests answered 503.")] = 0.0,
-    throttle_rate: Annotated[float, typer.Option(help="Share of requests answered 429.")] = 0.0,
-    drop_rate: Annotated[float, typer.Option(help="Share of connections dropped without answer.")] = 0.0,
+    error_rate: Annotated[float, typer.Option(metavar="SHARE", help="Share of requests answered 503.")] = 0.0,
+    throttle_rate: Annotated[float, typer.Option(metavar="SHARE",
+        help="Share of requests answered 429.")] = 0.0,
+    drop_rate: Annotated[float, typer.Option(metavar="SHARE",
+        help="Share of connections dropped without answer.")] = 0.0,
 ) -> None:
     """Serve a fake Amplitude on 127.0.0.1 (send with --set endpoint=http://127.0.0.1:PORT).
     Exit 1 when the port is taken, 2 for a bad option."""

@@ -34,7 +34,7 @@ def replay(
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write NDJSON here instead of standard output.")] = None,
+        "--output", "-o", metavar="PATH", help="Write NDJSON here instead of standard output.")] = None,
     include_skips: Annotated[bool, typer.Option(
         "--include-skips", help="Also write a line per skipped payload: its id, rule and reason.")] = False,
     check: Annotated[bool, typer.Option(

@@ -39,13 +39,13 @@ def send(
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
     dead_letters: Annotated[Path, typer.Option(
-        "--dead-letters", help="Where events that are not delivered are kept (appended).")
+        "--dead-letters", metavar="PATH", help="Where events that are not delivered are kept (appended).")
     ] = Path(DEFAULT_DEAD_LETTERS),
-    deadline: Annotated[float, typer.Option(
+    deadline: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds an event may take to be accepted, retries included, before it is dead-lettered.")
     ] = 600.0,
-    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 4,
-    throttle_pause: Annotated[float, typer.Option(
+    concurrency: Annotated[int, typer.Option(metavar="N", help="Requests in flight at once.")] = 4,
+    throttle_pause: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds a user or device named in a 429 is paused.")] = 30.0,
 ) -> None:
     """Transform payloads and deliver the events to Amplitude; summary on stderr."""

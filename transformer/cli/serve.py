@@ -28,14 +28,15 @@ HTTP_PARSERS = ("auto", "h11", "httptools")
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
 DataDirOpt = Annotated[Path, typer.Option(
-    "--data-dir", help="Folder of the store (SQLite); one per instance.", show_default=False)]
+    "--data-dir", metavar="DIR", help="Folder of the store (SQLite); one per instance.", show_default=False)]
 
 
 def serve(
     data_dir: DataDirOpt,
-    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")
+    host: Annotated[str, typer.Option(metavar="HOST",
+        help="Address to listen on (0.0.0.0 for every interface).")
                     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8080,
     mapping: MappingOpt = DEFAULT_MAPPING,
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
@@ -43,28 +44,30 @@ def serve(
         "--allow-unsigned-INSECURE",
         help="Accept webhooks without checking their signature. Anyone who can reach the port "
              "can then inject events: for local experiments only.")] = False,
-    timestamp_tolerance: Annotated[float, typer.Option(
+    timestamp_tolerance: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds X-CIO-Timestamp may differ from this machine's clock.")] = 300.0,
-    max_body_bytes: Annotated[int, typer.Option(help="Larger bodies are refused with 413.")] = 1_048_576,
-    dedupe_days: Annotated[float, typer.Option(
+    max_body_bytes: Annotated[int, typer.Option(metavar="BYTES",
+        help="Larger bodies are refused with 413.")] = 1_048_576,
+    dedupe_days: Annotated[float, typer.Option(metavar="DAYS",
         help="Days an event_id is remembered, so that Customer.io's retries are not stored twice.")] = 7.0,
-    batch_size: Annotated[int | None, typer.Option(
+    batch_size: Annotated[int | None, typer.Option(metavar="N",
         help="Most events per Amplitude request (default: the API's limit, 2000 on /batch).")] = None,
-    concurrency: Annotated[int, typer.Option(help="Amplitude requests in flight.")] = 4,
-    throttle_pause: Annotated[float, typer.Option(
+    concurrency: Annotated[int, typer.Option(metavar="N", help="Amplitude requests in flight.")] = 4,
+    throttle_pause: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds a user or device named in a 429 is paused.")] = 30.0,
-    retry_max_wait: Annotated[float, typer.Option(
+    retry_max_wait: Annotated[float, typer.Option(metavar="SECONDS",
         help="Longest wait between retries of a failing Amplitude request.")] = 30.0,
-    blocked_pause: Annotated[float, typer.Option(
+    blocked_pause: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds between tries while Amplitude refuses every request (e.g. invalid key).")] = 60.0,
-    linger: Annotated[float, typer.Option(
+    linger: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds events may gather before a small batch is sent.")] = 0.2,
-    sync: Annotated[str, typer.Option(
+    sync: Annotated[str, typer.Option(metavar="MODE",
         help="SQLite synchronous mode: full (survives power loss) or normal (survives a crash "
              "of the process).")] = "full",
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
-    http: Annotated[str, typer.Option(help="uvicorn HTTP parser: auto, h11 or httptools.")] = "auto",
-    loop: Annotated[str, typer.Option(help="Event loop: auto, asyncio or uvloop.")] = "auto",
+    log_level: Annotated[str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")] = "info",
+    http: Annotated[str, typer.Option(metavar="PARSER",
+        help="uvicorn HTTP parser: auto, h11 or httptools.")] = "auto",
+    loop: Annotated[str, typer.Option(metavar="LOOP", help="Event loop: auto, asyncio or uvloop.")] = "auto",
 ) -> None:
     """Receive Customer.io webhooks on POST /webhooks/customerio, store them, forward to Amplitude."""
     compiled = load_from_options(mapping, assignments, settings_file)

@@ -20,7 +20,7 @@ def test(
         help="Rewrite, in place, the expected values of failing cases that changed (review the diff).")
     ] = False,
     keyword: Annotated[str | None, typer.Option(
-        "-k", help="Only cases whose name or file name contains this text.")] = None,
+        "-k", metavar="TEXT", help="Only cases whose name or file name contains this text.")] = None,
 ) -> None:
     """Run golden cases: payload in, expected events / skip / error out. Exit 1 on any failure."""
     failed = 0
