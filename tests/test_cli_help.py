@@ -56,3 +56,22 @@ def test_the_package_is_typed_for_library_users(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "mypy", "--strict", str(user)], cwd=tmp_path,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout
+
+
+@pytest.mark.parametrize("command", [["validate"], ["lint"], ["test"], ["replay"], ["send"],
+                                     ["test-connection"], ["serve"], ["explain"], ["dead-letters", "resend"]])
+def test_commands_that_load_a_mapping_take_mapping(command: list[str]) -> None:
+    shown = runner.invoke(app, [*command, "-h"]).stdout
+    assert "-m, --mapping PATH" in shown
+
+
+@pytest.mark.parametrize("command", [["validate"], ["lint"], ["replay"], ["send"], ["test-connection"],
+                                     ["serve"], ["explain"], ["diff"], ["dead-letters", "resend"]])
+def test_commands_that_resolve_settings_take_set_and_settings(command: list[str]) -> None:
+    shown = runner.invoke(app, [*command, "-h"]).stdout
+    assert "--set NAME=VALUE" in shown and "--settings FILE" in shown
+
+
+def test_gitignore_keeps_dead_letters_out_of_commits() -> None:
+    ignored = (Path(__file__).parent.parent / ".gitignore").read_text().splitlines()
+    assert "dead-letters.ndjson" in ignored

@@ -31,9 +31,11 @@ PathKey = tuple[str | int, ...]
 
 
 def lint_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,
+                 settings_file: str | Path | None = None,
                  environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Every lint warning for a mapping (raises `SpecError` if it is not even valid)."""
-    mapping = load_mapping(path, settings, environ=environ if environ is not None else {})
+    mapping = load_mapping(path, settings, settings_file=settings_file,
+                           environ=environ if environ is not None else {})
     located = load_yaml_file(path)
     return _Linter(mapping, located.data, located.index).run()
 
