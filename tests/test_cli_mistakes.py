@@ -46,7 +46,10 @@ def test_dead_letters_pointing_at_a_directory_is_refused_before_anything_is_sent
 
 
 def test_dead_letters_in_a_missing_folder_is_refused(tmp_path: Path) -> None:
-    code, err = run("send", str(SAMPLES / "sms_sent.json"), "--dead-letters", str(tmp_path / "no" / "dl.ndjson"))
+    with FakeAmplitude() as amplitude:
+        code, err = run("send", str(SAMPLES / "sms_sent.json"), "--set", f"endpoint={amplitude.url}",
+                        "--dead-letters", str(tmp_path / "no" / "dl.ndjson"))
+        assert amplitude.stats()["requests"] == 0
     assert (code, err) == (2, f"error: --dead-letters {tmp_path / 'no' / 'dl.ndjson'}: no such folder {tmp_path / 'no'}\n")
 
 
