@@ -365,13 +365,14 @@ class AmplitudeSender:
             status, content, headers = future.result()
         except httpx.HTTPError as exc:
             verdict = classify_failure(exc)
-            if isinstance(exc, httpx.ConnectError) and not self._answered:
-                report.unreachable = report.unreachable or f"{self.endpoint.url}: {verdict.message}"
+            refused = isinstance(exc, httpx.ConnectError) and not self._answered
         else:
-            self._answered = True
+            self._answered, refused = True, False
             verdict = classify(status, content, headers, len(batch))
         if self._key in verdict.message:  # never repeat the key, even if a server echoes it
             verdict.message = verdict.message.replace(self._key, "***")
+        if refused:
+            report.unreachable = report.unreachable or f"{self.endpoint.url}: {verdict.message}"
         if verdict.kind in ("retry", "throttled"):
             report.retrying = verdict.message
         elif verdict.kind == "accepted":
