@@ -181,14 +181,21 @@ def transform(
 
     Returns the event dict, or ``"not_selected"`` / ``"no_identity"`` when the
     event is skipped. Raises :class:`PayloadError` (a ``ValueError``) for a
-    non-numeric ``timestamp``, a non-scalar ``data.identifiers.id``, or (sent
+    missing ``object_type``, ``metric`` or ``timestamp``, a non-numeric ``timestamp``, a
+    non-scalar ``data.identifiers.id``, or (sent
     events with ``body_content``) a non-string ``data.content``.
     """
     body: dict[str, Any] = payload if isinstance(payload, dict) else {}
     object_type = body.get("object_type")
+    if object_type is None and body.get("metric") == "cio_subscription_preferences_changed":
+        object_type = body.get("object_type_type")  # Customer.io's OpenAPI spelling there
+    if object_type is None:
+        raise PayloadError("let.object_type", "$.object_type", "$.object_type is missing")
     if not isinstance(object_type, str):
         object_type = ""
     metric = body.get("metric")
+    if metric is None:
+        raise PayloadError("let.metric", "$.metric", "$.metric is missing")
     if not isinstance(metric, str):
         metric = ""
 
@@ -232,6 +239,8 @@ def transform(
 
     # M9: seconds -> milliseconds.
     timestamp = body.get("timestamp")
+    if timestamp is None:
+        raise PayloadError("fields.time", "$.timestamp", "$.timestamp is missing")
     if timestamp is not None:
         if isinstance(timestamp, int) and not isinstance(timestamp, bool):
             event["time"] = timestamp * 1000

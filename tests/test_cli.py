@@ -55,7 +55,7 @@ def test_replay_reports_payload_errors_goes_on_and_exits_1(tmp_path: Path) -> No
     assert code == 1
     assert len(out.splitlines()) == 2
     assert f"{source}:2 (E1): fields.time.filters[0]: seconds_to_ms expects a number of seconds, got " \
-           "string 'yesterday', at $.timestamp" in err
+           'string "yesterday", at $.timestamp' in err
     assert f"{source}:3: invalid JSON" in err
     assert err.strip().splitlines()[-1] == "read 4 payloads, wrote 2 events, skipped 0, 2 payload errors"
 

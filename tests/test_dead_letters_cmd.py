@@ -113,6 +113,24 @@ def test_resend_drops_a_payload_the_mapping_now_skips(tmp_path: Path) -> None:
     store.close()
 
 
+def test_resend_refuses_a_setting_only_the_running_server_reads(tmp_path: Path) -> None:
+    letters(tmp_path)
+    code, _, err = run("resend", "--all", "--data-dir", str(tmp_path), "--set", "min_id_length=1")
+    assert (code, err) == (2, "error: min_id_length is read by `transformer serve` when it sends, not by "
+                              "resend: restart serve with --set min_id_length=…, then resend (or resend "
+                              "first: serve picks the letters up when it starts)\n")
+    store = Store(tmp_path)
+    assert store.letter_count() == 2 and store.depth() == 0      # nothing was touched
+    store.close()
+
+
+def test_resend_says_mapping_settings_reach_payloads_only(tmp_path: Path) -> None:
+    first, _ = letters(tmp_path)
+    code, _, err = run("resend", str(first), "--data-dir", str(tmp_path), "--set", "account_id=1")
+    assert code == 0
+    assert err.splitlines()[-1] == "note: account_id applied to payloads only; 1 set-aside event went back unchanged"
+
+
 def test_resend_takes_ids_or_all_and_reports_unknown_ids(tmp_path: Path) -> None:
     letters(tmp_path)
     code, _, err = run("resend", "1", "--all", "--data-dir", str(tmp_path))
@@ -137,12 +155,12 @@ def test_an_event_set_aside_by_the_server_reaches_amplitude_after_a_fix_and_rese
     short["data"]["identifiers"]["id"] = "42"
     body = encode(short)
     with FakeAmplitude(api_key=KEY) as amplitude:
-        with receiver(tmp_path / "var", amplitude.url) as (url, store):
+        with receiver(tmp_path / "var", amplitude.url, min_id_length=5) as (url, store):
             assert httpx.post(url + "/webhooks/customerio", content=body, headers=signed(body)).status_code == 200
             wait_for(lambda: store.letter_count() == 1, what="the set-aside")
         code, _, _ = run("resend", "--all", "--data-dir", str(tmp_path / "var"))
         assert code == 0
-        with receiver(tmp_path / "var", amplitude.url, min_id_length=1) as (url, store):
+        with receiver(tmp_path / "var", amplitude.url) as (url, store):
             wait_for(lambda: "01JTEST0000000000000000001" in amplitude.ingested, what="the resent event")
             wait_for(lambda: store.depth() == 0 and store.letter_count() == 0, what="the drain")
     assert amplitude.ingested["01JTEST0000000000000000001"]["user_id"] == "42"

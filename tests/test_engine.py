@@ -60,7 +60,7 @@ def test_payload_error_names_rule_and_json_path() -> None:
     assert caught.value.rule == "fields.time.filters[0]"
     assert caught.value.path == "$.timestamp"
     assert str(caught.value) == ("fields.time.filters[0]: seconds_to_ms expects a number of seconds, "
-                                 "got string '2022-11-21T15:42:30Z' (at $.timestamp)")
+                                 "got string \"2022-11-21T15:42:30Z\" (at $.timestamp)")
 
 
 def test_apply_many_is_lazy_and_keeps_going_after_an_error() -> None:
@@ -97,8 +97,30 @@ def test_settings_are_typed_and_unknown_names_refused() -> None:
     assert caught.value.messages == (
         "unknown setting 'acount_id' (did you mean 'account_id'?) (known: account_id, api, api_key, "
         "body_content, endpoint, eu_residency, events, min_id_length, signing_secret, workspace_id)",
-        "setting 'body_content' (given): expected true or false, got 'maybe'",
+        "setting 'body_content' (given): expected true or false, got \"maybe\"",
     )
+
+
+def test_unknown_name_in_a_settings_file_reads_as_an_unknown_setting(tmp_path: Path) -> None:
+    settings_file = tmp_path / "settings.yaml"
+    settings_file.write_text("acount_id: '1'\n")
+    with pytest.raises(SettingsError) as caught:
+        load_mapping(MAPPING, settings_file=settings_file, environ={})
+    assert caught.value.messages[0].startswith(
+        "settings file: unknown setting 'acount_id' (did you mean 'account_id'?) (known: ")
+
+
+def test_a_string_setting_takes_an_integer_as_its_decimal_text(tmp_path: Path) -> None:
+    settings_file = tmp_path / "settings.yaml"
+    settings_file.write_text("account_id: 1\nworkspace_id: 0056354\nmin_id_length: 3\n")
+    from_file = load_mapping(MAPPING, settings_file=settings_file, environ={})
+    assert (from_file.settings["account_id"], from_file.settings["workspace_id"]) == ("1", "0056354")
+    assert from_file.settings["min_id_length"] == 3
+    from_library = load_mapping(MAPPING, settings={"account_id": 1, "workspace_id": 56354}, environ={})
+    (event,) = from_library.apply(sample("sms_sent.json")).events
+    assert event["groups"] == {"account_id": ["1"], "workspace": ["56354"]}
+    with pytest.raises(SettingsError, match="expected a string, got boolean true"):
+        load_mapping(MAPPING, settings={"account_id": True}, environ={})
 
 
 def test_settings_come_from_file_then_environment_then_default(tmp_path: Path) -> None:
@@ -123,3 +145,29 @@ def test_every_sample_transforms_without_error() -> None:
     lines = (SAMPLES / "events.ndjson").read_text().splitlines()
     results = list(mapping.apply_many(json.loads(line) for line in lines))
     assert len(results) == 40 and not [r for r in results if r.error]
+
+
+def test_a_body_without_object_type_names_the_missing_field() -> None:
+    mapping = load_mapping(MAPPING, environ={})
+    payload = sample("email_sent.json")
+    del payload["object_type"]
+    with pytest.raises(PayloadError) as caught:
+        mapping.apply(payload)
+    assert str(caught.value) == "let.object_type: $.object_type is missing (at $.object_type)"
+    assert mapping.explain(payload).error == {"rule": "let.object_type", "path": "$.object_type",
+                                              "message": "$.object_type is missing"}
+
+
+def test_a_body_without_timestamp_is_a_payload_error_not_an_untimed_event() -> None:
+    mapping = load_mapping(MAPPING, environ={})
+    payload = sample("email_sent.json")
+    del payload["timestamp"]
+    with pytest.raises(PayloadError) as caught:
+        mapping.apply(payload)
+    assert str(caught.value) == "fields.time: $.timestamp is missing (at $.timestamp)"
+
+
+def test_min_id_length_defaults_to_1_so_short_customer_io_ids_are_sent() -> None:
+    mapping = load_mapping(MAPPING, environ={})
+    assert mapping.settings["min_id_length"] == 1
+    assert mapping.settings.sources["min_id_length"] == "default"

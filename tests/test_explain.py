@@ -38,6 +38,8 @@ def test_explain_agrees_with_apply_on_every_golden_case() -> None:
     loaded: dict[str, Any] = {}
     cases = load_cases(ROOT / "mappings" / "amplitude.cases")
     for case in cases:
+        if "settings_error" in case.expect:
+            continue  # nothing to explain: the settings are refused
         key = json.dumps(case.settings, sort_keys=True)
         if key not in loaded:  # setdefault would compile its default every time
             loaded[key] = load_mapping(MAPPING, case.settings, environ={})
@@ -87,7 +89,7 @@ def test_skips_and_payload_errors_are_explained_with_their_rule() -> None:
     assert text.endswith("result: skipped by not_selected: the events setting does not select this object_type/metric")
     broken = mapping.explain(json.loads((SAMPLES / "email_sent.json").read_text()) | {"timestamp": "noon"})
     assert broken.error == {"rule": "fields.time.filters[0]", "path": "$.timestamp",
-                            "message": "seconds_to_ms expects a number of seconds, got string 'noon'"}
+                            "message": "seconds_to_ms expects a number of seconds, got string \"noon\""}
 
 
 def test_cli_explain_text_and_json() -> None:

@@ -117,9 +117,16 @@ def test_plain_paths_know_their_json_path() -> None:
 
 def test_wrong_argument_type_at_run_time_names_the_argument() -> None:
     compiled = compile_expression("join('/', [a, b])", Scope())
-    message = r"argument 2 of join\(\) must be array of strings, got array \[1, 'x'\]"
+    message = r'argument 2 of join\(\) must be array of strings, got array \[1, "x"\]'
     with pytest.raises(EvalError, match=message):
         compiled.fn({"a": 1, "b": "x"}, [])
+
+
+def test_values_in_error_texts_are_json_not_python() -> None:
+    compiled = compile_expression("join('/', [a, b])", Scope())
+    with pytest.raises(EvalError) as caught:
+        compiled.fn({}, [])
+    assert str(caught.value) == "argument 2 of join() must be array of strings, got array [null, null]"
 
 
 @pytest.mark.parametrize(("text", "offset", "message"), [

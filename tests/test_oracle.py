@@ -55,11 +55,12 @@ data = st.fixed_dictionaries({}, optional={
 })
 payloads = st.fixed_dictionaries({
     "event_id": st.sampled_from(["01GJBCEYDJMH4VCDKXC98JNQ2D", "01HF7YAG7GQ4K2V9N7M3P5R6S8", None, "", "  "]),
-    "object_type": st.sampled_from(OBJECT_TYPES),
     "metric": st.sampled_from(METRICS),
-    "timestamp": st.one_of(st.integers(1_600_000_000, 1_800_000_000),
-                           st.floats(1_600_000_000, 1_800_000_000, allow_nan=False), st.none()),
-}, optional={"data": data, "extra": st.integers()})
+}, optional={"data": data, "extra": st.integers(),
+             "object_type": st.sampled_from(OBJECT_TYPES),
+             "object_type_type": st.sampled_from(OBJECT_TYPES),
+             "timestamp": st.one_of(st.integers(1_600_000_000, 1_800_000_000),
+                                    st.floats(1_600_000_000, 1_800_000_000, allow_nan=False), st.none())})
 setting_choices = st.fixed_dictionaries({
     "events": st.sampled_from(range(len(SELECTIONS))), "body_content": st.booleans(),
     "account_id": st.sampled_from([None, "1"]), "workspace_id": st.sampled_from([None, "56354"])})

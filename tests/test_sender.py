@@ -117,7 +117,7 @@ def test_preflight_sets_aside_what_amplitude_would_refuse_without_a_request() ->
     assert report.ok
     reasons = {d["event"]["insert_id"]: d["dead_letter"]["reason"] for d in report.dead_letters}
     assert reasons["a"] == "does not match the Amplitude event schema: $ must contain ['event_type'] properties"
-    assert reasons["d"] == "id shorter than min_id_length: user_id '42' has fewer than 5 characters"
+    assert reasons["d"] == 'id shorter than min_id_length: user_id "42" has fewer than 5 characters'
     assert "time must be integer" in reasons["e"]
     assert "must not contain {'colour'} properties" in reasons["g"]
     (warning,) = report.warnings

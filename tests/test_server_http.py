@@ -195,7 +195,12 @@ def test_a_payload_the_mapping_cannot_handle_is_acknowledged_and_kept_as_a_dead_
 
 
 def test_an_event_amplitude_would_refuse_is_set_aside_in_the_store_with_the_reason(
-        served: tuple[str, Store], amplitude: FakeAmplitude) -> None:
+        tmp_path: Path, amplitude: FakeAmplitude) -> None:
+    with receiver(tmp_path / "var", amplitude.url, min_id_length=5) as served:
+        _check_short_id_is_set_aside(served, amplitude)
+
+
+def _check_short_id_is_set_aside(served: tuple[str, Store], amplitude: FakeAmplitude) -> None:
     url, store = served
     short = payload(8)
     short["data"]["identifiers"]["id"] = "42"

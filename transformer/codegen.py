@@ -19,7 +19,17 @@ from .expr import CompiledExpr, Namespace
 from .expr.compile import truthy_source
 from .expr.functions import EvalError
 from .filters import FilterValueError
-from .rules import NO_VALUE_SOURCES, NOVALUE, RestSpec, RuleSpec, copy_except, deep_copy, locate, rest_copier
+from .rules import (
+    NO_VALUE_SOURCES,
+    NOVALUE,
+    RestSpec,
+    RuleSpec,
+    copy_except,
+    deep_copy,
+    locate,
+    missing_message,
+    rest_copier,
+)
 
 __all__ = ["Generator", "describe_failure"]
 
@@ -46,7 +56,8 @@ def _filter_error(spec: RuleSpec, index: int, env: list[Any], exc: Exception) ->
 
 
 def _required_error(spec: RuleSpec, env: list[Any]) -> PayloadError:
-    return PayloadError(spec.path, locate(spec, env), "required value is missing")
+    path = locate(spec, env)
+    return PayloadError(spec.path, path, missing_message(path))
 
 
 def _budget_error(spec: RuleSpec, env: list[Any], budget: int) -> PayloadError:

@@ -8,9 +8,8 @@ the file, line, column and rule path; `SpecError` lists them all.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,18 @@ from .expr import CompiledExpr, ExprError, Scope, compile_expression
 from .expr.runtime import UNSET
 from .filters import FILTERS, FilterArgError, FilterFn
 from .growth import UNCHECKED_COPIES, Growth
+from .jsonio import read_json_file
 from .result import Skip
 from .rules import NO_VALUE_SOURCES, Exclusion, FilterStep, RestSpec, RuleSpec
-from .settings import SETTING_TYPES, SettingDecl, Settings, resolve_settings
+from .setting_patterns import PatternSpec
+from .settings import (
+    SETTING_FORMATS,
+    SETTING_TYPES,
+    SettingDecl,
+    Settings,
+    resolve_setting_patterns,
+    resolve_settings,
+)
 from .spec_schema import check_spec_schema
 from .yaml_source import Located, SourceIndex
 
@@ -120,10 +128,14 @@ class _SpecCompiler:
             self.problem((), "a mapping spec must be a YAML mapping (key: value lines)")
             raise SpecError(self.problems)
         schema_problems = check_spec_schema(data, self.index)
-        decls = self.settings(data.get("settings"))
+        input_spec = _section(data, "input")
+        input_schema = self.schema_file(input_spec.get("schema"), ("input", "schema"))
+        decls = self.settings(data.get("settings"), input_schema)
         settings_error: SettingsError | None = None
         try:
             settings = resolve_settings(decls, given, file_values=file_values, environ=environ)
+            if input_schema is not None:
+                settings = resolve_setting_patterns(settings, input_schema)
         except SettingsError as exc:
             settings_error = exc
             settings = resolve_settings(decls, {}, environ={})
@@ -136,10 +148,8 @@ class _SpecCompiler:
         lets = self.lets(data.get("let"), item_slot)
         skips = self.skips(data.get("skip"))
         output = self.rule(data.get("fields", {}), ("fields",), "null", top=True)
-        input_spec = _section(data, "input")
         output_spec = _section(data, "output")
         input_id = self.expression(input_spec.get("id"), ("input", "id"))
-        input_schema = self.schema_file(input_spec.get("schema"), ("input", "schema"))
         output_schema = self.schema_file(output_spec.get("schema"), ("output", "schema"))
         cases = self.relative_path(data.get("tests"), ("tests",), must_be_dir=True)
         # Where the compiler has its own, more specific word for a place, it wins.
@@ -222,7 +232,7 @@ class _SpecCompiler:
 
     # settings ----------------------------------------------------------------------------
 
-    def settings(self, raw: Any) -> dict[str, SettingDecl]:
+    def settings(self, raw: Any, input_schema: Path | None) -> dict[str, SettingDecl]:
         decls: dict[str, SettingDecl] = {}
         if not isinstance(raw, dict):
             return decls
@@ -238,7 +248,12 @@ class _SpecCompiler:
                 secret=bool(spec.get("secret", False)),
                 env=tuple(e for e in env if isinstance(e, str)),
                 choices=tuple(choices) if isinstance(choices, list) else None,
-                minimum=spec.get("minimum") if isinstance(spec.get("minimum"), int) else None)
+                minimum=spec.get("minimum") if isinstance(spec.get("minimum"), int) else None,
+                format=spec.get("format") if spec.get("format") in SETTING_FORMATS else None,
+                patterns=self.pattern_spec(spec, path, input_schema),
+                used_by=spec.get("used_by") if isinstance(spec.get("used_by"), str) else None)
+            if decl.format is not None and decl.type != "string":
+                self.problem((*path, "format"), f"format '{decl.format}' is for string settings")
             if decl.choices is not None:
                 for i, choice in enumerate(decl.choices):
                     try:
@@ -255,9 +270,24 @@ class _SpecCompiler:
                 except ValueError as exc:
                     self.problem((*path, "default"), f"default does not fit type {decl.type}: {exc}")
                     default = None
-            decls[name] = SettingDecl(decl.name, decl.type, default, decl.description, decl.secret,
-                                      decl.env, decl.choices, decl.minimum)
+            decls[name] = replace(decl, default=default)
         return decls
+
+    def pattern_spec(self, spec: dict[str, Any], path: PathKey,
+                     input_schema: Path | None) -> PatternSpec | None:
+        raw = spec.get("patterns")
+        if not isinstance(raw, dict) or not isinstance(raw.get("over"), list):
+            return None  # absent, or the schema check reports it
+        if spec.get("type") != "list":
+            self.problem((*path, "patterns"), "patterns are for list settings")
+            return None
+        if input_schema is None:
+            self.problem((*path, "patterns"), "patterns are checked against the input schema: "
+                                              "give input.schema")
+            return None
+        also = raw.get("also_joined_by", [])
+        return PatternSpec(tuple(str(n) for n in raw["over"]), str(raw.get("separator", "/")),
+                           tuple(str(a) for a in also) if isinstance(also, list) else ())
 
     # variables ---------------------------------------------------------------------------
 
@@ -509,7 +539,7 @@ class _SpecCompiler:
         if found is None:
             return None
         try:
-            schema = json.loads(found.read_text(encoding="utf-8-sig"))
+            schema = read_json_file(found)
             jsonschema.validators.validator_for(schema).check_schema(schema)
         except (OSError, ValueError) as exc:
             self.problem(path, f"{raw} is not readable JSON: {exc}")

@@ -8,7 +8,7 @@ problem carries the rule path and the JSON path into the payload, with a short r
 from __future__ import annotations
 
 import difflib
-import reprlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -18,8 +18,11 @@ __all__ = [
     "SettingsError",
     "SpecError",
     "TransformerError",
+    "closest",
+    "describe_value",
     "did_you_mean",
     "format_rule_path",
+    "json_type",
     "short_repr",
 ]
 
@@ -80,17 +83,56 @@ class PayloadError(TransformerError):
         super().__init__(f"{rule}: {message} (at {path})")
 
 
-_repr = reprlib.Repr()
-_repr.maxstring = 40
-_repr.maxother = 40
-_repr.maxlist = 4
-_repr.maxdict = 4
-_repr.maxlevel = 2
+_MAX_TEXT = 40     # characters of a string shown
+_MAX_ITEMS = 4     # elements of an array, keys of an object
+_MAX_DEPTH = 2     # levels of nesting shown
 
 
 def short_repr(value: object) -> str:
-    """A short, truncated repr of a payload value, safe to print."""
-    return _repr.repr(value)
+    """A payload value as short JSON, safe to print: `[null, "x"]`, `{"a": 1, …}`, `"abc…"`.
+
+    Every message that shows a value of the user's (payload errors, schema violations, settings)
+    renders it here, so that they read as JSON rather than as Python.
+    """
+    return _render(value, 0)
+
+
+def _render(value: object, depth: int) -> str:
+    if isinstance(value, str):
+        shown = value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + "…"
+        return json.dumps(shown, ensure_ascii=False)
+    if value is None or isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        if depth >= _MAX_DEPTH:
+            return "[…]" if value else "[]"
+        parts = [_render(v, depth + 1) for v in value[:_MAX_ITEMS]]
+        return "[" + ", ".join(parts + (["…"] if len(value) > _MAX_ITEMS else [])) + "]"
+    if isinstance(value, dict):
+        if depth >= _MAX_DEPTH:
+            return "{…}" if value else "{}"
+        items = list(value.items())
+        parts = [f"{_render(str(k), depth + 1)}: {_render(v, depth + 1)}" for k, v in items[:_MAX_ITEMS]]
+        return "{" + ", ".join(parts + (["…"] if len(items) > _MAX_ITEMS else [])) + "}"
+    return _render(str(value), depth)
+
+
+_JSON_TYPES = {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+               tuple: "array", dict: "object", type(None): "null"}
+
+
+def json_type(value: object) -> str:
+    """The JSON type name of a value: `string`, `number`, `array`, …"""
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def describe_value(value: object, *, integer: bool = False) -> str:
+    """`string "abc"`, `array [null, null]`: the JSON type and the value, for messages.
+
+    `integer` names whole numbers `integer` (settings have an integer type) instead of `number`.
+    """
+    kind = "integer" if integer and type(value) is int else json_type(value)
+    return f"{kind} {short_repr(value)}"
 
 
 def format_rule_path(parts: Iterable[str | int]) -> str:
@@ -104,7 +146,13 @@ def format_rule_path(parts: Iterable[str | int]) -> str:
     return out
 
 
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known word closest to `word`, if any is close enough."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """`" (did you mean 'x'?)"` for the closest known word, or `""`."""
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    close = closest(word, known)
+    return f" (did you mean '{close}'?)" if close else ""

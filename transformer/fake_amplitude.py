@@ -1,10 +1,12 @@
 """A fake Amplitude ingestion server on loopback, for trying `send` and for tests.
 
 It answers `/batch` and `/2/httpapi` the way the reference describes Amplitude: 200 with
-`events_ingested`, 400 `Invalid API key`, 413 over the limits, and it deduplicates on
-`insert_id`. It can inject faults at random (seeded): 5xx, 5xx after ingesting (so a retry
-duplicates), 429 naming throttled users, 413, connections dropped without a response, and 400
-listing "poisoned" events. `transformer fake-amplitude` runs one in the foreground.
+`events_ingested`, 400 `Invalid API key`, 413 over the limits, 400 listing ids shorter than
+`options.min_id_length` (5 when not sent), and it deduplicates on `insert_id` per device (per
+user when the event has no `device_id`), as Amplitude does. It can inject faults at random
+(seeded): 5xx, 5xx after ingesting (so a retry duplicates), 429 naming throttled users, 413,
+connections dropped without a response, and 400 listing "poisoned" events.
+`transformer fake-amplitude` runs one in the foreground.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["FakeAmplitude", "Faults"]
+__all__ = ["FakeAmplitude", "Faults", "dedupe_key"]
 
 _LIMITS = {"/batch": (2000, 20_000_000), "/2/httpapi": (1999, 1_000_000)}
 _FAULTS = ("error", "drop", "too_large", "throttle", "error_after_ingest")
@@ -42,8 +44,20 @@ class Faults:
     #                                error_after_ingest, throttle, too_large, drop (or "" for none)
 
 
+DedupeKey = tuple[str, str]
+
+
+def dedupe_key(event: dict[str, Any]) -> DedupeKey:
+    """Amplitude ignores an event whose insert_id it has seen for the same device_id; without a
+    device_id, the user_id stands in (Amplitude derives the device from it)."""
+    device = event.get("device_id")
+    identity = f"device_id:{device}" if device is not None else f"user_id:{event.get('user_id')}"
+    return str(event.get("insert_id")), identity
+
+
 @dataclass(slots=True)
 class _State:
+    kept: dict[DedupeKey, dict[str, Any]] = field(default_factory=dict)
     ingested: dict[str, dict[str, Any]] = field(default_factory=dict)
     received: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
@@ -75,8 +89,13 @@ class FakeAmplitude:
         return f"http://{host!s}:{port}"
 
     @property
+    def kept(self) -> dict[DedupeKey, dict[str, Any]]:
+        """(insert_id, device or user) → the event, once per key: what Amplitude keeps."""
+        return self.state.kept
+
+    @property
     def ingested(self) -> dict[str, dict[str, Any]]:
-        """insert_id → the event, once per insert_id (Amplitude's dedupe)."""
+        """insert_id → the first event kept with it (for tests whose insert_ids are unique)."""
         return self.state.ingested
 
     @property
@@ -87,9 +106,9 @@ class FakeAmplitude:
     def stats(self) -> dict[str, Any]:
         """Counts for people and tests."""
         with self.state.lock:
-            return {"requests": self.state.requests, "ingested": len(self.state.ingested),
+            return {"requests": self.state.requests, "ingested": len(self.state.kept),
                     "received": sum(self.state.received.values()),
-                    "duplicates": sum(n - 1 for n in self.state.received.values() if n > 1),
+                    "duplicates": sum(self.state.received.values()) - len(self.state.kept),
                     "statuses": {str(k): v for k, v in sorted(self.state.statuses.items())}}
 
     def start(self) -> FakeAmplitude:
@@ -153,6 +172,10 @@ class FakeAmplitude:
                              "throttled_devices": {},
                              "throttled_events": [i for i, e in enumerate(events)
                                                   if e.get("user_id") in named]}
+        short = _short_ids(events, data.get("options"))
+        if short:
+            return 400, {"code": 400, "error": "Invalid id length for user_id or device_id",
+                         "events_with_invalid_id_lengths": short}
         poisoned = [i for i, e in enumerate(events)
                     if isinstance(e, dict) and faults.poison_key in (e.get("event_properties") or {})]
         if poisoned:
@@ -160,13 +183,26 @@ class FakeAmplitude:
                          "events_with_invalid_fields": {"event_properties": poisoned}}
         with state.lock:
             for event in events:
-                insert_id = str(event.get("insert_id"))
-                state.received[insert_id] += 1
-                state.ingested.setdefault(insert_id, event)
+                state.received[str(event.get("insert_id"))] += 1
+                key = dedupe_key(event)
+                state.kept.setdefault(key, event)
+                state.ingested.setdefault(key[0], event)
         if rolled["error_after_ingest"]:
             return 502, {"code": 502, "error": "Bad Gateway"}
         return 200, {"code": 200, "events_ingested": len(events), "payload_size_bytes": len(body),
                      "server_upload_time": 0}
+
+
+def _short_ids(events: list[Any], options: Any) -> dict[str, list[int]]:
+    minimum = options.get("min_id_length") if isinstance(options, dict) else None
+    minimum = minimum if isinstance(minimum, int) else 5
+    found: dict[str, list[int]] = {}
+    for i, event in enumerate(events):
+        for key in ("user_id", "device_id"):
+            value = event.get(key) if isinstance(event, dict) else None
+            if isinstance(value, str) and len(value) < minimum:
+                found.setdefault(key, []).append(i)
+    return found
 
 
 class _Handler(BaseHTTPRequestHandler):

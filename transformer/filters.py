@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .errors import short_repr
+from .errors import describe_value, short_repr
 
 __all__ = [
     "FILTERS",
@@ -80,16 +80,10 @@ def register(name: str, summary: str, *, takes_args: bool = False,
     return add
 
 
-def _kind(value: Any) -> str:
-    kind = {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
-            dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
-    return f"{kind} {short_repr(value)}"
-
-
 def _string_filter(fn: Callable[[str], str], what: str) -> FilterFn:
     def apply(value: Any) -> Any:
         if not isinstance(value, str):
-            raise FilterValueError(f"{what} expects a string, got {_kind(value)}")
+            raise FilterValueError(f"{what} expects a string, got {describe_value(value)}")
         return fn(value)
     return apply
 
@@ -132,7 +126,7 @@ def _truncate(args: Any, ctx: FilterContext) -> FilterFn:
 
     def truncate(value: Any) -> Any:
         if not isinstance(value, str):
-            raise FilterValueError(f"truncate expects a string, got {_kind(value)}")
+            raise FilterValueError(f"truncate expects a string, got {describe_value(value)}")
         return value if len(value) <= limit else value[:limit]
     return truncate
 
@@ -145,7 +139,7 @@ def _seconds_to_ms(args: Any, ctx: FilterContext) -> FilterFn:
             return value * 1000
         if type(value) is float and math.isfinite(value * 1000):
             return round(value * 1000)
-        raise FilterValueError(f"seconds_to_ms expects a number of seconds, got {_kind(value)}")
+        raise FilterValueError(f"seconds_to_ms expects a number of seconds, got {describe_value(value)}")
     return seconds_to_ms
 
 
@@ -160,7 +154,7 @@ def _to_string(args: Any, ctx: FilterContext) -> FilterFn:
             return str(value)
         if kind is float and math.isfinite(value):
             return str(int(value)) if value.is_integer() else repr(value)
-        raise FilterValueError(f"to_string expects a string or a number, got {_kind(value)}")
+        raise FilterValueError(f"to_string expects a string or a number, got {describe_value(value)}")
     return to_string
 
 

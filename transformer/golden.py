@@ -10,6 +10,7 @@ A mapping's cases live in the folder its `tests:` key names, as YAML files:
         expect:
           events: [{...}]                    # or: skip: <rule id>
                                              # or: error: {rule: <rule path>, path: <JSON path>}
+                                             # or: settings_error: [<message>, ...]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import yaml
 
 from .engine import CompiledMapping, load_mapping
 from .errors import PayloadError, SettingsError, TransformerError
+from .golden_update import update_expectations
 
 __all__ = ["Case", "CaseResult", "load_cases", "run_cases", "update_cases"]
 
@@ -63,7 +65,7 @@ def load_cases(folder: Path) -> list[Case]:
     cases: list[Case] = []
     seen: dict[str, Path] = {}
     for file in sorted(folder.glob("*.yaml")):
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(file.read_text(encoding="utf-8-sig")) or {}
         items = data.get("cases") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise CaseFileError(f"{file}: expected a top-level 'cases:' list")
@@ -127,16 +129,13 @@ def _render(value: Any) -> str:
 
 
 def update_cases(results: list[CaseResult]) -> list[Path]:
-    """Rewrite expectations from actual outcomes; returns the files changed."""
+    """Rewrite the expected values that changed, in place (see `golden_update`); returns the
+    files changed."""
     changed: dict[Path, dict[str, dict[str, Any]]] = {}
     for result in results:
         if not result.passed:
             changed.setdefault(result.case.file, {})[result.case.name] = result.actual
     for file, updates in changed.items():
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        for item in data["cases"]:
-            if item.get("name") in updates:
-                item["expect"] = updates[item["name"]]
-        file.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100),
-                        encoding="utf-8")
+        text = file.read_text(encoding="utf-8")
+        file.write_text(update_expectations(text, updates), encoding="utf-8")
     return sorted(changed)

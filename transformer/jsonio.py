@@ -24,7 +24,7 @@ import orjson
 from .json_split import BOM, Piece, Splitter, depth_exceeds
 
 __all__ = ["DEFAULT_MAX_DEPTH", "InputError", "Item", "TooDeepError", "depth_exceeds", "dumps",
-           "loads_payload", "parse_item", "read_items"]
+           "loads_payload", "parse_item", "read_items", "read_json_file"]
 
 DEFAULT_MAX_DEPTH = 128
 """How deeply a payload's arrays and objects may nest; deeper input is a payload error."""
@@ -51,6 +51,11 @@ def dumps(value: Any) -> bytes:
         return bytes(orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE))
     except TypeError:  # integers beyond 64 bits, which orjson refuses
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def read_json_file(path: str | Path) -> Any:
+    """One JSON document from a file, such as a schema; a UTF-8 byte order mark is accepted."""
+    return json.loads(Path(path).read_text(encoding="utf-8-sig"))
 
 
 def loads(data: bytes | str) -> Any:

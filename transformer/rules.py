@@ -26,6 +26,7 @@ __all__ = [
     "copy_except",
     "deep_copy",
     "locate",
+    "missing_message",
     "no_value_test",
     "rest_copier",
 ]
@@ -183,6 +184,11 @@ def deep_copy(value: Any) -> Any:
     return value
 
 
+def missing_message(path: str) -> str:
+    """What a required rule with no value says: the JSON path it reads, `$.object_type is missing`."""
+    return f"{path} is missing" if path.startswith("$") else "required value is missing"
+
+
 def locate(spec: RuleSpec, env: list[Any]) -> str:
     """The JSON path the rule's value came from (for error messages); the slow path."""
     if spec.source is not None:
@@ -199,4 +205,4 @@ def locate(spec: RuleSpec, env: list[Any]) -> str:
         except Exception:  # noqa: BLE001 - only locating; the real error is being raised
             continue
         return locate(candidate, env)
-    return "$"
+    return locate(spec.first[0], env) if spec.first else "$"

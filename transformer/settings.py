@@ -13,17 +13,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from .errors import SettingsError, SpecError, did_you_mean, short_repr
+from .errors import SettingsError, SpecError, describe_value, did_you_mean, short_repr
+from .setting_patterns import PatternSpec, allowed_value_combinations, resolve_patterns
 from .yaml_source import load_yaml_file
 
 __all__ = [
+    "SETTING_FORMATS",
     "SETTING_TYPES",
     "SettingDecl",
     "Settings",
+    "check_url",
     "env_names",
     "parse_assignments",
     "read_settings_file",
+    "resolve_setting_patterns",
     "resolve_settings",
 ]
 
@@ -46,30 +51,53 @@ class SettingDecl:
     env: tuple[str, ...] = ()
     choices: tuple[Any, ...] | None = None
     minimum: int | None = None
+    format: str | None = None
+    patterns: PatternSpec | None = None
+    used_by: str | None = None  # who reads it besides expressions: sender, server
 
     def coerce(self, value: Any) -> Any:
         """Check a value against the declared type, parsing text; raises `ValueError`."""
         if value is None:
             return None
         kind = self.type
+        if kind == "string" and type(value) is int:
+            value = str(value)  # account_id: 1 means the id "1"
         if isinstance(value, str) and kind != "string":
             value = _parse_text(kind, value)
         if kind == "string" and not isinstance(value, str):
-            raise ValueError(f"expected a string, got {_describe(value)}")
+            raise ValueError(f"expected a string, got {describe_value(value, integer=True)}")
         if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError(f"expected an integer, got {_describe(value)}")
+            raise ValueError(f"expected an integer, got {describe_value(value, integer=True)}")
         if kind == "boolean" and not isinstance(value, bool):
-            raise ValueError(f"expected true or false, got {_describe(value)}")
+            raise ValueError(f"expected true or false, got {describe_value(value, integer=True)}")
         if kind == "list":
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-                raise ValueError(f"expected a list of strings, got {_describe(value)}")
+                raise ValueError(f"expected a list of strings, got {describe_value(value, integer=True)}")
             value = list(value)
         if self.choices is not None and value not in self.choices:
             known = ", ".join(str(c) for c in self.choices)
             raise ValueError(f"{short_repr(value)} is not one of: {known}")
         if self.minimum is not None and isinstance(value, int) and value < self.minimum:
             raise ValueError(f"must be at least {self.minimum}, got {value}")
+        if self.format == "url":
+            check_url(value)
         return value
+
+
+SETTING_FORMATS = ("url",)
+
+
+def check_url(value: str) -> None:
+    """An absolute http(s) URL with a host (and a valid port, if any); raises `ValueError`."""
+    problem = (f"{short_repr(value)} is not an http:// or https:// URL with a host "
+               "(for example http://127.0.0.1:8787)")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError:
+        raise ValueError(problem) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise ValueError(problem)
 
 
 def _parse_text(kind: str, text: str) -> Any:
@@ -78,27 +106,22 @@ def _parse_text(kind: str, text: str) -> Any:
         try:
             return int(raw)
         except ValueError:
-            raise ValueError(f"expected an integer, got {text!r}") from None
+            raise ValueError(f"expected an integer, got {short_repr(text)}") from None
     if kind == "boolean":
         if raw.lower() in _TRUE:
             return True
         if raw.lower() in _FALSE:
             return False
-        raise ValueError(f"expected true or false, got {text!r}")
+        raise ValueError(f"expected true or false, got {short_repr(text)}")
     # list: a JSON array, or comma-separated words
     if raw.startswith("["):
         try:
             parsed = json.loads(raw)
         except ValueError:
-            raise ValueError(f"expected a JSON array or comma-separated list, got {text!r}") from None
+            raise ValueError("expected a JSON array or comma-separated list, "
+                             f"got {short_repr(text)}") from None
         return parsed
     return [part.strip() for part in raw.split(",") if part.strip()]
-
-
-def _describe(value: Any) -> str:
-    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
-            dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
-    return f"{kind} {short_repr(value)}"
 
 
 def env_names(decl: SettingDecl) -> tuple[str, ...]:
@@ -144,11 +167,11 @@ def resolve_settings(decls: Mapping[str, SettingDecl], given: Mapping[str, Any] 
     file_values = dict(file_values or {})
     environ = os.environ if environ is None else environ
     errors: list[str] = []
-    for source, supplied in (("setting", given), ("settings file", file_values)):
+    for where, supplied in (("", given), ("settings file: ", file_values)):
         for name in supplied:
             if name not in decls:
                 known = ", ".join(sorted(decls)) or "none"
-                errors.append(f"unknown {source} '{name}'{did_you_mean(name, decls)} (known: {known})")
+                errors.append(f"{where}unknown setting '{name}'{did_you_mean(name, decls)} (known: {known})")
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, decl in decls.items():
@@ -177,6 +200,25 @@ def resolve_settings(decls: Mapping[str, SettingDecl], given: Mapping[str, Any] 
     return Settings(decls, values, sources)
 
 
+def resolve_setting_patterns(settings: Settings, input_schema: Path) -> Settings:
+    """Settings with `patterns` checked against the input schema's combinations and written in
+    the canonical spelling (see `setting_patterns`); raises `SettingsError`."""
+    values = dict(settings.resolved)
+    errors: list[str] = []
+    for name, decl in settings.decls.items():
+        given = values.get(name)
+        if decl.patterns is None or not given or all(p == "*" for p in given):
+            continue
+        combinations = allowed_value_combinations(input_schema, decl.patterns.over)
+        try:
+            values[name] = resolve_patterns(given, decl.patterns, combinations)
+        except ValueError as exc:
+            errors.append(f"setting '{name}' ({settings.sources.get(name, 'default')}): {exc}")
+    if errors:
+        raise SettingsError(errors)
+    return Settings(settings.decls, values, settings.sources)
+
+
 def parse_assignments(pairs: list[str]) -> dict[str, str]:
     """`["a=1", "b=x"]` → `{"a": "1", "b": "x"}`; raises `SettingsError` on a pair without `=`."""
     out: dict[str, str] = {}
@@ -199,7 +241,9 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
         reason = "no such file" if not Path(path).exists() else "not a file"
         raise SettingsError([f"cannot read settings file {path}: {reason}"])
     try:
-        data = load_yaml_file(path).data
+        # integers keep their text: `account_id: 0123` is the id "0123" (an integer setting
+        # parses the text all the same)
+        data = load_yaml_file(path, integers_as_text=True).data
     except SpecError as exc:
         raise SettingsError([f"settings file {p.file}:{p.line}:{p.column}: {p.message}"
                              for p in exc.problems]) from None

@@ -16,6 +16,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from .errors import Problem, did_you_mean, format_rule_path
+from .jsonio import read_json_file
 from .yaml_source import SourceIndex
 
 __all__ = ["check_spec_schema", "data_file", "spec_validator"]
@@ -35,7 +36,7 @@ def data_file(*parts: str) -> Path:
 @lru_cache(maxsize=1)
 def spec_validator() -> jsonschema.protocols.Validator:
     """The validator for mapping specs, its schema checked once."""
-    schema = json.loads(data_file("schemas", "mapping.schema.json").read_text(encoding="utf-8"))
+    schema = read_json_file(data_file("schemas", "mapping.schema.json"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)

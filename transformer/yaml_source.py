@@ -71,9 +71,11 @@ class Located:
     index: SourceIndex
 
 
-def load_yaml_file(path: str | Path, limits: YamlLimits = DEFAULT_LIMITS) -> Located:
+def load_yaml_file(path: str | Path, limits: YamlLimits = DEFAULT_LIMITS, *,
+                   integers_as_text: bool = False) -> Located:
     """Read and compose one YAML file; raises `SpecError` with line and column on bad YAML or
-    on a document beyond `limits`. A UTF-8 byte order mark is accepted."""
+    on a document beyond `limits`. A UTF-8 byte order mark is accepted. With `integers_as_text`,
+    integers keep their source text (`0123` stays "0123")."""
     name = str(path)
     try:
         with Path(path).open("rb") as handle:
@@ -83,10 +85,11 @@ def load_yaml_file(path: str | Path, limits: YamlLimits = DEFAULT_LIMITS) -> Loc
         raise SpecError([Problem(name, 1, 1, "", f"cannot read file: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
         raise SpecError([Problem(name, 1, 1, "", f"file is not UTF-8 text: {exc.reason}")]) from None
-    return load_yaml_text(text, name, limits)
+    return load_yaml_text(text, name, limits, integers_as_text=integers_as_text)
 
 
-def load_yaml_text(text: str, name: str = "<string>", limits: YamlLimits = DEFAULT_LIMITS) -> Located:
+def load_yaml_text(text: str, name: str = "<string>", limits: YamlLimits = DEFAULT_LIMITS, *,
+                   integers_as_text: bool = False) -> Located:
     """Compose YAML text into plain data and a `SourceIndex`."""
     index = SourceIndex(name)
     beyond = check_yaml(text, name, limits)
@@ -106,7 +109,8 @@ def load_yaml_text(text: str, name: str = "<string>", limits: YamlLimits = DEFAU
     if node is None:
         return Located(None, index)
     problems: list[Problem] = []
-    data = _build(node, (), index, problems, set())
+    constructed = _CONSTRUCTED - {_CORE + "int"} if integers_as_text else _CONSTRUCTED
+    data = _build(node, (), index, problems, set(), constructed)
     if problems:
         raise SpecError(problems)
     return Located(data, index)
@@ -118,12 +122,12 @@ _CONSTRUCTED = frozenset(_CORE + t for t in ("str", "int", "float", "bool", "nul
 
 
 def _build(node: yaml.Node, path: PathKey, index: SourceIndex, problems: list[Problem],
-           within: set[int]) -> Any:
+           within: set[int], constructed: frozenset[str]) -> Any:
     mark = node.start_mark
     single = node.start_mark.line == node.end_mark.line
     index.values[path] = Position(mark.line + 1, mark.column + 1, getattr(node, "style", None), single)
     if isinstance(node, yaml.ScalarNode):
-        return _scalar(node, path, index, problems)
+        return _scalar(node, path, index, problems, constructed)
     if id(node) in within:  # an alias of a collection that contains it (the guard reports these first)
         problems.append(Problem(index.file, mark.line + 1, mark.column + 1, format_rule_path(path),
                                 "recursive alias"))
@@ -131,17 +135,18 @@ def _build(node: yaml.Node, path: PathKey, index: SourceIndex, problems: list[Pr
     within.add(id(node))
     try:
         if isinstance(node, yaml.MappingNode):
-            return _mapping(node, path, index, problems, within)
-        return [_build(item, (*path, i), index, problems, within) for i, item in enumerate(node.value)]
+            return _mapping(node, path, index, problems, within, constructed)
+        return [_build(item, (*path, i), index, problems, within, constructed)
+                for i, item in enumerate(node.value)]
     finally:
         within.discard(id(node))
 
 
 def _mapping(node: yaml.MappingNode, path: PathKey, index: SourceIndex, problems: list[Problem],
-             within: set[int]) -> dict[str, Any]:
+             within: set[int], constructed: frozenset[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key_node, value_node in node.value:
-        key = _build(key_node, (*path, "<key>"), index, problems, within)
+        key = _build(key_node, (*path, "<key>"), index, problems, within, constructed)
         key = key if isinstance(key, str) else str(key)
         child = (*path, key)
         key_pos = Position(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -151,14 +156,15 @@ def _mapping(node: yaml.MappingNode, path: PathKey, index: SourceIndex, problems
                                     format_rule_path(child), what))
             continue
         index.keys[child] = key_pos
-        out[key] = _build(value_node, child, index, problems, within)
+        out[key] = _build(value_node, child, index, problems, within, constructed)
     index.values.pop((*path, "<key>"), None)
     return out
 
 
-def _scalar(node: yaml.ScalarNode, path: PathKey, index: SourceIndex, problems: list[Problem]) -> Any:
+def _scalar(node: yaml.ScalarNode, path: PathKey, index: SourceIndex, problems: list[Problem],
+            constructed: frozenset[str]) -> Any:
     """A core-schema value; what YAML 1.1 would also read as a date or the like stays text."""
-    if node.tag not in _CONSTRUCTED:
+    if node.tag not in constructed:
         return node.value
     try:
         return _scalars.construct_object(node, deep=True)

@@ -21,7 +21,7 @@ from ..expr.compile import is_false
 from ..expr.functions import EvalError
 from ..expr.runtime import UNSET
 from ..filters import FilterValueError
-from ..rules import NOVALUE, RuleSpec, copy_except, deep_copy, no_value_test, rest_copier
+from ..rules import NOVALUE, RuleSpec, copy_except, deep_copy, missing_message, no_value_test, rest_copier
 
 if TYPE_CHECKING:
     from ..engine import CompiledMapping
@@ -236,7 +236,8 @@ class _Tracer:
         if value is not NOVALUE and spec.filters and empty(value):
             value = NOVALUE
         if value is NOVALUE and spec.required:
-            raise PayloadError(spec.path, trace.json_path or "$", "required value is missing")
+            path = trace.json_path or "$"
+            raise PayloadError(spec.path, path, missing_message(path))
         trace.value = value
 
     def _object(self, spec: RuleSpec, trace: RuleTrace) -> Any:

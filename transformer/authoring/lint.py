@@ -20,6 +20,7 @@ from ..compiler import CompiledParts
 from ..engine import CompiledMapping, load_mapping
 from ..errors import PayloadError, Problem
 from ..expr.parse import ParseFailure, parse_expression
+from ..jsonio import read_json_file
 from ..yaml_source import SourceIndex, load_yaml_file
 from .paths import Finding, PathWalker, Place
 from .shapes import Shape, shape_of
@@ -31,9 +32,11 @@ PathKey = tuple[str | int, ...]
 
 
 def lint_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,
+                 settings_file: str | Path | None = None,
                  environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Every lint warning for a mapping (raises `SpecError` if it is not even valid)."""
-    mapping = load_mapping(path, settings, environ=environ if environ is not None else {})
+    mapping = load_mapping(path, settings, settings_file=settings_file,
+                           environ=environ if environ is not None else {})
     located = load_yaml_file(path)
     return _Linter(mapping, located.data, located.index).run()
 
@@ -41,7 +44,7 @@ def lint_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,
 def _load_shape(schema_path: Path | None) -> tuple[Shape | None, dict[str, Any] | None]:
     if schema_path is None:
         return None, None
-    schema = json.loads(schema_path.read_text(encoding="utf-8-sig"))
+    schema = read_json_file(schema_path)
     return shape_of(schema), schema
 
 

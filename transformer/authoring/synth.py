@@ -14,6 +14,8 @@ from typing import Any
 
 import jsonschema
 
+from ..setting_patterns import candidate_values
+
 __all__ = ["allowed_combinations", "candidate_values", "synthesize"]
 
 _PREFERENCE = ("object", "string", "integer", "number", "boolean", "array")
@@ -108,26 +110,6 @@ class _Synth:
 def synthesize(schema: dict[str, Any], fixed: dict[str, Any]) -> Any:
     """A document for `schema` with the `fixed` top-level values, every declared key filled."""
     return _Synth(schema).fill(dict(fixed), schema)
-
-
-def candidate_values(schema: dict[str, Any], name: str) -> list[Any]:
-    """Every `enum` / `const` value the schema gives for a property called `name`, anywhere."""
-    found: list[Any] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            prop = (node.get("properties") or {}).get(name)
-            if isinstance(prop, dict):
-                for value in ([prop["const"]] if "const" in prop else []) + list(prop.get("enum") or []):
-                    if value not in found:
-                        found.append(value)
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-    walk(schema)
-    return found
 
 
 def allowed_combinations(schema: dict[str, Any], names: Sequence[str]) -> list[tuple[tuple[Any, ...], Any]]:

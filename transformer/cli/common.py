@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -24,14 +26,17 @@ __all__ = [
     "OutputBudgetOpt",
     "SetOpt",
     "SettingsOpt",
+    "check_listen_address",
+    "check_writable_file",
     "fail",
     "load_from_options",
     "resolve_mapping_path",
+    "stdout_failed",
 ]
 
 DEFAULT_MAPPING = "mappings/amplitude.yaml"
 
-MappingOpt = Annotated[str, typer.Option("--mapping", "-m", help="Mapping spec (YAML).",
+MappingOpt = Annotated[str, typer.Option("--mapping", "-m", metavar="PATH", help="Mapping spec (YAML).",
                                          show_default=True)]
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", "-s", metavar="NAME=VALUE", help="Set a setting (repeatable); parsed by its declared type.")]
@@ -80,3 +85,43 @@ def load_from_options(mapping: str, assignments: list[str] | None, settings_file
         for message in exc.messages:
             err(f"error: {message}")
         raise typer.Exit(2) from None
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """Before any work: `path` can be appended to (exit 2 with the reason otherwise)."""
+    if path.is_dir():
+        fail(f"error: {option} {path} is a directory; give a file path "
+             f"(such as {path / 'dead-letters.ndjson'})", 2)
+    folder = path.parent
+    if not folder.is_dir():
+        fail(f"error: {option} {path}: no such folder {folder}", 2)
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        fail(f"error: {option} {path}: permission denied", 2)
+
+
+def check_listen_address(host: str, port: int) -> None:
+    """Before starting a server: the port is in range (exit 2) and free on `host` (exit 1)."""
+    if not 0 < port < 65536:
+        fail(f"error: --port must be between 1 and 65535, got {port}", 2)
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError) as exc:
+        fail(f"error: --host {host}: {getattr(exc, 'strerror', None) or exc}", 2)
+    with socket.socket(family, kind, proto) as probe:
+        # as the servers bind: a port in TIME_WAIT is usable, one another program listens on is not
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            fail(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
+
+
+def stdout_failed(exc: OSError) -> None:
+    """Writing to standard output failed (a full disk, a closed pipe): say so once (not for a
+    pipe its reader closed) and point stdout at /dev/null, so that the exit flush is quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    if not isinstance(exc, BrokenPipeError):
+        err(f"error: cannot write to standard output: {exc.strerror or exc}")
+    raise typer.Exit(1)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ..engine import CompiledMapping
+from ..errors import SettingsError
 from ..server import Store, StoreError
 from ..server.letters import record, resend
+from ..settings import parse_assignments, read_settings_file
 from .common import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
@@ -28,6 +32,8 @@ app = typer.Typer(
     name="dead-letters",
     help="Dead letters kept by `transformer serve` in its data dir: list, show, resend.",
     no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 KINDS = ("payload_error", "set_aside", "undelivered")
@@ -43,8 +49,9 @@ def _open(data_dir: str) -> Store:
 @app.command("list")
 def list_letters(
     data_dir: DataDirOpt,
-    kind: Annotated[str | None, typer.Option(help=f"Only this kind: {', '.join(KINDS)}.")] = None,
-    limit: Annotated[int, typer.Option(help="Show at most this many (oldest first).")] = 100,
+    kind: Annotated[str | None, typer.Option(metavar="KIND",
+        help=f"Only this kind: {', '.join(KINDS)}.")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="Show at most this many (oldest first).")] = 100,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Whole records as NDJSON (the format `transformer send` reads).")] = False,
 ) -> None:
@@ -97,17 +104,20 @@ def resend_letters(
     settings_file: SettingsOpt = None,
     max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
 ) -> None:
-    """Put dead letters (all, or IDS) back in the queue of `transformer serve`."""
-    # payloads are transformed again with --mapping/--set/--settings: give the server's
+    """Put dead letters (all, or IDS) back in the queue of `transformer serve`. Payloads are
+    transformed again with --mapping/--set/--settings (give the server's); events go as they are."""
     if ids and every:
         fail("error: give dead-letter ids or --all, not both", 2)
+    given = _given_settings(assignments, settings_file)
+    compiled = load_from_options(mapping, assignments, settings_file)
+    _refuse_settings_read_elsewhere(compiled, given)
     store = _open(str(data_dir))
     try:
         chosen = list(ids) if ids else [row.id for row in store.letters()]
-        report = resend(store, chosen, lambda: load_from_options(mapping, assignments, settings_file),
-                        max_depth=max_depth)
+        report = resend(store, chosen, lambda: compiled, max_depth=max_depth)
     finally:
         store.close()
+
     err(f"requeued {len(report.requeued):,} dead letter{'' if len(report.requeued) == 1 else 's'} "
         f"({report.events:,} event{'' if report.events == 1 else 's'}): a transformer serve on "
         f"{data_dir} forwards them within a second, or as soon as it starts")
@@ -117,4 +127,30 @@ def resend_letters(
         err(f"dead letter {letter_id}: still failing, kept: {reason}")
     for letter_id in report.missing:
         err(f"dead letter {letter_id}: not found in {data_dir}")
+    if given and report.events_as_they_were:
+        count = report.events_as_they_were
+        err(f"note: {', '.join(sorted(given))} applied to payloads only; {count:,} set-aside "
+            f"event{'' if count == 1 else 's'} went back unchanged")
     raise typer.Exit(1 if report.failed or report.missing else 0)
+
+
+def _given_settings(assignments: list[str] | None, settings_file: Path | None) -> set[str]:
+    try:
+        names = set(parse_assignments(assignments or []))
+        if settings_file is not None:
+            names |= set(read_settings_file(settings_file))
+    except SettingsError as exc:
+        fail("\n".join(f"error: {m}" for m in exc.messages), 2)
+    return names
+
+
+def _refuse_settings_read_elsewhere(compiled: CompiledMapping, given: set[str]) -> None:
+    """A setting the sender or server reads (min_id_length, endpoint, ...) cannot change what
+    resend does: the running `serve` sends with its own. Refuse it rather than ignore it."""
+    decls = compiled.settings.decls
+    elsewhere = sorted(n for n in given if n in decls and decls[n].used_by)
+    if elsewhere:
+        names = ", ".join(elsewhere)
+        fail(f"error: {names} {'is' if len(elsewhere) == 1 else 'are'} read by `transformer serve` "
+             f"when it sends, not by resend: restart serve with --set {elsewhere[0]}=…, "
+             "then resend (or resend first: serve picks the letters up when it starts)", 2)

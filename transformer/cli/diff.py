@@ -17,10 +17,10 @@ def diff(
     mapping_a: Annotated[str, typer.Argument(metavar="A", help="A mapping spec (e.g. your edited one).")],
     mapping_b: Annotated[str, typer.Argument(metavar="B", help="The mapping to compare it with.")],
     inputs: Annotated[list[str], typer.Option(
-        "--input", "-i", help="Corpus files (.json, .ndjson, -); repeatable.")],
+        "--input", "-i", metavar="PATH", help="Corpus files (.json, .ndjson, -); repeatable.")],
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
-    examples: Annotated[int, typer.Option(help="Examples kept per kind of change.")] = 3,
+    examples: Annotated[int, typer.Option(metavar="N", help="Examples kept per kind of change.")] = 3,
     exit_code: Annotated[bool, typer.Option(
         "--exit-code", help="Exit 1 when the outputs differ (like git diff --exit-code).")] = False,
     max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,

@@ -11,24 +11,26 @@ import typer
 from ..authoring.lint import lint_mapping
 from ..errors import SettingsError, SpecError
 from ..settings import parse_assignments
-from .common import DEFAULT_MAPPING, SetOpt, err, resolve_mapping_path
+from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, resolve_mapping_path
 
 
 def lint(
     files: Annotated[list[str] | None, typer.Argument(
-        metavar="[FILES]...", help=f"Mapping specs (default: {DEFAULT_MAPPING}).")] = None,
+        metavar="[FILES]...", help="Mapping specs (default: the --mapping).")] = None,
+    mapping: MappingOpt = DEFAULT_MAPPING,
     strict: Annotated[bool, typer.Option("--strict", help="Treat every warning as an error.")] = False,
     fail_on_unmapped: Annotated[bool, typer.Option(
         "--fail-on-unmapped", help="Treat coverage gaps (unmapped input combinations) as errors.")] = False,
     assignments: SetOpt = None,
+    settings_file: SettingsOpt = None,
 ) -> None:
     """Typos in payload paths, output keys the output schema refuses, `||` over false/0,
     coverage of every input combination, unused settings. Exit 1 on errors."""
     errors = 0
-    for name in files or [DEFAULT_MAPPING]:
+    for name in files or [mapping]:
         path = resolve_mapping_path(name)
         try:
-            problems = lint_mapping(path, parse_assignments(assignments or []))
+            problems = lint_mapping(path, parse_assignments(assignments or []), settings_file=settings_file)
         except SpecError as exc:
             for problem in exc.problems:
                 err(str(problem))

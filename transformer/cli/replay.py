@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -26,7 +27,9 @@ from .common import (
     err,
     fail,
     load_from_options,
+    stdout_failed,
 )
+from .progress import RunProgress
 from .signals import Stop
 
 
@@ -37,7 +40,7 @@ def replay(
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write NDJSON here instead of standard output.")] = None,
+        "--output", "-o", metavar="PATH", help="Write NDJSON here instead of standard output.")] = None,
     include_skips: Annotated[bool, typer.Option(
         "--include-skips", help="Also write a line per skipped payload: its id, rule and reason.")] = False,
     check: Annotated[bool, typer.Option(
@@ -52,13 +55,20 @@ def replay(
         run = _Replay(compiled, include_skips, checks, max_depth, stop)
         try:
             if output is None:
-                run.inputs(inputs, sys.stdout.buffer)
+                try:
+                    run.inputs(inputs, sys.stdout.buffer)
+                except OSError as exc:
+                    stdout_failed(exc)
             else:
+                progress = RunProgress(sys.stderr, f"replay → {output}", inputs)
+                run.stats.tick = progress.tick
                 try:
                     with output.open("wb") as sink:
                         run.inputs(inputs, sink)
                 except OSError as exc:
                     fail(f"error: cannot write {output}: {exc.strerror or exc}", 1)
+                finally:
+                    progress.stop(run.stats.read)
         except KeyboardInterrupt:  # a second signal: stop at once
             fail(f"interrupted again after {run.stats.read} payloads", stop.exit_code)
         if stop.requested:
@@ -78,6 +88,7 @@ def _schema_checks(compiled: CompiledMapping) -> tuple[SchemaCheck | None, Schem
 
 class _Stats:
     def __init__(self) -> None:
+        self.tick: Callable[[int], None] = lambda read: None
         self.read = 0
         self.written = 0
         self.errors = 0
@@ -115,6 +126,7 @@ class _Replay:
                         if self.stop.requested:
                             return
                         self.stats.read += 1
+                        self.stats.tick(self.stats.read)
                         if item.error is not None:
                             self.stats.errors += 1
                             err(f"{item.where}: {item.error}")

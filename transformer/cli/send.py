@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -25,11 +25,12 @@ from .common import (
     OutputBudgetOpt,
     SetOpt,
     SettingsOpt,
+    check_writable_file,
     err,
     fail,
     load_from_options,
 )
-from .progress import SendProgress
+from .progress import RunProgress
 from .signals import Stop
 
 DEFAULT_DEAD_LETTERS = "dead-letters.ndjson"
@@ -43,13 +44,13 @@ def send(
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
     dead_letters: Annotated[Path, typer.Option(
-        "--dead-letters", help="Where events that are not delivered are kept (appended).")
+        "--dead-letters", metavar="PATH", help="Where events that are not delivered are kept (appended).")
     ] = Path(DEFAULT_DEAD_LETTERS),
-    deadline: Annotated[float, typer.Option(
+    deadline: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds an event may take to be accepted, retries included, before it is dead-lettered.")
     ] = 600.0,
-    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 4,
-    throttle_pause: Annotated[float, typer.Option(
+    concurrency: Annotated[int, typer.Option(metavar="N", help="Requests in flight at once.")] = 4,
+    throttle_pause: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds a user or device named in a 429 is paused.")] = 30.0,
     max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
     output_budget: OutputBudgetOpt = DEFAULT_OUTPUT_BUDGET,
@@ -60,17 +61,27 @@ def send(
         if not compiled.settings.get("api_key"):
             fail("error: no Amplitude API key: export AMPLITUDE_API_KEY=… "
                  "(or set api_key in a settings file)", 2)
+        check_writable_file(dead_letters, "--dead-letters")
         sources = [_set_aside_if_resent(name, dead_letters) for name in inputs]
         stdin = stop.stdin() if "-" in sources else None
         counts = _Counts()
         writer = DeadLetterWriter(dead_letters)
-        progress = SendProgress(sys.stderr)
+        progress = RunProgress(sys.stderr, "sending", sources)
+        counts.tick = progress.tick
+        warned: list[str] = []
+
+        def on_progress(report: SendReport) -> None:
+            progress.send_report(report)
+            if report.unreachable and not warned and not report.accepted:
+                warned.append(report.unreachable)
+                err(f"warning: cannot connect to {report.unreachable}; nothing has been accepted yet "
+                    f"(is the endpoint right?). Retrying until the deadline ({deadline:g} s)")
+
         try:
             with AmplitudeSender.from_settings(
                     compiled.settings, dead_letters=writer, deadline=deadline, concurrency=concurrency,
-                    throttle_pause=throttle_pause, on_progress=progress.update) as sender:
+                    throttle_pause=throttle_pause, on_progress=on_progress) as sender:
                 stop.notify(sender.interrupt)
-                progress.start(sender.endpoint.url)
                 try:
                     report = sender.send(_outgoing(compiled, sources, writer, counts, max_depth, stdin))
                 except SendInterrupted as interrupted:
@@ -94,6 +105,7 @@ def send(
 
 class _Counts:
     def __init__(self) -> None:
+        self.tick: Callable[[int], None] = lambda read: None
         self.read = 0
         self.events = 0
         self.errors = 0
@@ -118,6 +130,7 @@ def _outgoing(compiled: CompiledMapping, sources: list[str], writer: DeadLetterW
         try:
             for item in read_items(source, max_depth, stdin=stdin):
                 counts.read += 1
+                counts.tick(counts.read)
                 if item.error is not None:
                     _unreadable(item.where, item.error, item.raw, source, writer, counts)
                     continue

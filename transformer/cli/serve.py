@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import signal
 import sqlite3
@@ -20,7 +21,18 @@ from ..server import ReceiverOptions, Store, StoreError, create_app
 from ..server.guard import REFUSAL_SLOTS, HttpLimits, guarded_protocol, raise_descriptor_limit
 from ..server.logs import configure, log
 from ..server.store import SYNC_MODES, Probe
-from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, fail, load_from_options
+from .common import (
+    DEFAULT_MAPPING,
+    MappingOpt,
+    SetOpt,
+    SettingsOpt,
+    check_listen_address,
+    fail,
+    load_from_options,
+)
+
+HTTP_PARSERS = ("auto", "h11", "httptools")
+EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
 _logger = logging.getLogger("transformer.server")
 
@@ -28,14 +40,15 @@ MIN_SECRET_LENGTH = 16
 """The shortest signing secret serve accepts."""
 
 DataDirOpt = Annotated[Path, typer.Option(
-    "--data-dir", help="Folder of the store (SQLite); one per instance.", show_default=False)]
+    "--data-dir", metavar="DIR", help="Folder of the store (SQLite); one per instance.", show_default=False)]
 
 
 def serve(
     data_dir: DataDirOpt,
-    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")
+    host: Annotated[str, typer.Option(metavar="HOST",
+        help="Address to listen on (0.0.0.0 for every interface).")
                     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8080,
     mapping: MappingOpt = DEFAULT_MAPPING,
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
@@ -43,46 +56,48 @@ def serve(
         "--allow-unsigned-INSECURE",
         help="Accept webhooks without checking their signature. Anyone who can reach the port "
              "can then inject events: for local experiments only.")] = False,
-    timestamp_tolerance: Annotated[float, typer.Option(
+    timestamp_tolerance: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds X-CIO-Timestamp may differ from this machine's clock.")] = 300.0,
-    max_body_bytes: Annotated[int, typer.Option(help="Larger bodies are refused with 413.")] = 1_048_576,
-    max_depth: Annotated[int, typer.Option(
+    max_body_bytes: Annotated[int, typer.Option(metavar="BYTES",
+        help="Larger bodies are refused with 413.")] = 1_048_576,
+    max_depth: Annotated[int, typer.Option(metavar="N",
         help="Deepest nesting of a webhook's JSON; deeper ones are acknowledged and kept as dead "
              "letters.")] = DEFAULT_MAX_DEPTH,
-    max_header_bytes: Annotated[int, typer.Option(
+    max_header_bytes: Annotated[int, typer.Option(metavar="BYTES",
         help="Most bytes of request line and headers; beyond, 431 and the connection is closed.")
     ] = 32 * 1024,
-    request_timeout: Annotated[float, typer.Option(
+    request_timeout: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds a request may take to arrive complete; then 408 and close.")] = 10.0,
-    body_timeout: Annotated[float, typer.Option(
+    body_timeout: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds of silence allowed while a body arrives; then 408 and close.")] = 5.0,
-    max_connections: Annotated[int, typer.Option(
+    max_connections: Annotated[int, typer.Option(metavar="N",
         help="Open connections at most; more are answered 503 and closed.")] = 2048,
-    keep_alive_timeout: Annotated[float, typer.Option(
+    keep_alive_timeout: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds an idle keep-alive connection stays open.")] = 5.0,
-    stuck_after: Annotated[float, typer.Option(
+    stuck_after: Annotated[float, typer.Option(metavar="SECONDS",
         help="/readyz reports forwarding stuck when the oldest waiting event is older than this "
              "and nothing was delivered for as long.")] = 300.0,
-    dedupe_days: Annotated[float, typer.Option(
+    dedupe_days: Annotated[float, typer.Option(metavar="DAYS",
         help="Days a payload id (event_id, or the body's hash) is remembered, so that Customer.io's "
              "retries are not stored twice.")] = 7.0,
-    batch_size: Annotated[int | None, typer.Option(
+    batch_size: Annotated[int | None, typer.Option(metavar="N",
         help="Most events per Amplitude request (default: the API's limit, 2000 on /batch).")] = None,
-    concurrency: Annotated[int, typer.Option(help="Amplitude requests in flight.")] = 4,
-    throttle_pause: Annotated[float, typer.Option(
+    concurrency: Annotated[int, typer.Option(metavar="N", help="Amplitude requests in flight.")] = 4,
+    throttle_pause: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds a user or device named in a 429 is paused.")] = 30.0,
-    retry_max_wait: Annotated[float, typer.Option(
+    retry_max_wait: Annotated[float, typer.Option(metavar="SECONDS",
         help="Longest wait between retries of a failing Amplitude request.")] = 30.0,
-    blocked_pause: Annotated[float, typer.Option(
+    blocked_pause: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds between tries while Amplitude refuses every request (e.g. invalid key).")] = 60.0,
-    linger: Annotated[float, typer.Option(
+    linger: Annotated[float, typer.Option(metavar="SECONDS",
         help="Seconds events may gather before a small batch is sent.")] = 0.2,
-    sync: Annotated[str, typer.Option(
+    sync: Annotated[str, typer.Option(metavar="MODE",
         help="SQLite synchronous mode: full (survives power loss) or normal (survives a crash "
              "of the process).")] = "full",
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
-    http: Annotated[str, typer.Option(help="uvicorn HTTP parser: auto, h11 or httptools.")] = "auto",
-    loop: Annotated[str, typer.Option(help="Event loop: auto, asyncio or uvloop.")] = "auto",
+    log_level: Annotated[str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")] = "info",
+    http: Annotated[str, typer.Option(metavar="PARSER",
+        help="uvicorn HTTP parser: auto, h11 or httptools.")] = "auto",
+    loop: Annotated[str, typer.Option(metavar="LOOP", help="Event loop: auto, asyncio or uvloop.")] = "auto",
 ) -> None:
     """Receive Customer.io webhooks on POST /webhooks/customerio, store them, forward to Amplitude."""
     options = ReceiverOptions(
@@ -138,8 +153,12 @@ def _serve(stop: _Stop, data_dir: Path, host: str, port: int, compiled: Compiled
              "blank ordinary words). Use the whole signing key from Customer.io's webhook settings.", 2)
     if sync not in SYNC_MODES:
         fail(f"error: --sync must be one of {', '.join(SYNC_MODES)}, got {sync!r}", 2)
-    if http not in ("auto", "h11", "httptools"):
-        fail(f"error: --http must be auto, h11 or httptools, got {http!r}", 2)
+    for option, value, known in (("--http", http, HTTP_PARSERS), ("--loop", loop, EVENT_LOOPS)):
+        if value not in known:
+            fail(f"error: {option} must be one of {', '.join(known)}, got {value!r}", 2)
+    if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        fail("error: --loop uvloop needs the uvloop package (pip install uvloop)", 2)
+    check_listen_address(host, port)
     configure(log_level, secrets=[settings.get("api_key") or "", secret or ""])
     limits = _within_descriptors(limits, reserve=_RESERVED_DESCRIPTORS + options.concurrency)
     store = _open_store(data_dir, sync)

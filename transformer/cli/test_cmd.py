@@ -8,23 +8,23 @@ import typer
 
 from ..errors import TransformerError
 from ..golden import CaseResult, load_cases, run_cases, update_cases
-from .common import DEFAULT_MAPPING, err, load_from_options, resolve_mapping_path
+from .common import DEFAULT_MAPPING, MappingOpt, err, load_from_options, resolve_mapping_path
 
 
 def test(
     mappings: Annotated[list[str] | None, typer.Argument(
-        metavar="[MAPPINGS]...",
-        help=f"Mapping specs whose cases to run (default: {DEFAULT_MAPPING}).")] = None,
+        metavar="[MAPPINGS]...", help="Mapping specs whose cases to run (default: the --mapping).")] = None,
+    mapping: MappingOpt = DEFAULT_MAPPING,
     update: Annotated[bool, typer.Option(
         "--update",
-        help="Rewrite the expectations of failing cases from the current output (review the diff).")
+        help="Rewrite, in place, the expected values of failing cases that changed (review the diff).")
     ] = False,
     keyword: Annotated[str | None, typer.Option(
-        "-k", help="Only cases whose name or file name contains this text.")] = None,
+        "-k", metavar="TEXT", help="Only cases whose name or file name contains this text.")] = None,
 ) -> None:
     """Run golden cases: payload in, expected events / skip / error out. Exit 1 on any failure."""
     failed = 0
-    for name in mappings or [DEFAULT_MAPPING]:
+    for name in mappings or [mapping]:
         compiled = load_from_options(name, [], None)
         path = resolve_mapping_path(name)
         folder = compiled.parts.cases

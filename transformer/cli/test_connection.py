@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import typer
 
-from ..delivery import AmplitudeSender
+from ..delivery import AmplitudeSender, SendReport
+from ..engine import CompiledMapping
+from ..errors import PayloadError
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
+
+TEST_USER = "transformer-test-connection"
+# one request may take REQUEST_TIMEOUT; a retry is started only within DEADLINE: under 10 s in all
+REQUEST_TIMEOUT = 4.0
+DEADLINE = 5.0
 
 
 def test_connection(
@@ -16,27 +24,50 @@ def test_connection(
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
 ) -> None:
-    """Send one test `Email Sent` event; exit 0 only when Amplitude accepts it."""
+    """Send one test `Email Sent` event; exit 0 only when Amplitude accepts it (within 10 s)."""
     compiled = load_from_options(mapping, assignments, settings_file)
     if not compiled.settings.get("api_key"):
         fail("error: no Amplitude API key: export AMPLITUDE_API_KEY=… (or set api_key in a settings file)", 2)
-    event = {
-        "event_type": "Email Sent",
-        "user_id": "transformer-test-connection",
-        "insert_id": f"transformer-test-{uuid.uuid4()}",
-        "time": int(time.time() * 1000),
-        "event_properties": {"test_connection": True, "sent_by": "transformer test-connection"},
-    }
-    with AmplitudeSender.from_settings(compiled.settings, deadline=30.0, concurrency=1) as sender:
+    event = connection_event(compiled)
+    with AmplitudeSender.from_settings(compiled.settings, deadline=DEADLINE, concurrency=1,
+                                       timeout=REQUEST_TIMEOUT) as sender:
+        def give_up_if_unreachable(report: SendReport) -> None:
+            if report.unreachable:
+                sender.stop()
+
+        sender.on_progress = give_up_if_unreachable
         region = "EU" if sender.endpoint.is_eu else ("US" if "amplitude.com" in sender.endpoint.host
                                                       else "custom endpoint")
         err(f"host: {sender.endpoint.host} ({region}), {sender.endpoint.url}")
         report = sender.send([event])
     if report.accepted == 1:
-        err(f"ok: Amplitude accepted the test event (insert_id {event['insert_id']}); "
-            "look for an 'Email Sent' event of user 'transformer-test-connection' in the project")
+        groups = f" with groups {event['groups']}" if event.get("groups") else ""
+        err(f"ok: Amplitude accepted the test event (insert_id {event['insert_id']}){groups}; "
+            f"look for an 'Email Sent' event of user '{TEST_USER}' in the project")
         raise typer.Exit(0)
-    reason = report.fatal or next(
-        (d["dead_letter"]["reason"] for d in report.dead_letters), "not accepted")
+    if report.unreachable:
+        reason = f"cannot connect to {report.unreachable}"
+    else:
+        reason = report.fatal or next(
+            (d["dead_letter"]["reason"] for d in report.dead_letters), "not accepted")
     err(f"failed: {reason}")
     raise typer.Exit(1)
+
+
+def connection_event(compiled: CompiledMapping) -> dict[str, Any]:
+    """The mapping's own event for a test `email/sent` webhook (so `groups` come from
+    account_id and workspace_id as in real events); a plain event if the mapping gives none."""
+    now = int(time.time())
+    insert_id = f"transformer-test-{uuid.uuid4()}"
+    webhook = {"event_id": insert_id, "object_type": "email", "metric": "sent", "timestamp": now,
+               "data": {"identifiers": {"id": TEST_USER}, "recipient": "test-connection@example.com",
+                        "subject": "transformer test-connection",
+                        "test_connection": True, "sent_by": "transformer test-connection"}}
+    try:
+        events = compiled.apply(webhook).events
+    except PayloadError:
+        events = []
+    if len(events) == 1 and events[0].get("insert_id") == insert_id:
+        return events[0]
+    return {"event_type": "Email Sent", "user_id": TEST_USER, "insert_id": insert_id, "time": now * 1000,
+            "event_properties": {"test_connection": True, "sent_by": "transformer test-connection"}}

@@ -9,18 +9,21 @@ import typer
 from ..engine import load_mapping
 from ..errors import SettingsError, SpecError
 from ..settings import parse_assignments
-from .common import DEFAULT_MAPPING, SetOpt, SettingsOpt, err, resolve_mapping_path
+from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, resolve_mapping_path
 
 
 def validate(
     files: Annotated[list[str] | None, typer.Argument(
-        metavar="[FILES]...", help=f"Mapping specs to check (default: {DEFAULT_MAPPING}).")] = None,
+        metavar="[FILES]...", help="Mapping specs to check (default: the --mapping).")] = None,
+    mapping: MappingOpt = DEFAULT_MAPPING,
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
 ) -> None:
-    """Check mapping specs: schema, expressions, filters, settings. Exit 0 when all are valid."""
-    paths = files or [DEFAULT_MAPPING]
+    """Check mapping specs: schema, expressions, filters, settings. Exit 0 when all are valid,
+    1 when a spec has problems, 2 when a setting given is unknown or wrong."""
+    paths = files or [mapping]
     failed = 0
+    usage = False
     for name in paths:
         path = resolve_mapping_path(name)
         try:
@@ -34,9 +37,9 @@ def validate(
             err(f"{path}: {count} problem{'s' if count != 1 else ''}")
             continue
         except SettingsError as exc:
-            failed += 1
+            usage = True
             for message in exc.messages:
                 err(f"{path}: error: {message}")
             continue
         err(f"{path}: ok")
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(2 if usage else 1 if failed else 0)

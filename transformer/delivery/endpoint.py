@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..settings import check_url
+
 __all__ = ["API_PATHS", "Endpoint", "endpoint_from_settings"]
 
 US_HOST = "https://api2.amplitude.com"
@@ -43,5 +45,6 @@ def endpoint_from_settings(settings: Any) -> Endpoint:
     if api not in API_PATHS:
         raise ValueError(f"api must be one of {', '.join(API_PATHS)}, got {api!r}")
     base = settings.get("endpoint") or (EU_HOST if settings.get("eu_residency") else US_HOST)
+    check_url(base)
     max_events, max_bytes = _LIMITS[api]
     return Endpoint(base.rstrip("/") + API_PATHS[api], api, max_events, max_bytes)

@@ -7,7 +7,6 @@ integer `time`), and the id length against `min_id_length` (Amplitude's default 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import fastjsonschema
 
 from ..errors import short_repr
+from ..jsonio import read_json_file
 
 __all__ = ["AMPLITUDE_MIN_ID_LENGTH", "Preflight"]
 
@@ -22,7 +22,7 @@ AMPLITUDE_MIN_ID_LENGTH = 5
 
 
 def _compile(schema_path: Path) -> Callable[[Any], Any]:
-    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    schema = read_json_file(schema_path)
     # The schema uses only keywords that draft-07 shares with 2020-12, the draft
     # fastjsonschema compiles; jsonschema checks it as 2020-12 elsewhere.
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"

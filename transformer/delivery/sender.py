@@ -71,6 +71,8 @@ class SendReport:
     errors: Counter[str] = field(default_factory=Counter)
     last_error: str = ""
     fatal: str | None = None
+    unreachable: str | None = None  # set when connections fail before anything ever answered
+    retrying: str | None = None     # why the last failed request is being retried; None after a success
     interrupted: bool = False
     stopped: bool = False
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
@@ -189,6 +191,7 @@ class AmplitudeSender:
         self._seq = 0
         self._paused: dict[tuple[str, str], float] = {}
         self._warned = False
+        self._answered = False  # whether any request has had a response
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], **options: Any) -> AmplitudeSender:
@@ -387,12 +390,20 @@ class AmplitudeSender:
             status, content, headers = future.result()
         except httpx.HTTPError as exc:
             verdict = classify_failure(exc)
+            refused = isinstance(exc, httpx.ConnectError) and not self._answered
         else:
+            self._answered, refused = True, False
             verdict = classify(status, content, headers, len(batch))
         verdict.message = self.scrub(verdict.message)  # never repeat the key, even in pieces
         if verdict.kind != "accepted":
             report.errors[str(verdict.status) if verdict.status is not None else "network"] += 1
             report.last_error = verdict.message
+        if refused:
+            report.unreachable = report.unreachable or f"{self.endpoint.url}: {verdict.message}"
+        if verdict.kind in ("retry", "throttled"):
+            report.retrying = verdict.message
+        elif verdict.kind == "accepted":
+            report.retrying = None
         now = self.clock()
         for item in batch:
             item.picked = False

@@ -131,17 +131,12 @@ def check_constant_argument(fdef: FunctionDef, i: int, value: Any) -> str | None
     return None
 
 
-_JSON_TYPES = {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
-               dict: "object", type(None): "null"}
-
-
 def _type_message(fdef: FunctionDef, i: int, value: Any) -> str:
-    from ..errors import short_repr
+    from ..errors import describe_value
 
     wanted = " or ".join(t.replace("array-", "array of ") + ("s" if t.startswith("array-") else "")
                          for t in fdef.arg_types(i))
-    got = _JSON_TYPES.get(type(value), type(value).__name__)
-    return f"argument {i + 1} of {fdef.name}() must be {wanted}, got {got} {short_repr(value)}"
+    return f"argument {i + 1} of {fdef.name}() must be {wanted}, got {describe_value(value)}"
 
 
 _PYTHON_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError)

@@ -53,6 +53,7 @@ class ResendReport:
 
     requeued: list[int] = field(default_factory=list)
     events: int = 0
+    events_as_they_were: int = 0  # events of set-aside letters, requeued unchanged
     skipped: list[tuple[int, str]] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)
@@ -69,7 +70,9 @@ def resend(store: Store, ids: Iterable[int], mapping: Callable[[], CompiledMappi
             report.missing.append(letter_id)
             continue
         if row.payload is None:
-            report.events += store.requeue(letter_id)
+            requeued = store.requeue(letter_id)
+            report.events += requeued
+            report.events_as_they_were += requeued
             report.requeued.append(letter_id)
             continue
         compiled = compiled or mapping()
