@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from replay_bench import ROOT, SETTINGS, corpus
 
 from transformer import load_mapping
-from transformer.delivery import AmplitudeSender, Outgoing
+from transformer.destinations import AmplitudeSender, Outgoing
 
 
 def free_port() -> int:

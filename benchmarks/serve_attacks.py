@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from send_bench import free_port
 
-from transformer.fake_amplitude import FakeAmplitude
+from transformer.destinations.amplitude.fake import FakeAmplitude
 from transformer.server import sign
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from serve_load import _Connection
 
-from transformer.fake_amplitude import FakeAmplitude, Faults
+from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
 from transformer.server import Store, sign
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from transformer.cli import app
-from transformer.fake_amplitude import FakeAmplitude
+from transformer.destinations.amplitude.fake import FakeAmplitude
 
 from .conftest import MAPPING, ROOT, SAMPLES
 

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from transformer.cli import app
-from transformer.fake_amplitude import FakeAmplitude, Faults
+from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
 
 from .conftest import MAPPING, SAMPLES
 from .test_server_harness import free_port

@@ -10,10 +10,10 @@ import orjson
 from typer.testing import CliRunner
 
 from transformer.cli import app
-from transformer.delivery import is_dead_letter
-from transformer.fake_amplitude import FakeAmplitude
+from transformer.destinations import is_dead_letter
+from transformer.destinations.amplitude.fake import FakeAmplitude
 from transformer.server import Store
-from transformer.server.store import Intake, SetAside
+from transformer.server.queue.sqlite import Intake, SetAside
 
 from .test_server_harness import KEY, encode, payload, receiver, signed, wait_for
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from transformer import PayloadError, Result, SettingsError, Skip, load_mapping
+from transformer.authoring import explain
 
 from .conftest import MAPPING, SAMPLES
 
@@ -154,7 +155,7 @@ def test_a_body_without_object_type_names_the_missing_field() -> None:
     with pytest.raises(PayloadError) as caught:
         mapping.apply(payload)
     assert str(caught.value) == "let.object_type: $.object_type is missing (at $.object_type)"
-    assert mapping.explain(payload).error == {"rule": "let.object_type", "path": "$.object_type",
+    assert explain(mapping, payload).error == {"rule": "let.object_type", "path": "$.object_type",
                                               "message": "$.object_type is missing"}
 
 

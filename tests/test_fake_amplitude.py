@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from transformer.fake_amplitude import FakeAmplitude
+from transformer.destinations.amplitude.fake import FakeAmplitude
 
 
 def post(fake: FakeAmplitude, events: list[dict[str, Any]], **extra: Any) -> httpx.Response:

@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from transformer.golden import CaseResult, load_cases, run_cases
+from transformer.authoring.golden import CaseResult, load_cases, run_cases
 
 from .conftest import MAPPING, ROOT
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
+from transformer.authoring.golden_update import update_expectations
 from transformer.cli import app
-from transformer.golden_update import update_expectations
 
 BEFORE = """\
 # A header comment that must stay.

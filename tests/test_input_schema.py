@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from transformer.payload_check import SchemaCheck
+from transformer.io.schema_check import SchemaCheck
 
 from .conftest import ROOT
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from transformer.jsonio import dumps, read_items
+from transformer.io.jsonio import dumps, read_items
 
 
 def test_json_array_is_streamed_and_memory_stays_flat(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_dumps_handles_integers_beyond_64_bits() -> None:
 
 
 def test_depth_is_measured_on_brackets_outside_strings() -> None:
-    from transformer.jsonio import depth_exceeds
+    from transformer.io.jsonio import depth_exceeds
 
     assert not depth_exceeds(b"[[[]]]", 3)
     assert depth_exceeds(b"[[[[]]]]", 3)
@@ -62,7 +62,7 @@ def test_depth_is_measured_on_brackets_outside_strings() -> None:
 
 
 def test_a_payload_deeper_than_the_limit_is_refused_before_parsing() -> None:
-    from transformer.jsonio import TooDeepError, loads_payload
+    from transformer.io.jsonio import TooDeepError, loads_payload
 
     assert loads_payload(b'{"a":[[1]]}', max_depth=3) == {"a": [[1]]}
     with pytest.raises(TooDeepError, match="nested deeper than 3 levels"):
@@ -73,7 +73,7 @@ def test_a_payload_deeper_than_the_limit_is_refused_before_parsing() -> None:
 
 def test_values_split_across_any_chunk_boundary_read_as_the_whole_text_does(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from transformer import json_split
+    from transformer.io import split as json_split
 
     values = [{"a": "x]}[{", "b": ['\\"', {"c": "\\\\"}], "d": "é\u2028"}, [1, [2, [3]]], "s,]",
               12345, {"e": []}, True, None]

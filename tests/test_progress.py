@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from transformer.cli import app
 from transformer.cli.progress import RunProgress, count_payloads
-from transformer.delivery import SendReport
+from transformer.destinations import SendReport
 
 from .conftest import SAMPLES
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from transformer.delivery import AmplitudeSender, Outgoing
-from transformer.fake_amplitude import FakeAmplitude, Faults
+from transformer.destinations import AmplitudeSender, Outgoing
+from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
 
 
 def make_events(n: int) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from transformer.delivery import AmplitudeSender, Outgoing, SendInterrupted, SendReport
+from transformer.destinations import AmplitudeSender, Outgoing, SendInterrupted, SendReport
 
 Handler = Callable[[httpx.Request], httpx.Response]
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "throttle_pause": 0.05}

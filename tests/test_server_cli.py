@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from transformer.cli import app
-from transformer.fake_amplitude import FakeAmplitude
+from transformer.destinations.amplitude.fake import FakeAmplitude
 from transformer.server import Store
 
 from .test_server_harness import KEY, SECRET, ServeProcess, encode, payload, wait_for

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from transformer.server.committer import ClosedError, Committer
-from transformer.server.store import Delete, Intake, Op, Outcome, Store
+from transformer.server.queue.sqlite import Delete, Intake, Op, Outcome, Store
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from transformer import load_mapping
-from transformer.engine import CompiledMapping
+from transformer.runtime.mapping import CompiledMapping
 from transformer.server import Store, Verifier, create_app, sign
 from transformer.server.app import ReceiverOptions
 

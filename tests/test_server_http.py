@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from transformer import load_mapping
-from transformer.fake_amplitude import FakeAmplitude
+from transformer.destinations.amplitude.fake import FakeAmplitude
 from transformer.server import Store, create_app
 from transformer.server.app import ReceiverOptions
 

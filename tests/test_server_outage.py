@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from transformer.fake_amplitude import FakeAmplitude, Faults
+from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
 from transformer.server import Store
 
 from .test_server_harness import KEY, encode, metric, payload, receiver, signed, wait_for

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from transformer.server.signature import Rejection, Verifier, sign
+from transformer.sources.customerio import Rejection, Verifier, sign
 
 KEY = "example-signing-key"
 TIMESTAMP = "1700000000"

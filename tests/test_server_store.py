@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from transformer.server.store import (
+from transformer.server.queue.sqlite import (
     DB_NAME,
     Delete,
     Intake,

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from transformer import SettingsError, SpecError, load_mapping
 from transformer.cli import app
-from transformer.setting_patterns import PatternSpec, allowed_value_combinations, resolve_patterns
+from transformer.spec.patterns import PatternSpec, allowed_value_combinations, resolve_patterns
 
 from .conftest import MAPPING, SAMPLES
 

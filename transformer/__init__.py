@@ -6,9 +6,9 @@ The public API: load a mapping spec, apply it to payloads.
     result = mapping.apply(payload)      # Result: .events, .skip (.rule, .reason)
 """
 
-from .engine import CompiledMapping, load_mapping
 from .errors import PayloadError, Problem, SettingsError, SpecError, TransformerError
-from .result import Result, Skip
+from .runtime.mapping import CompiledMapping, load_mapping
+from .runtime.result import Result, Skip
 
 __all__ = [
     "CompiledMapping",

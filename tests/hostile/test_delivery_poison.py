@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from transformer.delivery import AmplitudeSender
+from transformer.destinations import AmplitudeSender
 
 from .harness import nested
 

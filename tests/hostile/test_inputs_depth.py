@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 
-from transformer.fake_amplitude import FakeAmplitude
+from transformer.destinations.amplitude.fake import FakeAmplitude
 from transformer.server import Store
-from transformer.server.store import Intake
+from transformer.server.queue.sqlite import Intake
 
 from ..conftest import SAMPLES
 from .cli_process import cli, cli_peak, run

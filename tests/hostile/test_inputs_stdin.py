@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from transformer.golden import load_cases
+from transformer.authoring.golden import load_cases
 
 from ..conftest import ROOT, SAMPLES
 from .cli_process import cli, run

@@ -98,12 +98,12 @@ def test_each_events_are_measured_together() -> None:
 def test_the_shipped_mapping_cannot_grow_so_nothing_is_measured() -> None:
     # its output holds at most a few copies of any part of the payload: zero cost per event
     mapping = load_mapping(MAPPING, environ={})
-    assert mapping.parts.measured == []
-    assert "_json_size" not in mapping.parts.source
+    assert mapping.plan.measured == []
+    assert "_json_size" not in mapping.source
 
 
 def test_a_growing_mapping_measures_only_what_can_grow(tmp_path: Path) -> None:
     spec = tmp_path / "grow.yaml"
     spec.write_text(doubling('"[{prev}, {prev}]"', count=5) + "  y: data.x\n")
     # a0..a2 hold at most 4 copies of data.x; a3 holds 8, a4 16, a5 32: measured from a4 on
-    assert load_mapping(spec, environ={}).parts.measured == ["a4", "a5", "fields"]
+    assert load_mapping(spec, environ={}).plan.measured == ["a4", "a5", "fields"]

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from transformer.fake_amplitude import FakeAmplitude
+from transformer.destinations.amplitude.fake import FakeAmplitude
 from transformer.server import Store
 
 from ..conftest import MAPPING, ROOT

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from transformer.fake_amplitude import FakeAmplitude
+from transformer.destinations.amplitude.fake import FakeAmplitude
 
 from ..test_server_harness import KEY, ServeProcess, encode, metric, payload, signed
 from .harness import HOOK, read_answer, rss_kib

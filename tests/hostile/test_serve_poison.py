@@ -13,9 +13,9 @@ import httpx
 import orjson
 import pytest
 
-from transformer.fake_amplitude import FakeAmplitude
+from transformer.destinations.amplitude.fake import FakeAmplitude
 from transformer.server import Store, create_app
-from transformer.server.store import Intake
+from transformer.server.queue.sqlite import Intake
 
 from ..conftest import MAPPING, ROOT
 from ..test_server_harness import (

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from transformer.fake_amplitude import FakeAmplitude, Faults
+from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
 from transformer.server import Store
-from transformer.server.store import DB_NAME
+from transformer.server.queue.sqlite import DB_NAME
 
 from ..test_server_harness import KEY, ServeProcess, encode, payload, signed
 from .harness import HOOK

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from transformer.fake_amplitude import FakeAmplitude
-from transformer.server.store import DB_NAME
+from transformer.destinations.amplitude.fake import FakeAmplitude
+from transformer.server.queue.sqlite import DB_NAME
 
 from ..test_server_harness import KEY, ServeProcess, encode, metric, payload, signed, wait_for
 from .harness import HOOK, head_of, post, read_answer

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import pytest
 
-from transformer.fake_amplitude import FakeAmplitude, Faults
+from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
 
 from ..conftest import ROOT
 from .cli_process import CLI, env

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import CompiledMapping
 from ..errors import PayloadError
+from ..runtime.mapping import CompiledMapping
 
 __all__ = ["DiffReport", "diff_mappings", "render_diff"]
 

@@ -14,17 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 from jmespath.exceptions import JMESPathError
 
-from ..budget import OverBudgetError, events_error, json_size, over_budget
 from ..errors import PayloadError
 from ..expr import CompiledExpr
+from ..expr.budget import OverBudgetError, events_error, json_size, over_budget
 from ..expr.compile import is_false
 from ..expr.functions import EvalError
 from ..expr.runtime import UNSET
 from ..filters import FilterValueError
-from ..rules import NOVALUE, RuleSpec, copy_except, deep_copy, missing_message, no_value_test, rest_copier
+from ..runtime.values import copy_except, deep_copy, rest_copier
+from ..spec.plan import NOVALUE, RuleSpec, missing_message, no_value_test
 
 if TYPE_CHECKING:
-    from ..engine import CompiledMapping
+    from ..runtime.mapping import CompiledMapping
 
 __all__ = ["Explanation", "RuleTrace", "explain"]
 
@@ -114,7 +115,7 @@ class Explanation:
 
 def explain(mapping: CompiledMapping, payload: Any) -> Explanation:
     """Evaluate `mapping` on `payload`, recording how every value came about."""
-    parts = mapping.parts
+    parts = mapping.plan
     story = Explanation(parts.file, mapping.payload_id(payload))
     env: list[Any] = [UNSET] * parts.slot_count
     env[0] = payload

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..rules import NOVALUE
+from ..spec.plan import NOVALUE
 from .explain import Explanation, RuleTrace
 
 __all__ = ["render_explanation"]

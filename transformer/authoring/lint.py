@@ -16,12 +16,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..compiler import CompiledParts
-from ..engine import CompiledMapping, load_mapping
 from ..errors import PayloadError, Problem
 from ..expr.parse import ParseFailure, parse_expression
-from ..jsonio import read_json_file
-from ..yaml_source import SourceIndex, load_yaml_file
+from ..io.jsonio import read_json_file
+from ..runtime.mapping import CompiledMapping, load_mapping
+from ..spec.compiler import Plan
+from ..spec.yaml_source import SourceIndex, load_yaml_file
 from .paths import Finding, PathWalker, Place
 from .shapes import Shape, shape_of
 from .synth import allowed_combinations
@@ -51,12 +51,12 @@ def _load_shape(schema_path: Path | None) -> tuple[Shape | None, dict[str, Any] 
 class _Linter:
     def __init__(self, mapping: CompiledMapping, data: dict[str, Any], index: SourceIndex) -> None:
         self.mapping = mapping
-        self.parts: CompiledParts = mapping.parts
+        self.plan: Plan = mapping.plan
         self.data = data
         self.index = index
-        self.input_shape, self.input_schema = _load_shape(self.parts.input_schema)
-        self.output_shape, _ = _load_shape(self.parts.output_schema)
-        self.input_name = self.parts.input_schema.name if self.parts.input_schema else "the input schema"
+        self.input_shape, self.input_schema = _load_shape(self.plan.input_schema)
+        self.output_shape, _ = _load_shape(self.plan.output_schema)
+        self.input_name = self.plan.input_schema.name if self.plan.input_schema else "the input schema"
         self.places: dict[str, Place | None] = {}
         self.problems: list[Problem] = []
         settings = data.get("settings") or {}
@@ -146,7 +146,7 @@ class _Linter:
             child_path = (*path, key)
             if output is not None and (output.properties or output.closed) and key not in output.properties:
                 allowed = ", ".join(sorted(output.properties)[:12])
-                name = self.parts.output_schema.name if self.parts.output_schema else "the output schema"
+                name = self.plan.output_schema.name if self.plan.output_schema else "the output schema"
                 self.warn(child_path, "output-key", f"output key '{key}' is not allowed by {name} "
                                                     f"(allowed: {allowed}, …)", at_key=True)
             self.rule(raw, child_path, here)
@@ -161,7 +161,7 @@ class _Linter:
     # settings and coverage -------------------------------------------------------------------
 
     def unused_settings(self) -> None:
-        used = self.parts.used_variables
+        used = self.plan.used_variables
         for name, decl in (self.data.get("settings") or {}).items():
             if name in used or (isinstance(decl, dict) and decl.get("used_by")):
                 continue

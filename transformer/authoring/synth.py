@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 
-from ..setting_patterns import candidate_values
+from ..spec.patterns import candidate_values
 
 __all__ = ["allowed_combinations", "candidate_values", "synthesize"]
 

@@ -10,12 +10,12 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from ..budget import DEFAULT_OUTPUT_BUDGET
-from ..engine import CompiledMapping, load_mapping
+from ..data import data_file
 from ..errors import SettingsError, SpecError
-from ..jsonio import DEFAULT_MAX_DEPTH
-from ..settings import parse_assignments
-from ..spec_schema import data_file
+from ..expr.budget import DEFAULT_OUTPUT_BUDGET
+from ..io.jsonio import DEFAULT_MAX_DEPTH
+from ..runtime.mapping import CompiledMapping, load_mapping
+from ..spec.settings import parse_assignments
 
 __all__ = [
     "DEFAULT_MAPPING",

@@ -10,11 +10,11 @@ from typing import Annotated
 
 import typer
 
-from ..engine import CompiledMapping
 from ..errors import SettingsError
+from ..runtime.mapping import CompiledMapping
 from ..server import Store, StoreError
 from ..server.letters import record, resend
-from ..settings import parse_assignments, read_settings_file
+from ..spec.settings import parse_assignments, read_settings_file
 from .common import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,

@@ -9,8 +9,16 @@ from typing import Annotated, Any
 import typer
 
 from ..authoring.diff import diff_mappings, render_diff
-from ..jsonio import InputError, read_items
-from .common import DEFAULT_MAX_DEPTH, MaxDepthOpt, SetOpt, SettingsOpt, err, fail, load_from_options
+from ..io.jsonio import InputError, read_items
+from .common import (
+    DEFAULT_MAX_DEPTH,
+    MaxDepthOpt,
+    SetOpt,
+    SettingsOpt,
+    err,
+    fail,
+    load_from_options,
+)
 
 
 def diff(

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
+from ..authoring import explain as explain_payload
 from ..authoring import render_explanation
-from ..jsonio import InputError, read_items
+from ..io.jsonio import InputError, read_items
 from .common import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
@@ -43,7 +44,7 @@ def explain(
                 err(f"{item.where}: {item.error}")
                 failed = True
                 continue
-            story = compiled.explain(item.payload)
+            story = explain_payload(compiled, item.payload)
             if as_json:
                 out.write(json.dumps({"where": item.where, **story.to_dict()}, ensure_ascii=False,
                                      default=str) + "\n")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ..fake_amplitude import FakeAmplitude, Faults
+from ..destinations.amplitude.fake import FakeAmplitude, Faults
 from .common import check_listen_address, err, fail
 
 

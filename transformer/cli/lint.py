@@ -10,7 +10,7 @@ import typer
 
 from ..authoring.lint import lint_mapping
 from ..errors import SettingsError, SpecError
-from ..settings import parse_assignments
+from ..spec.settings import parse_assignments
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, resolve_mapping_path
 
 

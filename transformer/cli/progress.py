@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Column
 from rich.text import Text
 
-from ..delivery import SendReport
+from ..destinations import SendReport
 
 __all__ = ["RunProgress", "count_payloads"]
 

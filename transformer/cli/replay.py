@@ -10,11 +10,11 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from ..codegen import describe_failure
-from ..engine import CompiledMapping
 from ..errors import PayloadError
-from ..jsonio import InputError, dumps, read_items
-from ..payload_check import SchemaCheck
+from ..io.jsonio import InputError, dumps, read_items
+from ..io.schema_check import SchemaCheck
+from ..runtime.codegen import describe_failure
+from ..runtime.mapping import CompiledMapping
 from .common import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
@@ -79,7 +79,7 @@ def replay(
 
 
 def _schema_checks(compiled: CompiledMapping) -> tuple[SchemaCheck | None, SchemaCheck | None]:
-    parts = compiled.parts
+    parts = compiled.plan
     if parts.input_schema is None and parts.output_schema is None:
         fail("error: --check needs a mapping that names input.schema or output.schema", 2)
     return (SchemaCheck(parts.input_schema, "input") if parts.input_schema else None,

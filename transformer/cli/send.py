@@ -11,11 +11,11 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from ..delivery import AmplitudeSender, DeadLetterWriter, Outgoing, SendInterrupted, SendReport
-from ..delivery.dead_letters import is_dead_letter
-from ..engine import CompiledMapping
+from ..destinations import AmplitudeSender, DeadLetterWriter, Outgoing, SendInterrupted, SendReport
+from ..destinations.dead_letters import is_dead_letter
 from ..errors import PayloadError
-from ..jsonio import InputError, parse_item, read_items
+from ..io.jsonio import InputError, parse_item, read_items
+from ..runtime.mapping import CompiledMapping
 from .common import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,

@@ -15,12 +15,12 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from ..engine import CompiledMapping
-from ..jsonio import DEFAULT_MAX_DEPTH
+from ..io.jsonio import DEFAULT_MAX_DEPTH
+from ..runtime.mapping import CompiledMapping
 from ..server import ReceiverOptions, Store, StoreError, create_app
 from ..server.guard import REFUSAL_SLOTS, HttpLimits, guarded_protocol, raise_descriptor_limit
 from ..server.logs import configure, log
-from ..server.store import SYNC_MODES, Probe
+from ..server.queue.sqlite import SYNC_MODES, Probe
 from .common import (
     DEFAULT_MAPPING,
     MappingOpt,

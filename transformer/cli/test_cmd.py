@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
+from ..authoring.golden import CaseResult, load_cases, run_cases, update_cases
 from ..errors import TransformerError
-from ..golden import CaseResult, load_cases, run_cases, update_cases
 from .common import DEFAULT_MAPPING, MappingOpt, err, load_from_options, resolve_mapping_path
 
 
@@ -27,7 +27,7 @@ def test(
     for name in mappings or [mapping]:
         compiled = load_from_options(name, [], None)
         path = resolve_mapping_path(name)
-        folder = compiled.parts.cases
+        folder = compiled.plan.cases
         if folder is None:
             err(f"{path}: no golden cases (add `tests: <folder>` to the mapping)")
             failed += 1

@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 
-from ..delivery import AmplitudeSender, SendReport
-from ..engine import CompiledMapping
+from ..destinations import AmplitudeSender, SendReport
 from ..errors import PayloadError
+from ..runtime.mapping import CompiledMapping
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
 
 TEST_USER = "transformer-test-connection"

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from ..engine import load_mapping
 from ..errors import SettingsError, SpecError
-from ..settings import parse_assignments
+from ..runtime.mapping import load_mapping
+from ..spec.settings import parse_assignments
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, resolve_mapping_path
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from jmespath import exceptions as jexc
 
-from ..budget import bounded
 from ..errors import did_you_mean
+from .budget import bounded
 from .functions import (
     FUNCTIONS,
     EvalError,

@@ -29,17 +29,17 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..engine import CompiledMapping
 from ..errors import PayloadError
-from ..jsonio import DEFAULT_MAX_DEPTH, TooDeepError, dumps, loads_payload
+from ..io.jsonio import DEFAULT_MAX_DEPTH, TooDeepError, dumps, loads_payload
+from ..runtime.mapping import CompiledMapping
 from ..scrub import Scrubber
+from ..sources.customerio import Rejection, Verifier
 from .committer import Committer
+from .forwarder import Forwarder
 from .health import Health
 from .logs import log
 from .metrics import ReceiverMetrics
-from .signature import Rejection, Verifier
-from .store import Intake, Outcome, Store
-from .worker import Forwarder
+from .queue.sqlite import Intake, Outcome, Store
 
 __all__ = ["WEBHOOK_PATH", "Receiver", "ReceiverOptions", "create_app"]
 

@@ -26,11 +26,11 @@ from collections.abc import Callable
 from typing import Any
 
 from .logs import log
-from .store import Intake, Op, Outcome, Probe, Prune, Store, StoreError
+from .queue.sqlite import Intake, Op, Outcome, Probe, Prune, Store, StoreError
 
 __all__ = ["ClosedError", "Committer"]
 
-_logger = logging.getLogger("transformer.server.store")
+_logger = logging.getLogger("transformer.server.queue.sqlite")
 
 
 class ClosedError(RuntimeError):

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from .committer import Committer
-from .store import Probe, Store
-from .worker import Forwarder
+from .forwarder import Forwarder
+from .queue.sqlite import Probe, Store
 
 __all__ = ["Health"]
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import orjson
 
-from ..engine import CompiledMapping
 from ..errors import PayloadError
-from ..jsonio import DEFAULT_MAX_DEPTH, dumps, loads_payload
-from .store import DeadLetterRow, Store
+from ..io.jsonio import DEFAULT_MAX_DEPTH, dumps, loads_payload
+from ..runtime.mapping import CompiledMapping
+from .queue.sqlite import DeadLetterRow, Store
 
 __all__ = ["ResendReport", "record", "resend"]
 

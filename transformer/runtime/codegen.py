@@ -13,25 +13,19 @@ from typing import Any
 
 from jmespath.exceptions import JMESPathError
 
-from .budget import OverBudgetError, events_error, json_size, over_budget
-from .errors import PayloadError, short_repr
-from .expr import CompiledExpr, Namespace
-from .expr.compile import truthy_source
-from .expr.functions import EvalError
-from .filters import FilterValueError
-from .rules import (
-    NO_VALUE_SOURCES,
-    NOVALUE,
-    RestSpec,
-    RuleSpec,
-    copy_except,
-    deep_copy,
-    locate,
-    missing_message,
-    rest_copier,
-)
+from ..errors import PayloadError, short_repr
+from ..expr import CompiledExpr, Namespace
+from ..expr.budget import OverBudgetError, events_error, json_size, over_budget
+from ..expr.compile import truthy_source
+from ..expr.functions import EvalError
+from ..expr.runtime import UNSET
+from ..filters import FilterValueError
+from ..spec.compiler import Plan
+from ..spec.plan import NO_VALUE_SOURCES, NOVALUE, RestSpec, RuleSpec, missing_message
+from .result import Skip
+from .values import copy_except, deep_copy, locate, rest_copier
 
-__all__ = ["Generator", "describe_failure"]
+__all__ = ["Generator", "describe_failure", "generate"]
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -239,3 +233,59 @@ class Generator:
         self.emit(depth + 1, "except _Exception as exc:")
         self.emit(depth + 2, f"raise _rest_copy_error({ref}, exc) from None")
         return f"{src} is not None"
+
+
+def generate(plan: Plan) -> tuple[Callable[[Any], Any], str]:
+    """The per-payload function of a plan, returning a `Skip` or the list of events, and its source.
+
+    Skip rules first, then the output object (one per element with `each`). Lets and events that
+    can grow beyond the payload (`plan.measured`) are measured against the output budget."""
+    gen = Generator(plan.namespace, plan.output_budget)
+    measured = set(plan.measured)
+    for let in plan.lets:
+        fill = f"_fill{let.slot}"
+        gen.emit(0, f"def {fill}(env):")
+        gen.emit(1, "_cur = env[0]")
+        gen.value(let.rule, "_r", 1)
+        gen.emit(1, "_r = None if _r is _NV else _r")
+        if let.name in measured:
+            gen.measure(1, "_r", let.rule)
+        gen.emit(1, f"env[{let.slot}] = _r")
+        gen.emit(1, "return _r")
+        gen.finish(fill)
+    template = gen.ns.bind([UNSET] * plan.slot_count, "_template")
+    gen.emit(0, "def _run(_cur):")
+    gen.emit(1, f"env = {template}.copy()")
+    gen.emit(1, "env[0] = _cur")
+    for skip in plan.skips:
+        test = gen.condition(1, skip.when, skip.path + ".when")
+        gen.emit(1, f"if {test}:")
+        gen.emit(2, f"return {gen.ns.bind(Skip(skip.id, skip.reason), '_skip')}")
+    each = plan.each
+    if each is None:
+        gen.value(plan.output, "_out", 1)
+        if "fields" in measured:
+            gen.emit(1, "if _json_size(_out, _BUDGET) > _BUDGET:")
+            gen.emit(2, "raise _events_error(_out, _BUDGET)")
+        gen.emit(1, "return [{} if _out is _NV else _out]")
+    else:
+        gen.expression(1, "_items", each, "each.from")
+        gen.emit(1, "if _items is None:")
+        gen.emit(2, "return []")
+        gen.emit(1, "if type(_items) is not list:")
+        gen.emit(2, f"raise _PayloadError('each.from', {each.json_path()!r}, 'expected a list')")
+        gen.emit(1, "_events = []")
+        gen.emit(1, "_left = _BUDGET")
+        gen.emit(1, "for _item in _items:")
+        gen.emit(2, f"env[{plan.item_slot}] = _item")
+        for let in plan.lets:
+            if let.per_item:
+                gen.emit(2, f"env[{let.slot}] = _U")
+        gen.value(plan.output, "_out", 2)
+        gen.emit(2, "_events.append({} if _out is _NV else _out)")
+        gen.emit(2, "_left -= _json_size(_out, _left)")  # each event measured as it comes
+        gen.emit(2, "if _left < 0:")
+        gen.emit(3, "raise _events_error(_events, _BUDGET)")
+        gen.emit(1, "return _events")
+    run = gen.finish("_run")
+    return run, "\n".join(gen.ns.globals.get("__sources__", []))

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .budget import DEFAULT_OUTPUT_BUDGET
-from .codegen import describe_failure
-from .compiler import CompiledParts, compile_spec
-from .errors import PayloadError
+from ..errors import PayloadError
+from ..expr.budget import DEFAULT_OUTPUT_BUDGET
+from ..spec.compiler import Plan, compile_spec
+from ..spec.settings import Settings, read_settings_file
+from ..spec.yaml_source import load_yaml_file
+from .codegen import describe_failure, generate
 from .result import Result, Skip
-from .settings import Settings, read_settings_file
-from .yaml_source import load_yaml_file
-
-if TYPE_CHECKING:
-    from .authoring.explain import Explanation
 
 __all__ = ["CompiledMapping", "Result", "Skip", "load_mapping"]
 
@@ -23,13 +20,13 @@ __all__ = ["CompiledMapping", "Result", "Skip", "load_mapping"]
 class CompiledMapping:
     """A loaded, checked mapping; `apply` turns one payload into a `Result`."""
 
-    def __init__(self, parts: CompiledParts) -> None:
-        self.parts = parts
-        self.settings: Settings = parts.settings
-        self.file = parts.file
-        self.name = parts.name
-        self._run = parts.run
-        self._id_fn = parts.input_id.fn if parts.input_id is not None else None
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.settings: Settings = plan.settings
+        self.file = plan.file
+        self.name = plan.name
+        self._run, self.source = generate(plan)
+        self._id_fn = plan.input_id.fn if plan.input_id is not None else None
 
     def __repr__(self) -> str:
         return f"CompiledMapping({self.file!r}, settings={self.settings!r})"
@@ -56,12 +53,6 @@ class CompiledMapping:
         if type(out) is Skip:
             return Result([], out, None, self.payload_id(payload))
         return Result(out, None, None, self.payload_id(payload))
-
-    def explain(self, payload: Any) -> Explanation:
-        """How each output value of `payload` comes about: lets, skip rules, fields, filters."""
-        from .authoring.explain import explain
-
-        return explain(self, payload)
 
     def apply_many(self, payloads: Iterable[Any]) -> Iterator[Result]:
         """Lazily transform a stream; a payload error becomes a `Result` with `.error` set."""

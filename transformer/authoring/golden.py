@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from .engine import CompiledMapping, load_mapping
-from .errors import PayloadError, SettingsError, TransformerError
+from ..errors import PayloadError, SettingsError, TransformerError
+from ..runtime.mapping import CompiledMapping, load_mapping
 from .golden_update import update_expectations
 
 __all__ = ["Case", "CaseResult", "load_cases", "run_cases", "update_cases"]

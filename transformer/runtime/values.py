@@ -1,111 +1,13 @@
-"""Compiled rules: their specs, and the helpers the generated code calls.
-
-The compiler turns each value rule of the spec into a `RuleSpec`: plain and inspectable, what
-`codegen` turns into the per-event function and what `explain` walks. `env[0]` is the payload
-and the other slots hold variables, filled on first use. A rule with no value is `NOVALUE`;
-the key is left out.
-"""
+"""Helpers the generated per-event code calls: deep copies, `rest` copies, error locations."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from .expr import CompiledExpr
-from .expr.compile import is_false
-from .filters import FilterFn
+from ..expr.compile import is_false
+from ..spec.plan import Exclusion, RestSpec, RuleSpec, no_value_test
 
-__all__ = [
-    "NOVALUE",
-    "NO_VALUE_SOURCES",
-    "Exclusion",
-    "FilterStep",
-    "RestSpec",
-    "RuleSpec",
-    "copy_except",
-    "deep_copy",
-    "locate",
-    "missing_message",
-    "no_value_test",
-    "rest_copier",
-]
-
-
-class _NoValue:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<no value>"
-
-
-NOVALUE: Any = _NoValue()
-
-# What counts as "no value" at each level, as a Python expression over `{v}`: generated code
-# inlines it, `no_value_test` compiles it once for the slow paths (explain, error locations).
-NO_VALUE_SOURCES: dict[str, str] = {
-    "null": "{v} is None",
-    "empty": "{v} is None or {v} == ''",
-    "blank": "{v} is None or (type({v}) is str and not {v}.strip())",
-}
-_NO_VALUE_TESTS: dict[str, Callable[[Any], bool]] = {
-    level: eval(f"lambda v: {source.format(v='v')}")  # our own constant source
-    for level, source in NO_VALUE_SOURCES.items()
-}
-
-
-def no_value_test(level: str) -> Callable[[Any], bool]:
-    """The test for 'no value' at a level: null, empty or blank."""
-    return _NO_VALUE_TESTS[level]
-
-
-@dataclass(slots=True)
-class FilterStep:
-    """One filter in a pipeline, with the label it shows in errors and traces."""
-
-    name: str
-    fn: FilterFn
-    path: str
-    inline: str | None = None
-    line: int = 0
-    column: int = 0
-
-
-@dataclass(slots=True)
-class Exclusion:
-    """A path left out of a `rest` copy, always or when a condition holds."""
-
-    keys: tuple[str, ...]
-    when: CompiledExpr | None = None
-
-
-@dataclass(slots=True)
-class RestSpec:
-    """A deep copy of an object, except some paths."""
-
-    source: CompiledExpr
-    exclusions: list[Exclusion]
-    prune_empty: bool
-    path: str
-
-
-@dataclass(slots=True)
-class RuleSpec:
-    """One value rule, compiled: exactly one source kind is set (`rest` may join `fields`)."""
-
-    path: str
-    line: int = 0
-    column: int = 0
-    description: str = ""
-    when: CompiledExpr | None = None
-    source: CompiledExpr | None = None
-    const: Any = NOVALUE
-    first: list[RuleSpec] = field(default_factory=list)
-    rest: RestSpec | None = None
-    fields: list[tuple[str, RuleSpec]] | None = None
-    filters: list[FilterStep] = field(default_factory=list)
-    no_value: str = "null"
-    required: bool = False
+__all__ = ["Trie", "copy_except", "deep_copy", "locate", "rest_copier"]
 
 
 _REMOVE: Any = object()
@@ -182,11 +84,6 @@ def deep_copy(value: Any) -> Any:
     if kind is list or isinstance(value, list):
         return [v if type(v) in _ATOMS else deep_copy(v) for v in value]
     return value
-
-
-def missing_message(path: str) -> str:
-    """What a required rule with no value says: the JSON path it reads, `$.object_type is missing`."""
-    return f"{path} is missing" if path.startswith("$") else "required value is missing"
 
 
 def locate(spec: RuleSpec, env: list[Any]) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .errors import Problem
+from ..errors import Problem
 
 __all__ = ["DEFAULT_LIMITS", "YamlLimits", "check_yaml"]
 

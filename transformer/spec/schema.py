@@ -9,28 +9,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
-from .errors import Problem, did_you_mean, format_rule_path
-from .jsonio import read_json_file
+from ..data import data_file
+from ..errors import Problem, did_you_mean, format_rule_path
+from ..io.jsonio import read_json_file
 from .yaml_source import SourceIndex
 
-__all__ = ["check_spec_schema", "data_file", "spec_validator"]
+__all__ = ["check_spec_schema", "spec_validator"]
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
                dict: "mapping", type(None): "null"}
-
-
-def data_file(*parts: str) -> Path:
-    """A file shipped with the project: `schemas/…` or `mappings/…`."""
-    bundled = Path(__file__).parent / "_data" / Path(*parts)
-    if bundled.exists():
-        return bundled
-    return Path(__file__).resolve().parent.parent / Path(*parts)
 
 
 @lru_cache(maxsize=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .errors import PayloadError
+from ..errors import PayloadError
 
 __all__ = ["Result", "Skip"]
 

@@ -1,8 +1,8 @@
 """Delivery to Amplitude: preflight, batching, retries, dead letters."""
 
+from .amplitude.endpoint import Endpoint, endpoint_from_settings
+from .amplitude.sender import AmplitudeSender, Outgoing, SendInterrupted, SendReport
 from .dead_letters import DeadLetterSink, DeadLetterWriter, is_dead_letter
-from .endpoint import Endpoint, endpoint_from_settings
-from .sender import AmplitudeSender, Outgoing, SendInterrupted, SendReport
 
 __all__ = [
     "AmplitudeSender",

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem, SpecError, format_rule_path
+from ..errors import Problem, SpecError, format_rule_path
 from .yaml_guard import DEFAULT_LIMITS, YamlLimits, check_yaml
 
 __all__ = ["Located", "Position", "SourceIndex", "YamlLimits", "load_yaml_file", "load_yaml_text"]

@@ -13,8 +13,8 @@ from typing import Any
 
 import fastjsonschema
 
-from ..errors import short_repr
-from ..jsonio import read_json_file
+from ...errors import short_repr
+from ...io.jsonio import read_json_file
 
 __all__ = ["AMPLITUDE_MIN_ID_LENGTH", "Preflight"]
 

@@ -31,11 +31,11 @@ from typing import Any
 
 import orjson
 
-from ..delivery import AmplitudeSender, Outgoing, SendReport
+from ..destinations import AmplitudeSender, Outgoing, SendReport
 from .committer import ClosedError, Committer
 from .logs import log
 from .metrics import ReceiverMetrics
-from .store import Delete, SetAside, Store
+from .queue.sqlite import Delete, SetAside, Store
 
 __all__ = ["Forwarder"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol
 
-from ..jsonio import dumps
+from ..io.jsonio import dumps
 
 __all__ = ["DeadLetter", "DeadLetterSink", "DeadLetterWriter", "is_dead_letter"]
 

@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import relevance
 
-from .errors import PayloadError, describe_value, short_repr
+from ..errors import PayloadError, describe_value, short_repr
 from .jsonio import read_json_file
 
 __all__ = ["SchemaCheck"]

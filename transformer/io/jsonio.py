@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import orjson
 
-from .json_split import BOM, Piece, Splitter, depth_exceeds
+from .split import BOM, Piece, Splitter, depth_exceeds
 
 __all__ = ["DEFAULT_MAX_DEPTH", "InputError", "Item", "TooDeepError", "depth_exceeds", "dumps",
            "loads_payload", "parse_item", "read_items", "read_json_file"]

@@ -30,12 +30,12 @@ from typing import Any
 import httpx
 import orjson
 
-from ..scrub import Scrubber
-from ..spec_schema import data_file
-from .dead_letters import DeadLetterSink, DeadLetterWriter
+from ...data import data_file
+from ...scrub import Scrubber
+from ..dead_letters import DeadLetterSink, DeadLetterWriter
+from .classify import Verdict, classify, classify_failure
 from .endpoint import Endpoint, endpoint_from_settings
 from .preflight import Preflight
-from .responses import Verdict, classify, classify_failure
 
 __all__ = ["AmplitudeSender", "Outgoing", "SendInterrupted", "SendReport"]
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import jsonschema
 
-from .errors import closest, short_repr
-from .jsonio import read_json_file
+from ..errors import closest, short_repr
+from ..io.jsonio import read_json_file
 
 __all__ = ["PatternSpec", "allowed_value_combinations", "candidate_values", "resolve_patterns"]
 

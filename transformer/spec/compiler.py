@@ -15,17 +15,15 @@ from typing import Any
 
 import jsonschema
 
-from .budget import DEFAULT_OUTPUT_BUDGET
-from .codegen import Generator
-from .errors import Problem, SettingsError, SpecError, did_you_mean, format_rule_path
-from .expr import CompiledExpr, ExprError, Scope, compile_expression
-from .expr.runtime import UNSET
-from .filters import FILTERS, FilterArgError, FilterFn
+from ..errors import Problem, SettingsError, SpecError, did_you_mean, format_rule_path
+from ..expr import CompiledExpr, ExprError, Namespace, Scope, compile_expression
+from ..expr.budget import DEFAULT_OUTPUT_BUDGET
+from ..filters import FILTERS, FilterArgError, FilterFn
+from ..io.jsonio import read_json_file
 from .growth import UNCHECKED_COPIES, Growth
-from .jsonio import read_json_file
-from .result import Skip
-from .rules import NO_VALUE_SOURCES, Exclusion, FilterStep, RestSpec, RuleSpec
-from .setting_patterns import PatternSpec
+from .patterns import PatternSpec
+from .plan import NO_VALUE_SOURCES, Exclusion, FilterStep, RestSpec, RuleSpec
+from .schema import check_spec_schema
 from .settings import (
     SETTING_FORMATS,
     SETTING_TYPES,
@@ -34,10 +32,9 @@ from .settings import (
     resolve_setting_patterns,
     resolve_settings,
 )
-from .spec_schema import check_spec_schema
 from .yaml_source import Located, SourceIndex
 
-__all__ = ["CompiledParts", "SkipSpec", "compile_spec"]
+__all__ = ["LetSpec", "Plan", "SkipSpec", "compile_spec"]
 
 PathKey = tuple[str | int, ...]
 SOURCE_KEYS = ("from", "const", "first", "rest", "fields")
@@ -67,9 +64,9 @@ class LetSpec:
 
 
 @dataclass(slots=True)
-class CompiledParts:
-    """Everything the engine needs, checked; `run` is the generated per-payload function,
-    returning a `Skip` or the list of events."""
+class Plan:
+    """Everything a runtime needs, checked: the compiled rules, and the namespace their
+    expressions were compiled into (`runtime.codegen` writes the per-payload function from it)."""
 
     file: str
     name: str
@@ -84,8 +81,7 @@ class CompiledParts:
     input_schema: Path | None
     output_schema: Path | None
     cases: Path | None
-    run: Any
-    source: str
+    namespace: Namespace
     slot_count: int
     used_variables: set[str] = field(default_factory=set)
     index: SourceIndex | None = None
@@ -97,7 +93,7 @@ class CompiledParts:
 def compile_spec(located: Located, *, given: Mapping[str, Any] | None = None,
                  file_values: Mapping[str, Any] | None = None,
                  environ: Mapping[str, str] | None = None,
-                 output_budget: int = DEFAULT_OUTPUT_BUDGET) -> CompiledParts:
+                 output_budget: int = DEFAULT_OUTPUT_BUDGET) -> Plan:
     """Check and compile a composed spec; raises `SpecError` or `SettingsError`."""
     return _SpecCompiler(located, output_budget).run(given, file_values, environ)
 
@@ -122,7 +118,7 @@ class _SpecCompiler:
     # top level ---------------------------------------------------------------------------
 
     def run(self, given: Mapping[str, Any] | None, file_values: Mapping[str, Any] | None,
-            environ: Mapping[str, str] | None) -> CompiledParts:
+            environ: Mapping[str, str] | None) -> Plan:
         data = self.data
         if not isinstance(data, dict):
             self.problem((), "a mapping spec must be a YAML mapping (key: value lines)")
@@ -160,68 +156,16 @@ class _SpecCompiler:
         if settings_error is not None:
             raise settings_error
         assert output is not None
-        run, source = self.generate(lets, skips, output, each, item_slot)
         measured = [let.name for let in lets if self.growth.lets[let.name].copies > UNCHECKED_COPIES]
         if each is not None or self.growth.rule(output).copies > UNCHECKED_COPIES:
             measured.append("fields")
-        return CompiledParts(
+        return Plan(
             file=self.file, name=str(data.get("name", Path(self.file).stem)),
             description=str(data.get("description", "")), settings=settings, lets=lets,
             skips=skips, output=output, each=each, item_slot=item_slot, input_id=input_id,
             input_schema=input_schema, output_schema=output_schema, cases=cases,
-            run=run, source=source, slot_count=self.slot_count, used_variables=scope.used,
+            namespace=scope.ns, slot_count=self.slot_count, used_variables=scope.used,
             index=self.index, output_budget=scope.budget, measured=measured)
-
-    def generate(self, lets: list[LetSpec], skips: list[SkipSpec], output: RuleSpec,
-                 each: CompiledExpr | None, item_slot: int | None) -> tuple[Any, str]:
-        """Write the per-payload function: skip rules, then the output object(s)."""
-        gen = Generator(self.scope.ns, self.scope.budget)
-        for let in lets:
-            fill = self.scope.fill[let.name]
-            gen.emit(0, f"def {fill}(env):")
-            gen.emit(1, "_cur = env[0]")
-            gen.value(let.rule, "_r", 1)
-            gen.emit(1, "_r = None if _r is _NV else _r")
-            if self.growth.lets[let.name].copies > UNCHECKED_COPIES:
-                gen.measure(1, "_r", let.rule)
-            gen.emit(1, f"env[{let.slot}] = _r")
-            gen.emit(1, "return _r")
-            gen.finish(fill)
-        template = gen.ns.bind([UNSET] * self.slot_count, "_template")
-        gen.emit(0, "def _run(_cur):")
-        gen.emit(1, f"env = {template}.copy()")
-        gen.emit(1, "env[0] = _cur")
-        for skip in skips:
-            test = gen.condition(1, skip.when, skip.path + ".when")
-            gen.emit(1, f"if {test}:")
-            gen.emit(2, f"return {gen.ns.bind(Skip(skip.id, skip.reason), '_skip')}")
-        if each is None:
-            gen.value(output, "_out", 1)
-            if self.growth.rule(output).copies > UNCHECKED_COPIES:
-                gen.emit(1, "if _json_size(_out, _BUDGET) > _BUDGET:")
-                gen.emit(2, "raise _events_error(_out, _BUDGET)")
-            gen.emit(1, "return [{} if _out is _NV else _out]")
-        else:
-            gen.expression(1, "_items", each, "each.from")
-            gen.emit(1, "if _items is None:")
-            gen.emit(2, "return []")
-            gen.emit(1, "if type(_items) is not list:")
-            gen.emit(2, f"raise _PayloadError('each.from', {each.json_path()!r}, 'expected a list')")
-            gen.emit(1, "_events = []")
-            gen.emit(1, "_left = _BUDGET")
-            gen.emit(1, "for _item in _items:")
-            gen.emit(2, f"env[{item_slot}] = _item")
-            for let in lets:
-                if let.per_item:
-                    gen.emit(2, f"env[{let.slot}] = _U")
-            gen.value(output, "_out", 2)
-            gen.emit(2, "_events.append({} if _out is _NV else _out)")
-            gen.emit(2, "_left -= _json_size(_out, _left)")  # each event measured as it comes
-            gen.emit(2, "if _left < 0:")
-            gen.emit(3, "raise _events_error(_events, _BUDGET)")
-            gen.emit(1, "return _events")
-        run = gen.finish("_run")
-        return run, "\n".join(gen.ns.globals.get("__sources__", []))
 
     def undefined_hint(self, name: str) -> str:
         lets = self.data.get("let") if isinstance(self.data.get("let"), dict) else {}

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .expr.parse import Node, parse_expression
+from ..expr.parse import Node, parse_expression
 
 __all__ = ["UNCHECKED_COPIES", "Flow", "Growth"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .errors import PayloadError
+from ..errors import PayloadError
 
 __all__ = ["DEFAULT_OUTPUT_BUDGET", "OverBudgetError", "bounded", "events_error", "json_size", "over_budget"]
 

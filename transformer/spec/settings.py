@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import SettingsError, SpecError, describe_value, did_you_mean, short_repr
-from .setting_patterns import PatternSpec, allowed_value_combinations, resolve_patterns
+from ..errors import SettingsError, SpecError, describe_value, did_you_mean, short_repr
+from .patterns import PatternSpec, allowed_value_combinations, resolve_patterns
 from .yaml_source import load_yaml_file
 
 __all__ = [

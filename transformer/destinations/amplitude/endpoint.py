@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..settings import check_url
+from ...spec.settings import check_url
 
 __all__ = ["API_PATHS", "Endpoint", "endpoint_from_settings"]
 

@@ -1,0 +1,1 @@
+"""Amplitude: endpoint, preflight, response classification, the sender, and a fake."""

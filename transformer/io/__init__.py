@@ -1,0 +1,1 @@
+"""Payload readers and writers, and schema checks of payloads."""

@@ -1,0 +1,1 @@
+"""A plan → a runnable mapping: generated code, the values it uses, apply and apply_many."""

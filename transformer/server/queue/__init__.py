@@ -1,0 +1,1 @@
+"""The receiver's durable queue of events: intake, forwarding, dead letters."""

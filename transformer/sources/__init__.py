@@ -1,0 +1,1 @@
+"""Where payloads come from: webhook sources (signature checks, one payload per body)."""

@@ -1,0 +1,1 @@
+"""YAML spec → a checked plan: source index, schema check, settings, compiler."""
