@@ -172,3 +172,14 @@ def test_min_id_length_defaults_to_1_so_short_customer_io_ids_are_sent() -> None
     mapping = load_mapping(MAPPING, environ={})
     assert mapping.settings["min_id_length"] == 1
     assert mapping.settings.sources["min_id_length"] == "default"
+
+
+def test_result_never_raises_and_carries_the_payload_error() -> None:
+    mapping = load_mapping(MAPPING, environ={})
+    bad = {"event_id": "01J0000000000000000000000A", "object_type": "email", "metric": "sent",
+           "timestamp": "noon", "data": {"customer_id": "42"}}
+    result = mapping.result(bad)
+    assert result.events == [] and result.skip is None
+    assert result.error is not None and result.error.path == "$.timestamp"
+    assert result.id == "01J0000000000000000000000A"
+    assert [r.error is None for r in mapping.apply_many([bad, bad | {"timestamp": 1}])] == [False, True]

@@ -54,14 +54,16 @@ class CompiledMapping:
             return Result([], out, None, self.payload_id(payload))
         return Result(out, None, None, self.payload_id(payload))
 
+    def result(self, payload: Any) -> Result:
+        """Transform one payload and never raise: a payload error is the `Result`'s `.error`."""
+        try:
+            return self.apply(payload)
+        except PayloadError as exc:
+            return Result([], None, exc, self.payload_id(payload))
+
     def apply_many(self, payloads: Iterable[Any]) -> Iterator[Result]:
         """Lazily transform a stream; a payload error becomes a `Result` with `.error` set."""
-        apply = self.apply
-        for payload in payloads:
-            try:
-                yield apply(payload)
-            except PayloadError as exc:
-                yield Result([], None, exc, self.payload_id(payload))
+        return map(self.result, payloads)
 
 
 def load_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,
