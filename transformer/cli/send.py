@@ -12,7 +12,7 @@ from typing import IO, Annotated, Any
 import typer
 
 from ..destinations import AmplitudeSender, DeadLetterWriter, Outgoing, SendInterrupted, SendReport
-from ..destinations.dead_letters import is_dead_letter
+from ..destinations.dead_letters import DeadLetter, DeadLetterKind, Holds
 from ..errors import PayloadError
 from ..io.jsonio import InputError, parse_item, read_items
 from ..runtime.mapping import CompiledMapping
@@ -134,21 +134,21 @@ def _outgoing(compiled: CompiledMapping, sources: list[str], writer: DeadLetterW
                 if item.error is not None:
                     _unreadable(item.where, item.error, item.raw, source, writer, counts)
                     continue
-                record: Any = item.payload
-                if not is_dead_letter(record):
-                    yield from _transform(compiled, record, item.where, writer, counts)
-                elif "event" in record:
+                letter = DeadLetter.from_json(item.payload)
+                if letter is None:
+                    yield from _transform(compiled, item.payload, item.where, writer, counts)
+                elif letter.holds is Holds.EVENT:
                     counts.events += 1
-                    yield Outgoing(record["event"], record.get("event_id"))
-                elif "payload_text" in record:  # a payload that could not be parsed: try again
-                    text = str(record["payload_text"]).encode()
+                    yield Outgoing(letter.value, letter.event_id)
+                elif letter.holds is Holds.PAYLOAD_TEXT:  # a payload that could not be parsed: try again
+                    text = str(letter.value).encode()
                     again = parse_item(item.where, text, max_depth)
                     if again.error is not None:
                         _unreadable(again.where, again.error, text, source, writer, counts)
                     else:
                         yield from _transform(compiled, again.payload, item.where, writer, counts)
                 else:
-                    yield from _transform(compiled, record["payload"], item.where, writer, counts)
+                    yield from _transform(compiled, letter.value, item.where, writer, counts)
         except InputError as exc:
             counts.errors += 1
             err(f"error: {exc}")
@@ -163,7 +163,7 @@ def _unreadable(where: str, error: str, raw: bytes | None, source: str, writer: 
         err(f"{where}: {error} (left in {source})")
         return
     err(f"{where}: {error}")
-    writer.write(reason=f"payload error: {error}", kind="payload_error", event_id=None,
+    writer.write(reason=f"payload error: {error}", kind=DeadLetterKind.PAYLOAD_ERROR, event_id=None,
                  payload_text=raw.decode("utf-8", "replace").rstrip("\r\n"))
 
 
@@ -175,7 +175,7 @@ def _transform(compiled: CompiledMapping, payload: Any, where: str, writer: Dead
         counts.errors += 1
         payload_id = compiled.payload_id(payload)
         err(f"{where}{f' ({payload_id})' if payload_id else ''}: {exc.rule}: {exc.message}, at {exc.path}")
-        writer.write(reason=f"payload error: {exc}", kind="payload_error", event_id=payload_id,
+        writer.write(reason=f"payload error: {exc}", kind=DeadLetterKind.PAYLOAD_ERROR, event_id=payload_id,
                      payload=payload)
         return
     if result.skip is not None:
