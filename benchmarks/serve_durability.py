@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_load import _Connection
 
 from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
-from transformer.server import Store, sign
+from transformer.server import SqliteQueue, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "durability-signing-secret-0001"
@@ -232,9 +232,9 @@ def run(work: Path, *, webhooks: int, rate: float, kills: int, deep_at: int | No
         result.copies_received = stats["received"]
         result.amplitude_requests = stats["requests"]
         result.amplitude_statuses = stats["statuses"]
-    store = Store(data_dir, create=False)
+    store = SqliteQueue(data_dir, create=False)
     result.letters = [(row.kind, row.event_id, row.reason) for row in store.letters()]
-    result.pending_at_end = store.depth()
+    result.pending_at_end = store.stats().depth
     store.close()
     return result
 

@@ -1,5 +1,6 @@
 """The one dead-letter record format (transformer.destinations.dead_letters): written by `send`,
-read back by `send`, including the files earlier versions wrote."""
+read back by `send` (files earlier versions wrote included), and the same for letters `serve`
+keeps in its store (`dead-letters list --json`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 from transformer.cli import app
 from transformer.destinations.amplitude.fake import FakeAmplitude
 from transformer.destinations.dead_letters import DeadLetter, DeadLetterKind, DeadLetterWriter, Holds
+from transformer.server import SqliteQueue
+from transformer.server.queue.base import Intake, Reason
 
 from .conftest import MAPPING
 from .test_server_harness import payload
@@ -107,3 +110,42 @@ def test_reading_is_lenient_with_what_resending_does_not_need() -> None:
     assert letter is not None
     assert (letter.kind, letter.reason, letter.at, letter.attempts, letter.event_id) == ("someday", "", None, 0,
                                                                                         None)
+
+
+def test_a_letter_kept_by_serve_is_shown_as_send_writes_it(tmp_path: Path) -> None:
+    now = [1_800_000_000.0]
+    store = SqliteQueue(tmp_path / "var", clock=lambda: now[0])
+    store.intake([Intake("e1", [b'{"a":1}'])])
+    store.set_aside([store.claim(1, 60).events[0].handle], [Reason("set aside: why", 2, 400)])
+    (kept,) = store.letters()
+    store.close()
+    written = tmp_path / "dead.ndjson"
+    with DeadLetterWriter(written) as writer:
+        writer.write(reason="set aside: why", kind=DeadLetterKind.SET_ASIDE, event_id="e1", event={"a": 1},
+                     attempts=2, status=400)
+    from_file = json.loads(written.read_text())
+    shown = DeadLetter.from_stored(kept).to_json()
+    assert shown["dead_letter"].pop("id") == kept.id
+    assert shown["dead_letter"].pop("at") == "2027-01-15T08:00:00+00:00"
+    del from_file["dead_letter"]["at"]
+    assert shown == from_file and list(shown["dead_letter"]) == list(from_file["dead_letter"])
+
+
+def test_a_payload_too_deep_to_parse_is_shown_as_its_text_and_send_parses_it_again(
+        amplitude: FakeAmplitude, tmp_path: Path) -> None:
+    body = json.dumps(payload(9))[:-1] + ', "extra": ' + "[" * 200 + "]" * 200 + "}"
+    store = SqliteQueue(tmp_path / "var")
+    store.intake([Intake("01JTEST0000000000000000009", error="payload error: JSON nested deeper than 128 levels",
+                         payload=body.encode())])
+    store.close()
+    runner = CliRunner()
+    listed = runner.invoke(app, ["dead-letters", "list", "--json", "--data-dir", str(tmp_path / "var")], env={})
+    (record,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert record["payload_text"] == body and "payload" not in record
+    letters = tmp_path / "letters.ndjson"
+    letters.write_text(listed.stdout)
+    result = runner.invoke(app, ["send", str(letters), "--mapping", str(MAPPING), "--max-depth", "300", "--set",
+                                 f"endpoint={amplitude.url}", "--dead-letters", str(tmp_path / "dead.ndjson")],
+                           env={"AMPLITUDE_API_KEY": KEY})
+    assert result.exit_code == 0, result.stderr
+    assert set(amplitude.ingested) == {"01JTEST0000000000000000009"}

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from transformer.cli import app
 from transformer.destinations import is_dead_letter
 from transformer.destinations.amplitude.fake import FakeAmplitude
-from transformer.server import Store
-from transformer.server.queue.sqlite import Intake, SetAside
+from transformer.server import SqliteQueue
+from transformer.server.queue.base import Intake, Reason
 
 from .test_server_harness import KEY, encode, payload, receiver, signed, wait_for
 
@@ -28,14 +28,16 @@ def run(*args: str) -> tuple[int, str, str]:
 
 def letters(data_dir: Path) -> tuple[int, int]:
     """A store with a set-aside event (letter 1) and a payload error (letter 2)."""
-    store = Store(data_dir)
-    store.write([Intake("01JEVENT", [orjson.dumps(EVENT)])], now=1_800_000_000.0)
-    (row,) = store.fetch()
-    store.write([SetAside(row.id, "set_aside", "id shorter than min_id_length: user_id '42' has fewer "
-                                               "than 5 characters", 1, None)], now=1_800_000_001.0)
+    now = [1_800_000_000.0]
+    store = SqliteQueue(data_dir, clock=lambda: now[0])
+    store.intake([Intake("01JEVENT", [orjson.dumps(EVENT)])])
+    claim = store.claim(1, 60)
+    now[0] += 1
+    store.set_aside([claim.events[0].handle], [Reason("id shorter than min_id_length: user_id '42' has fewer "
+                                                      "than 5 characters", 1, None)])
+    now[0] += 1
     bad = encode(payload(7, timestamp="2024-01-01"))
-    store.write([Intake("01JTEST0000000000000000007", error="payload error: fields.time…", payload=bad)],
-                now=1_800_000_002.0)
+    store.intake([Intake("01JTEST0000000000000000007", error="payload error: fields.time…", payload=bad)])
     first, second = (letter.id for letter in store.letters())
     store.close()
     return first, second
@@ -90,16 +92,16 @@ def test_resend_requeues_events_as_they_are_and_transforms_payloads_again(tmp_pa
     code, _, err = run("resend", str(first), "--data-dir", str(tmp_path))
     assert code == 0
     assert err.startswith("requeued 1 dead letter (1 event): a transformer serve on")
-    store = Store(tmp_path)
-    (row,) = store.fetch()
+    store = SqliteQueue(tmp_path)
+    (row,) = store.pending()
     assert orjson.loads(row.event) == EVENT and [letter.id for letter in store.letters()] == [second]
     store.close()
     # the payload still fails with the mapping as it is: kept, with the reason
     code, _, err = run("resend", str(second), "--data-dir", str(tmp_path))
     assert code == 1
     assert "dead letter 2: still failing, kept: payload error: fields.time.filters[0]: seconds_to_ms" in err
-    store = Store(tmp_path)
-    assert store.letter_count() == 1 and store.letters()[0].attempts == 1
+    store = SqliteQueue(tmp_path)
+    assert store.stats().letters == 1 and store.letters()[0].attempts == 1
     store.close()
 
 
@@ -108,8 +110,8 @@ def test_resend_drops_a_payload_the_mapping_now_skips(tmp_path: Path) -> None:
     code, _, err = run("resend", str(second), "--data-dir", str(tmp_path), "--set", "events=sms/*")
     assert code == 0
     assert "dead letter 2: the mapping now skips it (not_selected); removed" in err
-    store = Store(tmp_path)
-    assert [letter.id for letter in store.letters()] == [first] and store.depth() == 0
+    store = SqliteQueue(tmp_path)
+    assert [letter.id for letter in store.letters()] == [first] and store.stats().depth == 0
     store.close()
 
 
@@ -119,8 +121,8 @@ def test_resend_refuses_a_setting_only_the_running_server_reads(tmp_path: Path) 
     assert (code, err) == (2, "error: min_id_length is read by `transformer serve` when it sends, not by "
                               "resend: restart serve with --set min_id_length=…, then resend (or resend "
                               "first: serve picks the letters up when it starts)\n")
-    store = Store(tmp_path)
-    assert store.letter_count() == 2 and store.depth() == 0      # nothing was touched
+    store = SqliteQueue(tmp_path)
+    assert store.stats().letters == 2 and store.stats().depth == 0      # nothing was touched
     store.close()
 
 
@@ -145,8 +147,8 @@ def test_resend_without_ids_resends_every_letter(tmp_path: Path) -> None:
     assert code == 1     # the payload error still fails; the event is requeued
     assert err.startswith("requeued 1 dead letter (1 event)")
     assert "dead letter 2: still failing, kept" in err
-    store = Store(tmp_path)
-    assert store.depth() == 1 and [letter.id for letter in store.letters()] == [2]
+    store = SqliteQueue(tmp_path)
+    assert store.stats().depth == 1 and [letter.id for letter in store.letters()] == [2]
     store.close()
 
 
@@ -157,10 +159,10 @@ def test_an_event_set_aside_by_the_server_reaches_amplitude_after_a_fix_and_rese
     with FakeAmplitude(api_key=KEY) as amplitude:
         with receiver(tmp_path / "var", amplitude.url, min_id_length=5) as (url, store):
             assert httpx.post(url + "/webhooks/customerio", content=body, headers=signed(body)).status_code == 200
-            wait_for(lambda: store.letter_count() == 1, what="the set-aside")
+            wait_for(lambda: store.stats().letters == 1, what="the set-aside")
         code, _, _ = run("resend", "--all", "--data-dir", str(tmp_path / "var"))
         assert code == 0
         with receiver(tmp_path / "var", amplitude.url) as (url, store):
             wait_for(lambda: "01JTEST0000000000000000001" in amplitude.ingested, what="the resent event")
-            wait_for(lambda: store.depth() == 0 and store.letter_count() == 0, what="the drain")
+            wait_for(lambda: store.stats().depth == 0 and store.stats().letters == 0, what="the drain")
     assert amplitude.ingested["01JTEST0000000000000000001"]["user_id"] == "42"

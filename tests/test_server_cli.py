@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from transformer.cli import app
 from transformer.destinations.amplitude.fake import FakeAmplitude
-from transformer.server import Store
+from transformer.server import SqliteQueue
 
 from .test_server_harness import KEY, SECRET, ServeProcess, encode, payload, wait_for
 
@@ -99,6 +99,6 @@ def test_a_port_already_taken_is_reported_and_exits_1(tmp_path: Path) -> None:
         with FakeAmplitude(api_key=KEY) as amplitude:
             code, err = serve(tmp_path, "--port", str(port), "--set", f"endpoint={amplitude.url}")
     assert (code, err) == (1, f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n")
-    store = Store(tmp_path / "var")
+    store = SqliteQueue(tmp_path / "var")
     store.lock()            # the data dir is free again for the next attempt
     store.close()

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 
 from transformer import load_mapping
 from transformer.runtime.mapping import CompiledMapping
-from transformer.server import Store, Verifier, create_app, sign
+from transformer.server import SqliteQueue, Verifier, create_app, sign
 from transformer.server.app import ReceiverOptions
 
 from .conftest import MAPPING, ROOT
@@ -116,9 +116,9 @@ def running(app: Starlette) -> Iterator[str]:
 
 @contextlib.contextmanager
 def receiver(data_dir: Path, endpoint: str, options: ReceiverOptions | None = None,
-             **settings: Any) -> Iterator[tuple[str, Store]]:
+             **settings: Any) -> Iterator[tuple[str, SqliteQueue]]:
     """A receiver app on its own store, served in a thread; yields (base URL, store)."""
-    store = Store(data_dir)
+    store = SqliteQueue(data_dir)
     try:
         app = create_app(mapping(endpoint, **settings), store, options or fast_options())
         with running(app) as url:

@@ -12,7 +12,7 @@ import pytest
 
 from transformer import load_mapping
 from transformer.destinations.amplitude.fake import FakeAmplitude
-from transformer.server import Store, create_app
+from transformer.server import SqliteQueue, create_app
 from transformer.server.app import ReceiverOptions
 
 from .conftest import MAPPING
@@ -39,7 +39,7 @@ def amplitude() -> Iterator[FakeAmplitude]:
 
 
 @pytest.fixture
-def served(tmp_path: Path, amplitude: FakeAmplitude) -> Iterator[tuple[str, Store]]:
+def served(tmp_path: Path, amplitude: FakeAmplitude) -> Iterator[tuple[str, SqliteQueue]]:
     with receiver(tmp_path / "var", amplitude.url) as pair:
         yield pair
 
@@ -52,7 +52,7 @@ def metrics(url: str) -> str:
     return httpx.get(url + "/metrics", timeout=10).text
 
 
-def test_a_signed_webhook_is_stored_acknowledged_and_delivered(served: tuple[str, Store],
+def test_a_signed_webhook_is_stored_acknowledged_and_delivered(served: tuple[str, SqliteQueue],
                                                                amplitude: FakeAmplitude) -> None:
     url, _ = served
     body = encode(payload(1))
@@ -83,7 +83,7 @@ def test_a_signed_webhook_is_stored_acknowledged_and_delivered(served: tuple[str
     ("other body", "mismatch"),
 ])
 def test_a_missing_wrong_or_stale_signature_gets_the_same_bare_401(
-        served: tuple[str, Store], amplitude: FakeAmplitude, headers: dict[str, str] | str,
+        served: tuple[str, SqliteQueue], amplitude: FakeAmplitude, headers: dict[str, str] | str,
         reason: str) -> None:
     url, store = served
     body = encode(payload(2))
@@ -96,7 +96,7 @@ def test_a_missing_wrong_or_stale_signature_gets_the_same_bare_401(
     assert response.content == b'{"error":"unauthorized"}'
     text = metrics(url)
     assert metric(text, "transformer_webhooks_signature_rejected_total", reason=reason) == 1
-    assert store.depth() == 0 and store.seen_count() == 0
+    assert store.stats().depth == 0 and store.seen_count() == 0
     # the same event, properly signed afterwards, is not mistaken for a duplicate
     assert post(url, body, signed(body)).json() == {"status": "stored"}
 
@@ -120,40 +120,40 @@ def test_a_body_over_the_limit_gets_413_whether_its_length_is_declared_or_not(
         assert store.seen_count() == 1
 
 
-def test_the_default_limit_is_one_mebibyte(served: tuple[str, Store]) -> None:
+def test_the_default_limit_is_one_mebibyte(served: tuple[str, SqliteQueue]) -> None:
     url, _ = served
     body = encode(payload(1, padding="x" * 1_048_576))
     assert post(url, body, signed(body)).status_code == 413
 
 
 @pytest.mark.parametrize("body", [b"not json", b"{\"event_id\": ", b"", b"\xff\xfe{}", b"{\"a\": NaN}"])
-def test_a_signed_body_that_is_not_json_gets_400(served: tuple[str, Store], body: bytes) -> None:
+def test_a_signed_body_that_is_not_json_gets_400(served: tuple[str, SqliteQueue], body: bytes) -> None:
     url, store = served
     response = post(url, body, signed(body))
     assert (response.status_code, response.json()) == (400, {"error": "body is not JSON"})
     assert metric(metrics(url), "transformer_webhooks_invalid_total", reason="not_json") == 1
-    assert store.depth() == 0 and store.letter_count() == 0
+    assert store.stats().depth == 0 and store.stats().letters == 0
 
 
-def test_an_unsigned_body_that_is_not_json_is_refused_as_unsigned_first(served: tuple[str, Store]) -> None:
+def test_an_unsigned_body_that_is_not_json_is_refused_as_unsigned_first(served: tuple[str, SqliteQueue]) -> None:
     url, _ = served
     assert post(url, b"not json").status_code == 401
 
 
 def test_a_repeated_event_id_is_acknowledged_and_not_enqueued_again(
-        served: tuple[str, Store], amplitude: FakeAmplitude) -> None:
+        served: tuple[str, SqliteQueue], amplitude: FakeAmplitude) -> None:
     url, store = served
     body = encode(payload(5))
     assert post(url, body, signed(body)).json() == {"status": "stored"}
     wait_for(lambda: "01JTEST0000000000000000005" in amplitude.ingested, what="delivery")
-    wait_for(lambda: store.depth() == 0, what="the delete")
+    wait_for(lambda: store.stats().depth == 0, what="the delete")
     # Customer.io's retry carries a fresh timestamp and signature, and the same event_id
     again = post(url, body, signed(body, at=time.time() + 1))
     assert (again.status_code, again.json()) == (200, {"status": "duplicate"})
     changed = encode(payload(5, metric="opened"))     # same id, other content: still the same event
     assert post(url, changed, signed(changed)).json() == {"status": "duplicate"}
     time.sleep(0.2)   # a round of the forwarder, had anything been enqueued
-    assert store.depth() == 0
+    assert store.stats().depth == 0
     assert amplitude.received["01JTEST0000000000000000005"] == 1
     assert metric(metrics(url), "transformer_webhooks_duplicate_total") == 2
 
@@ -172,12 +172,12 @@ def test_skipped_payloads_are_acknowledged_counted_by_rule_and_not_stored(
         text = metrics(url)
         assert metric(text, "transformer_webhooks_skipped_total", rule="no_identity") == 1
         assert metric(text, "transformer_webhooks_skipped_total", rule="not_selected") == 2
-        assert store.depth() == 0 and store.seen_count() == 0 and store.letter_count() == 0
+        assert store.stats().depth == 0 and store.seen_count() == 0 and store.stats().letters == 0
     assert amplitude.ingested == {}
 
 
 def test_a_payload_the_mapping_cannot_handle_is_acknowledged_and_kept_as_a_dead_letter(
-        served: tuple[str, Store], amplitude: FakeAmplitude) -> None:
+        served: tuple[str, SqliteQueue], amplitude: FakeAmplitude) -> None:
     url, store = served
     body = encode(payload(7, timestamp="2024-01-01"))
     response = post(url, body, signed(body))
@@ -191,7 +191,7 @@ def test_a_payload_the_mapping_cannot_handle_is_acknowledged_and_kept_as_a_dead_
     assert metric(text, "transformer_dead_letters") == 1
     for not_an_object in (b"[1, 2]", b'"text"', b"null"):
         assert post(url, not_an_object, signed(not_an_object)).json() == {"status": "dead_letter"}
-    assert store.letter_count() == 4 and amplitude.ingested == {}
+    assert store.stats().letters == 4 and amplitude.ingested == {}
 
 
 def test_an_event_amplitude_would_refuse_is_set_aside_in_the_store_with_the_reason(
@@ -200,14 +200,14 @@ def test_an_event_amplitude_would_refuse_is_set_aside_in_the_store_with_the_reas
         _check_short_id_is_set_aside(served, amplitude)
 
 
-def _check_short_id_is_set_aside(served: tuple[str, Store], amplitude: FakeAmplitude) -> None:
+def _check_short_id_is_set_aside(served: tuple[str, SqliteQueue], amplitude: FakeAmplitude) -> None:
     url, store = served
     short = payload(8)
     short["data"]["identifiers"]["id"] = "42"
     fine = payload(9)
     for p in (short, fine):
         assert post(url, encode(p), signed(encode(p))).json() == {"status": "stored"}
-    wait_for(lambda: store.letter_count() == 1 and store.depth() == 0, what="the set-aside")
+    wait_for(lambda: store.stats().letters == 1 and store.stats().depth == 0, what="the set-aside")
     (letter,) = store.letters()
     assert (letter.kind, letter.event_id) == ("set_aside", "01JTEST0000000000000000008")
     assert letter.reason.startswith("id shorter than min_id_length")
@@ -218,7 +218,7 @@ def _check_short_id_is_set_aside(served: tuple[str, Store], amplitude: FakeAmpli
 
 
 def test_healthz_reports_the_receiver_and_other_methods_and_paths_are_refused(
-        served: tuple[str, Store]) -> None:
+        served: tuple[str, SqliteQueue]) -> None:
     url, _ = served
     health = httpx.get(url + "/healthz")
     assert (health.status_code, health.json()) == (200, {"status": "ok", "problems": [], "forwarding": "ok",
@@ -231,7 +231,7 @@ def test_healthz_reports_the_receiver_and_other_methods_and_paths_are_refused(
 def test_without_a_secret_the_app_refuses_to_start_unless_unsigned_is_allowed(
         tmp_path: Path, amplitude: FakeAmplitude) -> None:
     compiled = load_mapping(MAPPING, {"endpoint": amplitude.url, "api_key": KEY}, environ={})
-    store = Store(tmp_path / "var")
+    store = SqliteQueue(tmp_path / "var")
     with pytest.raises(ValueError, match="no signing secret"):
         create_app(compiled, store)
     app = create_app(compiled, store, ReceiverOptions(allow_unsigned=True, linger=0.01))
@@ -246,7 +246,7 @@ def test_without_a_secret_the_app_refuses_to_start_unless_unsigned_is_allowed(
 def test_a_secret_given_to_create_app_overrides_the_setting(tmp_path: Path, amplitude: FakeAmplitude) -> None:
     compiled = load_mapping(MAPPING, {"endpoint": amplitude.url, "api_key": KEY, "signing_secret": SECRET},
                             environ={})
-    store = Store(tmp_path / "var")
+    store = SqliteQueue(tmp_path / "var")
     with running(create_app(compiled, store, fast_options(), signing_secret="rotated-secret")) as url:
         body = encode(payload(1))
         assert post(url, body, signed(body)).status_code == 401
@@ -260,5 +260,5 @@ def test_with_forwarding_off_webhooks_are_only_stored(tmp_path: Path, amplitude:
         assert post(url, body, signed(body)).json() == {"status": "stored"}
         assert httpx.get(url + "/healthz").json()["forwarding"] == "off"
         time.sleep(0.2)
-        assert store.depth() == 1
+        assert store.stats().depth == 1
     assert amplitude.ingested == {}

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
-from transformer.server import Store
+from transformer.server import SqliteQueue
 
 from .test_server_harness import KEY, encode, metric, payload, receiver, signed, wait_for
 
@@ -42,12 +42,12 @@ def test_an_outage_fills_the_store_and_it_drains_when_amplitude_is_back(tmp_path
 
         amplitude.faults.down = False
         wait_for(lambda: len(amplitude.ingested) == 40, what="the backlog to reach Amplitude")
-        wait_for(lambda: store.depth() == 0, what="the store to drain")
+        wait_for(lambda: store.stats().depth == 0, what="the store to drain")
         text = httpx.get(url + "/metrics").text
         assert metric(text, "transformer_events_delivered_total") == 40
         assert metric(text, "transformer_queue_depth") == 0
         assert metric(text, "transformer_queue_oldest_age_seconds") == 0
-        assert store.letter_count() == 0
+        assert store.stats().letters == 0
     assert set(amplitude.ingested) == {payload(n)["event_id"] for n in range(1, 41)}
 
 
@@ -61,12 +61,12 @@ def test_a_refused_api_key_blocks_forwarding_without_dead_lettering_and_a_fixed_
             text = httpx.get(url + "/metrics").text
             assert metric(text, "transformer_forwarding_blocked") == 1
             assert metric(text, "transformer_queue_depth") == 5
-            assert store.letter_count() == 0           # kept pending, not dead-lettered
+            assert store.stats().letters == 0           # kept pending, not dead-lettered
             assert amplitude.stats()["statuses"]["400"] >= 1
         # the operator fixes the key and restarts on the same data dir
         with receiver(tmp_path / "var", amplitude.url) as (url, store):
             wait_for(lambda: len(amplitude.ingested) == 5, what="the backlog to reach Amplitude")
-            wait_for(lambda: store.depth() == 0, what="the store to drain")
+            wait_for(lambda: store.stats().depth == 0, what="the store to drain")
             assert httpx.get(url + "/healthz").json()["forwarding"] == "ok"
 
 
@@ -74,9 +74,9 @@ def test_pending_events_survive_a_clean_restart_and_are_sent_by_the_next_run(tmp
     with FakeAmplitude(api_key=KEY, faults=Faults(down=True)) as amplitude:
         with receiver(tmp_path / "var", amplitude.url) as (url, store):
             assert post_all(url, 1, 8) == [200] * 8
-        between = Store(tmp_path / "var")
-        assert between.depth() == 8
+        between = SqliteQueue(tmp_path / "var")
+        assert between.stats().depth == 8
         between.close()
         amplitude.faults.down = False
         with receiver(tmp_path / "var", amplitude.url) as (url, store):
-            wait_for(lambda: len(amplitude.ingested) == 8 and store.depth() == 0, what="the drain")
+            wait_for(lambda: len(amplitude.ingested) == 8 and store.stats().depth == 0, what="the drain")

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
-from transformer.server import Store
+from transformer.server import SqliteQueue
 from transformer.server.queue.sqlite import DB_NAME
 
 from .test_server_harness import KEY, SECRET, ServeProcess, encode, metric, payload, signed, wait_for
@@ -75,8 +75,8 @@ def test_every_acknowledged_webhook_reaches_amplitude_exactly_once_after_a_sigki
         assert WAVE + KILL_AFTER <= len(acked_before_kill) < TOTAL, "the kill did not land mid-load"
         with sqlite3.connect(data_dir / DB_NAME) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        store = Store(data_dir)
-        pending_at_kill = store.depth()
+        store = SqliteQueue(data_dir)
+        pending_at_kill = store.stats().depth
         store.close()
         delivered_before_restart = set(amplitude.ingested)
         assert pending_at_kill > 0, "nothing was waiting for Amplitude when the server died"
@@ -132,8 +132,8 @@ def test_sigterm_stops_accepting_finishes_the_request_in_flight_and_exits_cleanl
             server.stop()
         logs = server.stderr()
         assert '"msg":"receiver_stopped"' in logs
-        store = Store(tmp_path / "var")
-        assert store.depth() + len(amplitude.ingested) == 1     # committed: pending or delivered
+        store = SqliteQueue(tmp_path / "var")
+        assert store.stats().depth + len(amplitude.ingested) == 1     # committed: pending or delivered
         store.close()
     for secret_or_body in (SECRET, KEY, "Welcome aboard", "p1@example.com"):
         assert secret_or_body not in logs

@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from transformer.destinations.amplitude.fake import FakeAmplitude
-from transformer.server import Store
-from transformer.server.queue.sqlite import Intake
+from transformer.server import SqliteQueue
+from transformer.server.queue.base import Intake
 
 from ..conftest import SAMPLES
 from .cli_process import cli, cli_peak, run
@@ -124,17 +124,17 @@ def test_send_dead_letters_the_deep_payload_as_text_and_resends_it_after_a_fix(t
 
 
 def test_dead_letters_resend_keeps_a_payload_deeper_than_the_limit(tmp_path: Path) -> None:
-    store = Store(tmp_path)
-    store.write([Intake("01JGOOD0000000000000000002", error="payload error: earlier",
-                        payload=deep(2).encode())])
+    store = SqliteQueue(tmp_path)
+    store.intake([Intake("01JGOOD0000000000000000002", error="payload error: earlier",
+                         payload=deep(2).encode())])
     store.close()
     done = run("dead-letters", "resend", "--all", "--data-dir", str(tmp_path))
     assert done.code == 1
     assert f"dead letter 1: still failing, kept: payload error: {TOO_DEEP}" in done.err
     done = run("dead-letters", "resend", "--all", "--data-dir", str(tmp_path), "--max-depth", "300")
     assert done.code == 0, done.err
-    store = Store(tmp_path)
-    (row,) = store.fetch()
+    store = SqliteQueue(tmp_path)
+    (row,) = store.pending()
     assert orjson.loads(row.event)["insert_id"] == "01JGOOD0000000000000000002"
     store.close()
 

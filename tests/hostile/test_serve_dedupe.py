@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from transformer.destinations.amplitude.fake import FakeAmplitude
-from transformer.server import Store
+from transformer.server import SqliteQueue
 
 from ..conftest import MAPPING, ROOT
 from ..test_server_harness import KEY, ServeProcess, metric, payload, wait_for
@@ -55,7 +55,7 @@ def test_webhooks_without_event_id_are_deduplicated_by_body_hash_which_is_their_
             server.stop()
     assert set(amplitude.ingested) == {hashed(first), hashed(blank)}
     assert amplitude.ingested[hashed(first)]["user_id"] == "user-00001"
-    store = Store(tmp_path / "var", create=False)
+    store = SqliteQueue(tmp_path / "var", create=False)
     (letter,) = store.letters()
     store.close()
     assert (letter.kind, letter.event_id) == ("payload_error", hashed(broken))

@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
-from transformer.server import Store
-from transformer.server.queue.sqlite import DB_NAME, Intake
+from transformer.server import SqliteQueue
+from transformer.server.queue.base import Intake
+from transformer.server.queue.sqlite import DB_NAME
 
 from ..conftest import MAPPING, ROOT
 from ..test_server_harness import (
@@ -114,8 +115,8 @@ def test_a_store_replaced_while_running_makes_serve_unready_and_refuse_webhooks(
 
 def test_a_damaged_store_is_refused_at_start_with_what_to_do(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
-    store = Store(data_dir)
-    store.write([Intake(f"id-{i}", [encode({"n": i})]) for i in range(200)])
+    store = SqliteQueue(data_dir)
+    store.intake([Intake(f"id-{i}", [encode({"n": i})]) for i in range(200)])
     store.close()
     damaged = bytearray((data_dir / DB_NAME).read_bytes())
     damaged[4096 * 4:4096 * 4 + 16] = b"\xff" * 16              # the header of page 5
@@ -131,7 +132,7 @@ def test_a_damaged_store_is_refused_at_start_with_what_to_do(tmp_path: Path) -> 
 
 def test_a_store_that_takes_no_writes_is_refused_at_start_and_a_full_disk_gets_503(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
-    Store(data_dir).close()
+    SqliteQueue(data_dir).close()
     size = (data_dir / DB_NAME).stat().st_size
 
     def no_growth() -> None:                      # no file may grow: as a full disk would have it
@@ -162,8 +163,8 @@ def test_a_store_that_takes_no_writes_is_refused_at_start_and_a_full_disk_gets_5
             assert post(server.url, encode(payload(301))).status_code == 503
         finally:
             server.stop()
-    store = Store(data_dir, create=False)
-    kept = {row.event_id for row in store.fetch(limit=1000)}
+    store = SqliteQueue(data_dir, create=False)
+    kept = {row.event_id for row in store.pending(1000)}
     store.close()
     assert kept == ids(range(1, first_refused + 1))      # every acknowledged webhook, and only those
 

@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from transformer.destinations.amplitude.fake import FakeAmplitude
-from transformer.server import Store, create_app
-from transformer.server.queue.sqlite import Intake
+from transformer.server import SqliteQueue, create_app
+from transformer.server.queue.base import Intake
 
 from ..conftest import MAPPING, ROOT
 from ..test_server_harness import (
@@ -60,7 +60,7 @@ def test_a_webhook_nested_deeper_than_the_limit_is_acknowledged_as_a_dead_letter
             assert at_limit.json() == {"status": "stored"}
             assert post(server.url, encode(payload(4))).json() == {"status": "stored"}
             wait_for(lambda: set(amplitude.ingested) == ids(1, 3, 4), 30, "everything but the deep one")
-            store = Store(data_dir, create=False)
+            store = SqliteQueue(data_dir, create=False)
             (letter,) = store.letters()
             store.close()
             assert (letter.kind, letter.reason, letter.event_id, letter.payload) == (
@@ -103,11 +103,11 @@ def test_an_event_too_deep_to_encode_is_set_aside_and_forwarding_goes_on_across_
             assert metric(text, "transformer_forwarding_errors_total", kind="internal") == 0
         finally:
             server.stop()
-        store = Store(data_dir, create=False)
+        store = SqliteQueue(data_dir, create=False)
         (letter,) = store.letters()
         assert (letter.kind, letter.reason, letter.event_id) == (
             "set_aside", "cannot be encoded as JSON: Recursion limit reached", payload(2)["event_id"])
-        assert store.depth() == 0
+        assert store.stats().depth == 0
         store.close()
         # and after a restart nothing is stuck: the next webhook goes straight through
         again = ServeProcess(data_dir, amplitude.url, "--max-depth", "512").wait_ready()
@@ -121,8 +121,8 @@ def test_an_event_too_deep_to_encode_is_set_aside_and_forwarding_goes_on_across_
 def test_a_stored_row_that_cannot_be_decoded_is_set_aside_and_the_others_delivered(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     event = mapping("http://127.0.0.1:9").apply(payload(1)).events[0]
-    store = Store(data_dir)
-    store.write([Intake("bad-row", [b'{"user_id": "broken']), Intake(event["insert_id"], [orjson.dumps(event)])])
+    store = SqliteQueue(data_dir)
+    store.intake([Intake("bad-row", [b'{"user_id": "broken']), Intake(event["insert_id"], [orjson.dumps(event)])])
     store.close()
     with FakeAmplitude(api_key=KEY) as amplitude:
         server = ServeProcess(data_dir, amplitude.url).wait_ready()
@@ -132,7 +132,7 @@ def test_a_stored_row_that_cannot_be_decoded_is_set_aside_and_the_others_deliver
                      30, "the bad row to be set aside")
         finally:
             server.stop()
-    store = Store(data_dir, create=False)
+    store = SqliteQueue(data_dir, create=False)
     (letter,) = store.letters()
     store.close()
     assert (letter.kind, letter.event_id, letter.event) == ("set_aside", "bad-row", b'{"user_id": "broken')
@@ -140,7 +140,7 @@ def test_a_stored_row_that_cannot_be_decoded_is_set_aside_and_the_others_deliver
 
 
 def test_whatever_the_mapping_raises_becomes_a_dead_letter_for_that_webhook(tmp_path: Path) -> None:
-    store = Store(tmp_path / "var")
+    store = SqliteQueue(tmp_path / "var")
     with FakeAmplitude(api_key=KEY) as amplitude:
         app = create_app(mapping(amplitude.url), store, fast_options())
         real_apply = app.state.receiver.mapping.apply

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
-from transformer.server import Store
+from transformer.server import SqliteQueue
 from transformer.server.queue.sqlite import DB_NAME
 
 from ..test_server_harness import KEY, ServeProcess, encode, payload, signed
@@ -75,8 +75,8 @@ def test_a_signal_at_a_random_moment_under_load_stops_cleanly(tmp_path: Path, si
             assert "Traceback" not in logs
         with sqlite3.connect(data_dir / DB_NAME) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        store = Store(data_dir, create=False)
-        pending = {row.event_id for row in store.fetch(limit=100_000)}
+        store = SqliteQueue(data_dir, create=False)
+        pending = {row.event_id for row in store.pending(100_000)}
         store.close()
         assert acked, "nothing was acknowledged before the signal"
         assert acked <= pending | delivered, "an acknowledged webhook was lost"

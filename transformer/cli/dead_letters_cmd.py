@@ -10,10 +10,11 @@ from typing import Annotated
 
 import typer
 
+from ..destinations.dead_letters import DeadLetter, DeadLetterKind
 from ..errors import SettingsError
 from ..runtime.mapping import CompiledMapping
-from ..server import Store, StoreError
-from ..server.letters import record, resend
+from ..server import QueueError, SqliteQueue
+from ..server.letters import resend
 from ..spec.settings import parse_assignments, read_settings_file
 from .common import (
     DEFAULT_MAPPING,
@@ -36,13 +37,13 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-KINDS = ("payload_error", "set_aside", "undelivered")
+KINDS = tuple(DeadLetterKind)
 
 
-def _open(data_dir: str) -> Store:
+def _open(data_dir: str) -> SqliteQueue:
     try:
-        return Store(data_dir, create=False)
-    except StoreError as exc:
+        return SqliteQueue(data_dir, create=False)
+    except QueueError as exc:
         fail(f"error: {exc}", 2)
 
 
@@ -60,14 +61,15 @@ def list_letters(
         fail(f"error: --kind must be one of {', '.join(KINDS)}, got {kind!r}", 2)
     store = _open(str(data_dir))
     try:
-        rows = store.letters(kind=kind, limit=limit)
-        total = store.letter_count()
+        rows = store.letters(kind=None if kind is None else DeadLetterKind(kind), limit=limit)
+        total = store.stats().letters
     finally:
         store.close()
     out = sys.stdout
     for row in rows:
         if as_json:
-            out.write(json.dumps(record(row), ensure_ascii=False, separators=(",", ":")) + "\n")
+            out.write(json.dumps(DeadLetter.from_stored(row).to_json(), ensure_ascii=False,
+                                 separators=(",", ":")) + "\n")
             continue
         when = datetime.fromtimestamp(row.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         reason = row.reason if len(row.reason) <= 100 else row.reason[:99] + "…"
@@ -89,7 +91,7 @@ def show(
         store.close()
     if row is None:
         fail(f"error: no dead letter {letter_id} in {data_dir}", 1)
-    sys.stdout.write(json.dumps(record(row), ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.write(json.dumps(DeadLetter.from_stored(row).to_json(), ensure_ascii=False, indent=2) + "\n")
 
 
 @app.command("resend")

@@ -6,7 +6,6 @@ import dataclasses
 import importlib.util
 import logging
 import signal
-import sqlite3
 import time
 from pathlib import Path
 from types import FrameType
@@ -17,10 +16,10 @@ import uvicorn
 
 from ..io.jsonio import DEFAULT_MAX_DEPTH
 from ..runtime.mapping import CompiledMapping
-from ..server import ReceiverOptions, Store, StoreError, create_app
+from ..server import QueueError, ReceiverOptions, SqliteQueue, create_app
 from ..server.guard import REFUSAL_SLOTS, HttpLimits, guarded_protocol, raise_descriptor_limit
 from ..server.logs import configure, log
-from ..server.queue.sqlite import SYNC_MODES, Probe
+from ..server.queue.sqlite import SYNC_MODES
 from .common import (
     DEFAULT_MAPPING,
     MappingOpt,
@@ -207,24 +206,19 @@ def _within_descriptors(limits: HttpLimits, reserve: int) -> HttpLimits:
     return dataclasses.replace(limits, max_connections=allowed)
 
 
-def _open_store(data_dir: Path, sync: str) -> Store:
-    """The store, locked, checked for damage and shown to take a commit; else exit 2."""
+def _open_store(data_dir: Path, sync: str) -> SqliteQueue:
+    """The store, prepared for serving (locked, checked for damage, shown to take a commit);
+    else exit 2."""
     try:
-        store = Store(data_dir, synchronous=sync)
-    except StoreError as exc:
+        store = SqliteQueue(data_dir, synchronous=sync)
+    except QueueError as exc:
         fail(f"error: {exc}", 2)
     try:
-        store.lock()
         started = time.monotonic()
-        store.check()
-        log(_logger, "info", "store_checked", store=str(store.path),
+        store.prepare()
+        log(_logger, "info", "store_checked", store=store.location,
             seconds=round(time.monotonic() - started, 3))
-        store.write([Probe()])
-    except StoreError as exc:
+    except QueueError as exc:
         store.close()
         fail(f"error: {exc}", 2)
-    except sqlite3.Error as exc:
-        store.close()
-        fail(f"error: {store.path} does not take writes ({exc}): check the disk space and the "
-             "permissions of the data dir", 2)
     return store

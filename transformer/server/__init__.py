@@ -1,20 +1,22 @@
 """`transformer serve`: receive Customer.io webhooks, store them durably, forward to Amplitude.
 
-    from . import Store, create_app
-    app = create_app(mapping, Store("var"))       # an ASGI app (Starlette)
+    from . import SqliteQueue, create_app
+    app = create_app(mapping, SqliteQueue("var"))       # an ASGI app (Starlette)
 """
 
 from ..sources.customerio import Rejection, Verifier, sign
 from .app import WEBHOOK_PATH, Receiver, ReceiverOptions, create_app
-from .queue.sqlite import Store, StoreError
+from .queue.base import Queue, QueueError
+from .queue.sqlite import SqliteQueue
 
 __all__ = [
     "WEBHOOK_PATH",
+    "Queue",
+    "QueueError",
     "Receiver",
     "ReceiverOptions",
     "Rejection",
-    "Store",
-    "StoreError",
+    "SqliteQueue",
     "Verifier",
     "create_app",
     "sign",

@@ -29,7 +29,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..errors import PayloadError
 from ..io.jsonio import DEFAULT_MAX_DEPTH, TooDeepError, dumps, loads_payload
 from ..runtime.mapping import CompiledMapping
 from ..scrub import Scrubber
@@ -39,7 +38,7 @@ from .forwarder import Forwarder
 from .health import Health
 from .logs import log
 from .metrics import ReceiverMetrics
-from .queue.sqlite import Intake, Outcome, Store
+from .queue.base import Intake, Outcome, Queue
 
 __all__ = ["WEBHOOK_PATH", "Receiver", "ReceiverOptions", "create_app"]
 
@@ -72,6 +71,7 @@ class ReceiverOptions:
     concurrency: int = 4                   # Amplitude requests in flight
     throttle_pause: float = 30.0           # seconds a user/device named in a 429 waits
     backoff_max: float = 30.0              # longest wait between retries
+    retry_window: float = 60.0             # seconds a claimed event is retried, then back to the queue
     linger: float = 0.2                    # seconds to let events gather between small rounds
     blocked_pause: float = 60.0            # seconds between tries while Amplitude refuses the key
     commit_batch: int = 1000               # most ops in one store transaction
@@ -81,7 +81,7 @@ class ReceiverOptions:
 class Receiver:
     """A receiver's parts: signature check, mapping, group-commit writer, forwarder, metrics."""
 
-    def __init__(self, mapping: CompiledMapping, store: Store, options: ReceiverOptions | None = None, *,
+    def __init__(self, mapping: CompiledMapping, store: Queue, options: ReceiverOptions | None = None, *,
                  signing_secret: str | None = None, transport: httpx.BaseTransport | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.options = options = options or ReceiverOptions()
@@ -100,8 +100,9 @@ class Receiver:
         self.forwarder: Forwarder | None = None
         if options.forward:
             self.forwarder = Forwarder(
-                store, self.committer, mapping.settings, self.metrics, linger=options.linger,
-                blocked_pause=options.blocked_pause, concurrency=options.concurrency,
+                self.committer, mapping.settings, self.metrics, linger=options.linger,
+                blocked_pause=options.blocked_pause, retry_window=options.retry_window,
+                concurrency=options.concurrency,
                 throttle_pause=options.throttle_pause, backoff_max=options.backoff_max,
                 max_events=options.batch_size, transport=transport)
             self.committer.on_stored = self.forwarder.wake
@@ -117,7 +118,7 @@ class Receiver:
         self.committer.start()
         if self.forwarder is not None:
             self.forwarder.start()
-        log(_logger, "info", "receiver_started", store=str(self.store.path),
+        log(_logger, "info", "receiver_started", store=self.store.location,
             signatures="verified" if self.verifier else "NOT VERIFIED (--allow-unsigned-INSECURE)",
             forwarding=self.forwarder.sender.endpoint.url if self.forwarder else "off")
         if self.verifier is None:
@@ -135,7 +136,7 @@ class Receiver:
         self.committer.close()
         self.health.close()
         try:
-            depth: int | str = self.store.depth()
+            depth: int | str = self.store.stats().depth
         except Exception as exc:  # noqa: BLE001 - a store gone bad must not stop the shutdown
             depth = f"unknown ({exc})"
         log(_logger, "info", "receiver_stopped", queue_depth=depth)
@@ -180,14 +181,16 @@ class Receiver:
             return Response(_NOT_JSON, status_code=400, media_type=_JSON)
         event_id = self.mapping.payload_id(payload)
         try:
-            result = self.mapping.apply(payload)
-            if result.skip is not None:
+            result = self.mapping.result(payload)
+            if result.error is not None:
+                error = result.error
+                intake = Intake(event_id, error=self.scrub(f"payload error: {error}"), payload=body)
+                log(_logger, "warning", "payload_error", event_id=event_id, rule=error.rule, path=error.path)
+            elif result.skip is not None:
                 metrics.skipped.inc(rule=result.skip.rule)
                 return _answer(200, {"status": "skipped", "rule": result.skip.rule})
-            intake = Intake(event_id, [dumps(event)[:-1] for event in result.events])
-        except PayloadError as exc:
-            intake = Intake(event_id, error=self.scrub(f"payload error: {exc}"), payload=body)
-            log(_logger, "warning", "payload_error", event_id=event_id, rule=exc.rule, path=exc.path)
+            else:
+                intake = Intake(event_id, [dumps(event)[:-1] for event in result.events])
         except Exception as exc:  # noqa: BLE001 - whatever the mapping does, this webhook fails alone
             reason = self.scrub(f"cannot be transformed: {type(exc).__name__}: {exc}")
             intake = Intake(event_id, error=reason, payload=body)
@@ -201,7 +204,7 @@ class Receiver:
             metrics.store_errors.inc()
             return Response(_UNAVAILABLE, status_code=503, media_type=_JSON)
         try:
-            outcome = await self.committer.submit(intake)
+            outcome = await self.committer.intake(intake)
         except Exception as exc:  # noqa: BLE001 - not committed: not acknowledged, Customer.io retries
             metrics.store_errors.inc()
             log(_logger, "error", "webhook_not_stored", event_id=event_id, error=str(exc))
@@ -253,12 +256,14 @@ class Receiver:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     def _gauges(self) -> None:
-        self.metrics.queue_depth.set(self.store.depth())
-        self.metrics.oldest_age.set(round(self.store.oldest_age(self.clock()), 3))
-        self.metrics.dead_letters.set(self.store.letter_count())
+        stats = self.store.stats()
+        self.metrics.queue_depth.set(stats.depth)
+        self.metrics.oldest_age.set(round(stats.oldest_age, 3))
+        self.metrics.leased.set(stats.leased)
+        self.metrics.dead_letters.set(stats.letters)
 
 
-def create_app(mapping: CompiledMapping, store: Store, options: ReceiverOptions | None = None, *,
+def create_app(mapping: CompiledMapping, store: Queue, options: ReceiverOptions | None = None, *,
                signing_secret: str | None = None, transport: httpx.BaseTransport | None = None,
                clock: Callable[[], float] = time.time) -> Starlette:
     """The receiver's ASGI app; `app.state.receiver` is its `Receiver`."""

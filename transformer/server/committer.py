@@ -1,17 +1,17 @@
-"""Group commit: the one thread that writes the receiver's store.
+"""Group commit: the one thread that writes the receiver's queue.
 
 Request handlers hand their `Intake` to this thread and wait; the thread takes everything that
-is queued (up to `max_batch` ops), commits it in one transaction, and only then releases every
-waiter. While one transaction syncs to disk the next requests queue up, so under load each sync
-carries many webhooks and no handler waits for more than about two commits. No SQLite call ever
-runs on the event loop. The forwarder's deletes and set-asides go through the same thread, so
-the process never contends with itself for SQLite's write lock.
+is queued (up to `max_batch` jobs) and takes in every waiting webhook with ONE `Queue.intake`
+call (one transaction), and only then releases each waiter with its outcome. While one
+transaction syncs to disk the next requests queue up, so under load each sync carries many
+webhooks and no handler waits for more than about two commits. No queue call ever runs on the
+event loop. The forwarder's claims, acks, set-asides and releases go through the same thread,
+so that the process never contends with itself for SQLite's write lock; in each round the
+thread takes in webhooks first, then settles, then claims.
 
-Before writing what acknowledges a webhook (an `Intake`, or a readiness `Probe`), the thread
-checks that the database file is still the one opened: once it was deleted or replaced, those
-ops fail with `StoreError` (the webhook is answered 503) while the forwarder's deletes and
-set-asides still go to the open file, so that what it holds is still delivered. `failure` says
-why the last intake or probe failed, until one succeeds again.
+A failed group is retried webhook by webhook, so that one bad intake fails alone. `failure`
+says why the last intake or probe failed (e.g. the store's file was deleted), until one succeeds
+again. Payload ids older than `dedupe_window` are pruned every `prune_every` seconds.
 """
 
 from __future__ import annotations
@@ -19,40 +19,54 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from queue import Empty, SimpleQueue
+from typing import Any, TypeVar
 
 from .logs import log
-from .queue.sqlite import Intake, Op, Outcome, Probe, Prune, Store, StoreError
+from .queue.base import Claim, Handle, Intake, Outcome, Queue, Reason
 
 __all__ = ["ClosedError", "Committer"]
 
-_logger = logging.getLogger("transformer.server.queue.sqlite")
+_logger = logging.getLogger("transformer.server.queue")
+T = TypeVar("T")
 
 
 class ClosedError(RuntimeError):
-    """The store is shutting down and takes no more writes."""
+    """The committer is shutting down and takes no more writes."""
 
 
+@dataclass(slots=True)
+class _Waiter:
+    """Where one job's result goes: an asyncio future on a loop, or a thread's future."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[Any] | Future[Any] | None = None
+
+    def settle(self, value: Any) -> None:
+        if isinstance(self.future, Future):
+            if isinstance(value, BaseException):
+                self.future.set_exception(value)
+            else:
+                self.future.set_result(value)
+
+
+@dataclass(slots=True)
 class _Job:
-    __slots__ = ("done", "future", "loop", "op")
-
-    def __init__(self, op: Op | None, loop: asyncio.AbstractEventLoop | None = None,
-                 future: asyncio.Future[Any] | None = None, done: threading.Event | None = None) -> None:
-        self.op = op
-        self.loop = loop
-        self.future = future
-        self.done = done
+    kind: str                       # intake, ack, set_aside, release, probe, call, flush, stop
+    args: Any = None
+    waiter: _Waiter | None = None
 
 
-_STOP = _Job(None)
-_ACKNOWLEDGING = (Intake, Probe)  # ops that must not land in a file deleted or replaced
+_ORDER = ("intake", "ack", "set_aside", "release", "probe", "call")
 
 
-def _settle(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
+def _resolve(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
     for future, value in pairs:
         if future.done():  # the request was cancelled (client gone) while we committed
             continue
@@ -63,25 +77,22 @@ def _settle(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
 
 
 class Committer:
-    """Commits ops to a `Store` in groups; see the module docstring.
+    """Writes to a `Queue` in groups from one thread; see the module docstring.
 
-    `dedupe_window` (seconds) is how long payload ids are remembered; older ones are pruned
-    every `prune_every` seconds. `on_stored` is called after a commit that enqueued events.
-    `on_commit` is called after each transaction (for metrics).
+    `on_stored` is called after a commit that enqueued events; `on_commit` after each
+    transaction that took in webhooks or settled events (for metrics).
     """
 
-    def __init__(self, store: Store, *, max_batch: int = 1000, dedupe_window: float = 7 * 86400.0,
+    def __init__(self, queue: Queue, *, max_batch: int = 1000, dedupe_window: float = 7 * 86400.0,
                  prune_every: float = 60.0, on_stored: Callable[[], None] | None = None,
-                 on_commit: Callable[[int], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.store = store
+                 on_commit: Callable[[int], None] | None = None) -> None:
+        self.queue = queue
         self.max_batch = max_batch
         self.dedupe_window = dedupe_window
         self.prune_every = prune_every
         self.on_stored = on_stored
         self.on_commit = on_commit
-        self.clock = clock
-        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._jobs: SimpleQueue[_Job] = SimpleQueue()
         self._closed = False
         self.failure: str | None = None
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
@@ -96,28 +107,74 @@ class Committer:
         """Whether the writer thread runs."""
         return self._thread.is_alive()
 
-    async def submit(self, op: Op) -> Any:
-        """Commit `op` and return its result (raises what the store raised)."""
+    # from the event loop -----------------------------------------------------------------
+
+    async def intake(self, item: Intake) -> Outcome:
+        """Take in one webhook with whatever else is waiting; its outcome once committed (raises
+        what the queue raised)."""
+        outcome: Outcome = await self._submit(_Job("intake", item))
+        return outcome
+
+    async def probe(self) -> None:
+        """`Queue.probe` on the writer thread."""
+        await self._submit(_Job("probe"))
+
+    async def _submit(self, job: _Job) -> Any:
         if self._closed:
             raise ClosedError("the store is closing")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put(_Job(op, loop, future))
+        job.waiter = _Waiter(loop, future)
+        self._jobs.put(job)
         return await future
 
-    def post(self, op: Op) -> None:
-        """Queue `op` without waiting (the forwarder's deletes and set-asides)."""
+    # from other threads ------------------------------------------------------------------
+
+    def claim(self, limit: int, lease: float) -> Claim:
+        """`Queue.claim` on the writer thread, waiting for it."""
+        return self.call(lambda: self.queue.claim(limit, lease))
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the writer thread, after what is queued, and return what it returns."""
+        if self._closed or not self.alive:
+            raise ClosedError("the store is closing")
+        future: Future[T] = Future()
+        self._jobs.put(_Job("call", fn, _Waiter(future=future)))
+        while True:
+            try:
+                return future.result(timeout=1.0)
+            except TimeoutError:
+                if not self.alive:  # the writer died with this job queued
+                    raise ClosedError("the store writer stopped") from None
+
+    def ack(self, handles: Sequence[Handle]) -> None:
+        """Queue an ack without waiting."""
+        self._post(_Job("ack", list(handles)))
+
+    def set_aside(self, handles: Sequence[Handle], reasons: Sequence[Reason]) -> None:
+        """Queue a set-aside without waiting."""
+        self._post(_Job("set_aside", list(zip(handles, reasons, strict=True))))
+
+    def release(self, handles: Sequence[Handle], after: float = 0.0) -> None:
+        """Queue a release without waiting."""
+        self._post(_Job("release", (list(handles), after)))
+
+    def _post(self, job: _Job) -> None:
         if self._closed:
             raise ClosedError("the store is closing")
-        self._queue.put(_Job(op))
+        self._jobs.put(job)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued before this call is committed."""
         if not self.alive:
             return False
-        done = threading.Event()
-        self._queue.put(_Job(None, done=done))
-        return done.wait(timeout)
+        done: Future[None] = Future()
+        self._jobs.put(_Job("flush", None, _Waiter(future=done)))
+        try:
+            done.result(timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def close(self, timeout: float = 30.0) -> None:
         """Commit what is queued, then stop the thread."""
@@ -125,7 +182,7 @@ class Committer:
             return
         self._closed = True
         if self.alive:
-            self._queue.put(_STOP)
+            self._jobs.put(_Job("stop"))
             self._thread.join(timeout)
 
     # the writer thread -------------------------------------------------------------------
@@ -136,80 +193,121 @@ class Committer:
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + (self.prune_every if not self._prune() else 0.0)
             try:
-                first = self._queue.get(timeout=max(0.01, next_prune - time.monotonic()))
-            except queue.Empty:
+                first = self._jobs.get(timeout=max(0.01, next_prune - time.monotonic()))
+            except Empty:
                 continue
             jobs = [first]
             while len(jobs) < self.max_batch:
                 try:
-                    jobs.append(self._queue.get_nowait())
-                except queue.Empty:
+                    jobs.append(self._jobs.get_nowait())
+                except Empty:
                     break
-            stopping = any(job is _STOP for job in jobs)
-            self._commit([job for job in jobs if job is not _STOP])
-            if stopping:
+            self._commit(jobs)
+            if any(job.kind == "stop" for job in jobs):
                 return
 
     def _prune(self) -> bool:
         """Forget old payload ids; True when there may be more to forget."""
-        chunk = Prune(self.clock() - self.dedupe_window)
+        limit = 5000
         try:
-            (removed,) = self.store.write([chunk])
+            removed = self.queue.prune(self.dedupe_window, limit)
         except Exception as exc:  # noqa: BLE001 - pruning fails again next time; never fatal
             log(_logger, "error", "dedupe_prune_failed", error=str(exc))
             return False
-        return bool(removed >= chunk.limit)
+        return removed >= limit
 
     def _commit(self, jobs: list[_Job]) -> None:
-        ops = [job.op for job in jobs if job.op is not None]
-        results = self._write(ops) if ops else []
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
-        stored = False
-        values = iter(results)
+        by_kind: defaultdict[str, list[_Job]] = defaultdict(list)
         for job in jobs:
-            if job.op is None:
-                if job.done is not None:
-                    job.done.set()
-                continue
-            value = next(values)
-            if isinstance(job.op, Intake) and value == Outcome.STORED:
-                stored = True
-            if isinstance(value, BaseException) and job.future is None:
-                log(_logger, "error", "store_write_failed", op=type(job.op).__name__, error=str(value))
-            if job.loop is not None and job.future is not None:
-                by_loop.setdefault(job.loop, []).append((job.future, value))
+            by_kind[job.kind].append(job)
+        resolved: list[tuple[_Waiter, Any]] = []
+        for kind in _ORDER:
+            if by_kind[kind]:
+                resolved += getattr(self, f"_{kind}")(by_kind[kind])
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+        for waiter, value in resolved:
+            if waiter.loop is not None and isinstance(waiter.future, asyncio.Future):
+                by_loop.setdefault(waiter.loop, []).append((waiter.future, value))
+            else:
+                waiter.settle(value)
         for loop, pairs in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the loop closed while we committed
-                loop.call_soon_threadsafe(_settle, pairs)
-        if stored and self.on_stored is not None:
-            self.on_stored()
+                loop.call_soon_threadsafe(_resolve, pairs)
+        for job in by_kind["flush"]:
+            assert job.waiter is not None
+            job.waiter.settle(None)
 
-    def _write(self, ops: list[Op]) -> list[Any]:
-        """One result per op: the store's, or the exception that op failed with."""
-        acknowledging = any(isinstance(op, _ACKNOWLEDGING) for op in ops)
-        gone = self.store.problem() if acknowledging else None
-        results: list[Any] = [StoreError(gone) if gone and isinstance(op, _ACKNOWLEDGING) else None
-                              for op in ops]
-        todo = [i for i, result in enumerate(results) if result is None]
-        if todo:
-            chosen = [ops[i] for i in todo]
-            try:
-                values = self.store.write(chosen)
-            except Exception:  # noqa: BLE001 - retried op by op below, so one bad op fails alone
-                values = [self._one(op) for op in chosen]
-            for i, value in zip(todo, values, strict=True):
-                results[i] = value
-            if self.on_commit is not None:
-                self.on_commit(len(chosen))
-        if acknowledging:
-            failed = [r for op, r in zip(ops, results, strict=True)
-                      if isinstance(op, _ACKNOWLEDGING) and isinstance(r, BaseException)]
-            self.failure = gone or (str(failed[0]) if failed else None)
-        return results
-
-    def _one(self, op: Op) -> Any:
+    def _intake(self, jobs: list[_Job]) -> list[tuple[_Waiter, Any]]:
+        items = [job.args for job in jobs]
         try:
-            return self.store.write([op])[0]
+            outcomes: list[Any] = self.queue.intake(items)
+            self._committed(len(items))
+        except Exception:  # noqa: BLE001 - retried one by one below, so one bad intake fails alone
+            outcomes = [self._one(item) for item in items]
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        self.failure = str(failed[-1]) if failed else None
+        if Outcome.STORED in outcomes and self.on_stored is not None:
+            self.on_stored()
+        return [(job.waiter, outcome) for job, outcome in zip(jobs, outcomes, strict=True)
+                if job.waiter is not None]
+
+    def _one(self, item: Intake) -> Outcome | Exception:
+        try:
+            (outcome,) = self.queue.intake([item])
         except Exception as exc:  # noqa: BLE001 - handed to the waiter, which answers 503
-            log(_logger, "error", "store_commit_failed", op=type(op).__name__, error=str(exc))
+            log(_logger, "error", "store_commit_failed", op="intake", error=str(exc))
             return exc
+        self._committed(1)
+        return outcome
+
+    def _ack(self, jobs: list[_Job]) -> list[tuple[_Waiter, Any]]:
+        self._settle(len(jobs), self.queue.ack, [h for job in jobs for h in job.args])
+        return []
+
+    def _set_aside(self, jobs: list[_Job]) -> list[tuple[_Waiter, Any]]:
+        pairs = [pair for job in jobs for pair in job.args]
+        self._settle(len(jobs), self.queue.set_aside, [h for h, _ in pairs], [r for _, r in pairs])
+        return []
+
+    def _release(self, jobs: list[_Job]) -> list[tuple[_Waiter, Any]]:
+        by_delay: defaultdict[float, list[Handle]] = defaultdict(list)
+        for job in jobs:
+            handles, after = job.args
+            by_delay[after].extend(handles)
+        for after, handles in by_delay.items():
+            self._settle(len(jobs), self.queue.release, handles, after)
+        return []
+
+    def _settle(self, jobs: int, write: Callable[..., int], *args: Any) -> None:
+        try:
+            write(*args)
+        except Exception as exc:  # noqa: BLE001 - the leases run out and the events are claimed again
+            log(_logger, "error", "store_write_failed", op=write.__name__, error=str(exc))
+            return
+        self._committed(jobs)
+
+    def _probe(self, jobs: list[_Job]) -> list[tuple[_Waiter, Any]]:
+        try:
+            self.queue.probe()
+            value: Exception | None = None
+        except Exception as exc:  # noqa: BLE001 - the reason is the answer
+            value = exc
+        self.failure = None if value is None else str(value)
+        if value is None:
+            self._committed(len(jobs))
+        return [(job.waiter, value) for job in jobs if job.waiter is not None]
+
+    def _call(self, jobs: list[_Job]) -> list[tuple[_Waiter, Any]]:
+        resolved: list[tuple[_Waiter, Any]] = []
+        for job in jobs:
+            try:
+                value = job.args()
+            except Exception as exc:  # noqa: BLE001 - handed to whoever waits for it
+                value = exc
+            if job.waiter is not None:
+                resolved.append((job.waiter, value))
+        return resolved
+
+    def _committed(self, ops: int) -> None:
+        if self.on_commit is not None:
+            self.on_commit(ops)

@@ -1,19 +1,23 @@
-"""The forwarder: a background thread that drains the store into Amplitude.
+"""The forwarder: a background thread that drains the queue into Amplitude.
 
-Each round starts from the oldest pending row and hands rows, read page by page, to an
-`AmplitudeSender` (same batching, retry, throttle and set-aside rules as `transformer send`, with
-no deadline: during an outage it keeps retrying while the store fills). Accepted rows are
-deleted, set-aside rows move to the dead letters, both through the `Committer`. A round ends
-when the store has nothing newer; before the next one the committer is flushed, so a round never
-re-reads a row that an earlier one settled. After a crash or `kill -9`, rows that were sent but
-not yet deleted are simply sent again: their `insert_id` is unchanged and Amplitude drops the copy.
+It works by lease: each round claims events, oldest first, a page at a time as the sender asks
+for more, and hands them to an `AmplitudeSender` (same batching, per-user order, retry, 429
+pause and set-aside rules as `transformer send`). Every claimed event is settled through the
+`Committer`: accepted → ack (deleted); set aside → moved to the dead letters; not accepted
+within `retry_window` seconds (an outage, a long 429 pause) → released, claimable again after
+`retry_pause` seconds, and claimed again by a later round. What a round still holds when it
+ends (stopped, or blocked below) is released at once. A claim's lease (`lease`, twice the retry
+window and a margin) outlasts all of that, so it only runs out when the process dies; the
+events are then claimed again. No store lock is held while a request is in flight. After a
+crash or `kill -9`, events that were sent but not yet acked are sent again: their `insert_id`
+is unchanged and Amplitude drops the copy.
 
 The one rule that differs from `send`: when Amplitude refuses every request (invalid API key,
-403, 404), `send` gives up and dead-letters everything; a long-running receiver instead leaves
-the events pending, reports `forwarding_blocked`, and tries again after `blocked_pause`, so that
-fixing the key and restarting is all it takes.
+403, 404), `send` gives up and dead-letters everything; a long-running receiver instead gives
+the events back to the queue, reports `forwarding_blocked`, and tries again after
+`blocked_pause`, so that fixing the key and restarting is all it takes.
 
-No one event can stall the others: a stored row that cannot be decoded is set aside here, and
+No one event can stall the others: a stored event that cannot be decoded is set aside here, and
 one the sender cannot check or encode is set aside by the sender, each with the reason.
 `last_progress` (monotonic) is when an event was last settled (delivered or set aside), for
 the readiness check.
@@ -21,8 +25,8 @@ the readiness check.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
 import threading
 import time
 from collections import Counter
@@ -32,12 +36,17 @@ from typing import Any
 import orjson
 
 from ..destinations import AmplitudeSender, Outgoing, SendReport
+from ..destinations.dead_letters import DeadLetterKind
 from .committer import ClosedError, Committer
 from .logs import log
 from .metrics import ReceiverMetrics
-from .queue.sqlite import Delete, SetAside, Store
+from .queue.base import Claim, Handle, Reason
 
-__all__ = ["Forwarder"]
+__all__ = ["LEASE_MARGIN", "Forwarder"]
+
+LEASE_MARGIN = 30.0
+"""Seconds a lease lasts beyond twice the retry window: a request in flight when the window
+ends (the sender's timeout is 10 s), and slack."""
 
 _logger = logging.getLogger("transformer.server.forwarder")
 
@@ -53,30 +62,35 @@ class _Tally:
 
 
 class Forwarder:
-    """Drains `store` into Amplitude in a thread; see the module docstring.
+    """Drains the queue behind `committer` into Amplitude in a thread; see the module docstring.
 
-    `page` rows are read at a time; after a round that sent less than one full batch it waits
-    `linger` seconds, so that requests carry many events instead of one each; with nothing
-    pending it wakes on `wake()` (called by the committer) or every `idle` seconds (rows
-    requeued by `transformer dead-letters resend` from another process).
+    `page` events are claimed at a time; after a round that sent less than one full batch it
+    waits `linger` seconds, so that requests carry many events instead of one each; with
+    nothing to claim it wakes on `wake()` (called by the committer) or every `idle` seconds
+    (events requeued by `transformer dead-letters resend` from another process, or released).
+    `retry_pause` defaults to the sender's `backoff_max`.
     """
 
-    def __init__(self, store: Store, committer: Committer, settings: Mapping[str, Any],
-                 metrics: ReceiverMetrics, *, page: int = 1000, linger: float = 0.2, idle: float = 1.0,
-                 blocked_pause: float = 60.0, **sender_options: Any) -> None:
-        self.store = store
+    def __init__(self, committer: Committer, settings: Mapping[str, Any], metrics: ReceiverMetrics, *,
+                 page: int = 1000, linger: float = 0.2, idle: float = 1.0, blocked_pause: float = 60.0,
+                 retry_window: float = 60.0, retry_pause: float | None = None,
+                 **sender_options: Any) -> None:
         self.committer = committer
         self.metrics = metrics
         self.page = page
         self.linger = linger
         self.idle = idle
         self.blocked_pause = blocked_pause
+        self.retry_window = retry_window
+        self.retry_pause = sender_options.get("backoff_max", 30.0) if retry_pause is None else retry_pause
+        self.lease = 2 * retry_window + LEASE_MARGIN
         self.sender = AmplitudeSender.from_settings(
-            settings, deadline=math.inf, dead_letters=self, on_accepted=self._accepted,
+            settings, deadline=retry_window, dead_letters=self, on_accepted=self._accepted,
             on_progress=self._progress, keep_unsent_on_fatal=True, **sender_options)
         self.blocked = False
         self.last_progress = time.monotonic()
         self.last_error = ""
+        self._held: dict[Handle, None] = {}   # claimed by this round and not settled yet
         self._tally = _Tally()
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -122,14 +136,17 @@ class Forwarder:
                 self._stopping.wait(self.blocked_pause)
 
     def _round(self) -> bool:
-        """One pass over the pending rows; False when stopping."""
+        """Claim and send until nothing is left to claim; False when stopping."""
         self._wake.clear()
-        self.committer.flush()
-        if not self.store.has_pending():
+        first = self.committer.claim(self.page, self.lease)
+        if not first.events:
             self._wake.wait(self.idle)
             return not self._stopping.is_set()
         self._tally = _Tally()
-        report = self.sender.send(self._source())
+        try:
+            report = self.sender.send(self._source(first))
+        finally:
+            self._give_back()
         self._progress(report)
         if report.stopped or self._stopping.is_set():
             return False
@@ -154,45 +171,67 @@ class Forwarder:
             self._stopping.wait(self.linger)
         return True
 
-    def _source(self) -> Iterator[Outgoing]:
-        """Pending rows, oldest first, read a page at a time until none is newer."""
-        cursor = 0
-        while not self._stopping.is_set():
-            rows = self.store.fetch(after=cursor, limit=self.page)
-            if not rows:
-                return
-            for row in rows:
+    def _source(self, claim: Claim) -> Iterator[Outgoing]:
+        """The claimed events, oldest first, claiming the next page when the sender asks for more."""
+        while claim.events:
+            self._held.update(dict.fromkeys(item.handle for item in claim.events))
+            for item in claim.events:
                 if self._stopping.is_set():
                     return
-                cursor = row.id
                 try:
-                    event = orjson.loads(row.event)
-                except Exception as exc:  # noqa: BLE001 - a row damaged on disk fails alone
-                    self._set_aside(row.id, row.event_id, f"cannot be decoded: {exc}")
+                    event = orjson.loads(item.event)
+                except Exception as exc:  # noqa: BLE001 - an event damaged on disk fails alone
+                    self._set_aside(item.handle, item.event_id, f"cannot be decoded: {exc}")
                     self.metrics.set_aside.inc(reason="cannot be decoded")
                     continue
-                yield Outgoing(event, row.event_id, row.id)
+                yield Outgoing(event, item.event_id, item.handle)
+            if self._stopping.is_set():
+                return
+            claim = self.committer.claim(self.page, self.lease)
+
+    def _give_back(self) -> None:
+        """Release what this round still holds (stopped, blocked, failed), claimable at once."""
+        held, self._held = list(self._held), {}
+        if held:
+            with contextlib.suppress(ClosedError):  # then the leases run out: claimed again later
+                self.committer.release(held)
 
     # sender callbacks (on this thread) -----------------------------------------------------
 
     def _accepted(self, accepted: list[Outgoing]) -> None:
-        self.committer.post(Delete([item.ref for item in accepted]))
+        handles = [item.ref for item in accepted]
+        self._settled(handles)
+        self.committer.ack(handles)
         self.metrics.delivered.inc(len(accepted))
         self.last_progress = time.monotonic()
 
-    def _set_aside(self, ref: int, event_id: str | None, reason: str, attempts: int = 0,
+    def _set_aside(self, handle: Handle, event_id: str | None, reason: str, attempts: int = 0,
                    status: int | None = None) -> None:
-        self.committer.post(SetAside(ref, "set_aside", reason, attempts, status))
+        self._settled([handle])
+        self.committer.set_aside([handle], [Reason(reason, attempts, status)])
         self.last_progress = time.monotonic()
         log(_logger, "warning", "event_set_aside", event_id=event_id, reason=reason)
+
+    def _settled(self, handles: list[Handle]) -> None:
+        for handle in handles:
+            self._held.pop(handle, None)
 
     def write(self, *, reason: str, kind: str, event_id: str | None, event: Any = None,
               payload: Any = None, attempts: int = 0, status: int | None = None,
               ref: Any = None) -> None:
-        """The sender's dead-letter sink: set-aside rows move to the dead letters. Nothing else
-        arrives here: with no deadline and `keep_unsent_on_fatal`, undelivered rows stay pending."""
-        if kind == "set_aside" and ref is not None:
+        """The sender's dead-letter sink: a set-aside event moves to the dead letters; one not
+        accepted within the retry window goes back to the queue, claimable after
+        `retry_pause`. (With `keep_unsent_on_fatal` nothing else arrives here.)"""
+        if ref is None:
+            return
+        if kind == DeadLetterKind.SET_ASIDE:
             self._set_aside(ref, event_id, reason, attempts, status)
+        elif kind == DeadLetterKind.UNDELIVERED:
+            self._settled([ref])
+            self.committer.release([ref], self.retry_pause)
+            self.metrics.released.inc()
+            log(_logger, "debug", "event_released", event_id=event_id, reason=reason,
+                retry_in=self.retry_pause)
 
     def _progress(self, report: SendReport) -> None:
         tally, metrics = self._tally, self.metrics

@@ -1,13 +1,15 @@
 """Liveness and readiness of a receiver, as `/healthz` and `/readyz` report them.
 
 Liveness: the writer and forwarder threads run (when one has died only a restart helps).
-Readiness: besides that, the database file is still the one opened (not deleted or replaced),
-the store takes a commit (a one-row `Probe` through the writer thread, at most once per
-`probe_every` seconds), and forwarding is not stuck: it is stuck when the oldest waiting event
-is older than `stuck_after` seconds and no event was delivered or set aside for as long.
+Readiness: besides that, the queue knows no `problem()` (SQLite: the database file is still the
+one opened, not deleted or replaced), it takes a commit (`Queue.probe` through the writer
+thread, at most once per `probe_every` seconds), and forwarding is not stuck: it is stuck when
+the oldest waiting event is older than `stuck_after` seconds and no event was delivered or set
+aside for as long.
 
-Store reads run on one dedicated thread, so that /readyz and /metrics never touch SQLite on the
-event loop and never open more than one extra connection however often they are called.
+Queue reads (`Queue.stats`) run on one dedicated thread, so that /readyz and /metrics never
+touch the store on the event loop and never open more than one extra connection however often
+they are called.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TypeVar
 
 from .committer import Committer
 from .forwarder import Forwarder
-from .queue.sqlite import Probe, Store
+from .queue.base import Queue
 
 __all__ = ["Health"]
 
@@ -31,10 +33,10 @@ T = TypeVar("T")
 class Health:
     """Checks one receiver's parts; see the module docstring."""
 
-    def __init__(self, store: Store, committer: Committer, forwarder: Forwarder | None, *,
+    def __init__(self, queue: Queue, committer: Committer, forwarder: Forwarder | None, *,
                  stuck_after: float = 300.0, probe_every: float = 1.0, probe_timeout: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.store = store
+        self.queue = queue
         self.committer = committer
         self.forwarder = forwarder
         self.stuck_after = stuck_after
@@ -43,7 +45,7 @@ class Health:
         self.clock = clock
         self._reads = ThreadPoolExecutor(1, thread_name_prefix="store-reader")
         # open the reader's connection now: one opened after the file was deleted would fail
-        self._reads.submit(store.has_pending)
+        self._reads.submit(queue.stats)
         self._probed_at = -math.inf
         self._probe_error: str | None = None
 
@@ -52,7 +54,7 @@ class Health:
         self._reads.shutdown(wait=True, cancel_futures=True)
 
     async def read(self, fn: Callable[[], T]) -> T:
-        """Run a store read on the reader thread."""
+        """Run a queue read on the reader thread."""
         return await asyncio.get_running_loop().run_in_executor(self._reads, fn)
 
     def liveness(self) -> list[str]:
@@ -67,7 +69,7 @@ class Health:
     async def readiness(self) -> tuple[list[str], float]:
         """Every reason not to send this receiver webhooks now, and the oldest event's age."""
         problems = self.liveness()
-        gone = self.store.problem()
+        gone = self.queue.problem()
         if gone is not None:
             problems.append(gone)
         elif self.committer.alive:
@@ -75,7 +77,7 @@ class Health:
             if failure is not None:
                 problems.append(f"the store does not take commits: {failure}")
         try:
-            oldest = await self.read(self.store.oldest_age)
+            oldest = (await self.read(self.queue.stats)).oldest_age
         except Exception as exc:  # noqa: BLE001 - a store that cannot be read is a reason, not a crash
             if gone is None:
                 problems.append(f"the store cannot be read: {exc}")
@@ -90,7 +92,7 @@ class Health:
         if now - self._probed_at >= self.probe_every:
             self._probed_at = now
             try:
-                await asyncio.wait_for(self.committer.submit(Probe()), self.probe_timeout)
+                await asyncio.wait_for(self.committer.probe(), self.probe_timeout)
                 self._probe_error = None
             except TimeoutError:
                 self._probe_error = f"a commit took longer than {self.probe_timeout:g} s"

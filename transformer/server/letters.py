@@ -1,50 +1,23 @@
-"""Dead letters in the store: shown in the dead-letter file's record format, and resent.
+"""Resending the dead letters a queue keeps (`transformer dead-letters resend`).
 
 Resending puts a letter back in the queue that `transformer serve` drains: an event as it is
 (its `insert_id` is unchanged, so Amplitude drops it if it already has it), a payload parsed
 again (with the nesting limit given now) and transformed by the mapping as it is configured
 now. A payload the mapping now skips is dropped; one it still cannot handle stays, with the new
-reason.
+reason. How a letter is shown is the dead-letter record's business
+(`transformer.destinations.dead_letters.DeadLetter.from_stored`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
-import orjson
-
-from ..errors import PayloadError
 from ..io.jsonio import DEFAULT_MAX_DEPTH, dumps, loads_payload
 from ..runtime.mapping import CompiledMapping
-from .queue.sqlite import DeadLetterRow, Store
+from .queue.base import Queue
 
-__all__ = ["ResendReport", "record", "resend"]
-
-
-def record(row: DeadLetterRow) -> dict[str, Any]:
-    """The letter as `transformer send` writes dead letters (and can read them back)."""
-    info: dict[str, Any] = {"id": row.id, "reason": row.reason, "kind": row.kind,
-                            "at": datetime.fromtimestamp(row.at, UTC).isoformat(timespec="seconds")}
-    if row.attempts:
-        info["attempts"] = row.attempts
-    if row.status is not None:
-        info["status"] = row.status
-    out: dict[str, Any] = {"dead_letter": info, "event_id": row.event_id}
-    if row.payload is not None:
-        out["payload"] = _parse(row.payload)
-    else:
-        out["event"] = _parse(row.event or b"null")
-    return out
-
-
-def _parse(data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:  # kept as received; show it as text rather than fail
-        return data.decode("utf-8", "replace")
+__all__ = ["ResendReport", "resend"]
 
 
 @dataclass(slots=True)
@@ -59,41 +32,45 @@ class ResendReport:
     missing: list[int] = field(default_factory=list)
 
 
-def resend(store: Store, ids: Iterable[int], mapping: Callable[[], CompiledMapping], *,
+def resend(queue: Queue, ids: Iterable[int], mapping: Callable[[], CompiledMapping], *,
            max_depth: int = DEFAULT_MAX_DEPTH) -> ResendReport:
     """Requeue the letters `ids`; `mapping()` is called once, if a payload must be transformed."""
     report = ResendReport()
     compiled: CompiledMapping | None = None
     for letter_id in ids:
-        row = store.letter(letter_id)
-        if row is None:
+        letter = queue.letter(letter_id)
+        if letter is None:
             report.missing.append(letter_id)
             continue
-        if row.payload is None:
-            requeued = store.requeue(letter_id)
+        if letter.payload is None:
+            requeued = queue.requeue([letter_id])
             report.events += requeued
             report.events_as_they_were += requeued
             report.requeued.append(letter_id)
             continue
         compiled = compiled or mapping()
         try:
-            result = compiled.apply(loads_payload(row.payload, max_depth))
-            events = [dumps(e)[:-1] for e in result.events]
-        except (PayloadError, ValueError) as exc:  # TooDeepError and JSONDecodeError are ValueErrors
-            _failed(store, report, letter_id, f"payload error: {exc}")
+            result = compiled.result(loads_payload(letter.payload, max_depth))
+        except ValueError as exc:  # TooDeepError and JSONDecodeError are ValueErrors
+            _failed(queue, report, letter_id, f"payload error: {exc}")
             continue
-        except Exception as exc:  # noqa: BLE001 - one letter failing does not stop the others
-            _failed(store, report, letter_id, f"cannot be transformed: {type(exc).__name__}: {exc}")
+        if result.error is not None:
+            _failed(queue, report, letter_id, f"payload error: {result.error}")
             continue
         if result.skip is not None:
-            store.drop_letter(letter_id)
+            queue.drop(letter_id)
             report.skipped.append((letter_id, result.skip.rule))
             continue
-        report.events += store.requeue(letter_id, events)
+        try:
+            events = [dumps(event)[:-1] for event in result.events]
+        except (RecursionError, ValueError) as exc:  # nested beyond what JSON writers take
+            _failed(queue, report, letter_id, f"cannot be encoded as JSON: {exc}")
+            continue
+        report.events += queue.requeue([letter_id], {letter_id: events})
         report.requeued.append(letter_id)
     return report
 
 
-def _failed(store: Store, report: ResendReport, letter_id: int, reason: str) -> None:
-    store.update_letter(letter_id, reason)
+def _failed(queue: Queue, report: ResendReport, letter_id: int, reason: str) -> None:
+    queue.note_failure(letter_id, reason)
     report.failed.append((letter_id, reason))

@@ -178,11 +178,14 @@ class ReceiverMetrics:
         self.delivered = counter("events_delivered_total", "Events Amplitude accepted.")
         self.set_aside = counter("events_set_aside_total",
                                  "Events moved to the dead letters by the sender, by reason.")
+        self.released = counter(
+            "events_released_total",
+            "Events given back to the queue, not accepted within the retry window; tried again later.")
         self.requests = counter("delivery_requests_total", "Requests made to Amplitude.")
         self.retries = counter("delivery_retries_total",
                                "Requests to Amplitude that carried events sent before.")
         self.commits = counter("store_commits_total",
-                               "Store transactions (each commits a group of webhooks).")
+                               "Store transactions (each commits a group of webhooks, or settles events).")
         self.forwarding_errors = counter(
             "forwarding_errors_total",
             "Requests to Amplitude not accepted, by status or network; internal: failed rounds.",
@@ -194,6 +197,8 @@ class ReceiverMetrics:
         self.queue_depth = gauge("queue_depth", "Events waiting for Amplitude.")
         self.oldest_age = gauge("queue_oldest_age_seconds",
                                 "Seconds since the oldest waiting event was received (0 when none).")
+        self.leased = gauge("queue_leased",
+                            "Events claimed by a forwarder and not settled yet (under a lease).")
         self.dead_letters = gauge("dead_letters", "Dead letters kept in the store.")
         self.blocked = gauge("forwarding_blocked",
                              "1 while Amplitude refuses every request (invalid API key, 4xx); events wait.")

@@ -1,1 +1,2 @@
-"""The receiver's durable queue of events: intake, forwarding, dead letters."""
+"""The receiver's durable queue of events: the lease/ack `Queue` protocol (`base`) and its
+SQLite implementation (`sqlite`, with its tables in `sqlite_schema`)."""

@@ -1,20 +1,22 @@
-"""The receiver's embedded store: one SQLite database in WAL mode in the data dir.
+"""The embedded `Queue`: one SQLite database in WAL mode in the data dir (`transformer.db`).
 
-Four tables. `pending` holds output events waiting for Amplitude, one row each, in insert order
-(`id` is AUTOINCREMENT, so ids are never reused and a cursor over them is safe); a row is deleted
-once Amplitude accepted it. `seen` holds the payload ids (`event_id`, or the body's hash)
-accepted in the last `dedupe_window` seconds, so that Customer.io's retries are acknowledged
+Four tables. `pending` holds events until they are settled, one row each, in insert order (`id`
+is AUTOINCREMENT, so ids are never reused); a claim writes its lease into the rows
+(`lease_owner`, `lease_token`, `lease_until`, `claims` + 1), a release clears it and sets
+`not_before`, an ack deletes the row. `seen` holds the payload ids (`event_id`, or the body's
+hash) taken in during the dedupe window, so that Customer.io's retries are acknowledged
 without being enqueued again, across restarts too. `dead_letters` keeps what was set aside,
 with the reason. `probe` has one row, rewritten to show that the store still takes commits.
-Schema 1 (without `probe`) is upgraded in place when opened.
+Older stores are upgraded in place when opened (`sqlite_schema`).
 
-Every connection is per thread (SQLite objects must not be shared between threads). In the
-server one thread does all the writing (`Committer`); the CLI may write from another process at
-the same time, which SQLite's locking and the busy timeout make safe.
-
-Only the first connection may create the database file; later ones open it read-write without
+One server uses a store at a time: `prepare()` takes an flock on the database file, runs
+SQLite's `quick_check`, shows a write goes through, and ends the leases left by an earlier
+process (only the lock holder claims, so they were a dead process's). Other processes (the
+`dead-letters` commands) may read and write the store meanwhile; SQLite's locking and the busy
+timeout make that safe. Connections are per thread (SQLite objects must not be shared between
+threads). Only the first connection may create the database file; later ones open it without
 creating, so a file deleted while in use is reported (`problem()`) rather than silently
-replaced by an empty one.
+replaced by an empty one, and `intake` and `probe` refuse to write into it.
 """
 
 from __future__ import annotations
@@ -22,95 +24,66 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import secrets
+import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from urllib.request import pathname2url
 
-from .records import DeadLetterRow, Delete, Intake, Op, Outcome, PendingRow, Probe, Prune, SetAside
+from ...destinations.dead_letters import DeadLetterKind
+from .base import Claim, Claimed, Handle, Intake, Letter, Outcome, QueueError, Reason, Stats
+from .sqlite_schema import SCHEMA_VERSION, immediate, upgrade
 
-__all__ = [
-    "DB_NAME",
-    "DeadLetterRow",
-    "Delete",
-    "Intake",
-    "Op",
-    "Outcome",
-    "PendingRow",
-    "Probe",
-    "Prune",
-    "SetAside",
-    "Store",
-    "StoreError",
-]
+__all__ = ["DB_NAME", "SYNC_MODES", "Pending", "SqliteQueue"]
 
 DB_NAME = "transformer.db"
 PID_NAME = "serve.pid"
-SCHEMA_VERSION = 2
 SYNC_MODES = ("full", "normal")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS pending (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT,
-    event BLOB NOT NULL,
-    received_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS seen (
-    id INTEGER PRIMARY KEY,
-    event_id TEXT NOT NULL UNIQUE,
-    seen_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    event_id TEXT,
-    event BLOB,
-    payload BLOB,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    status INTEGER,
-    at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS probe (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    at REAL NOT NULL
-);
-"""
+_UNLEASE = "lease_owner = NULL, lease_token = NULL, lease_until = NULL"
+_LETTER = "SELECT id, kind, reason, event_id, event, payload, attempts, status, at FROM dead_letters"
 _RECOVER = ("stop and keep a copy of the data dir; `sqlite3 {db} .recover | sqlite3 recovered.db` "
             "saves what can be read (then move recovered.db to {db}); or start serve on an empty "
             "--data-dir (the events waiting in the damaged file are then not forwarded)")
 
 
-class StoreError(Exception):
-    """The store cannot be opened or used (missing, locked by another server, newer schema)."""
+class Pending(NamedTuple):
+    """A pending event as `SqliteQueue.pending` shows it."""
+
+    id: int
+    event_id: str | None
+    event: bytes
 
 
-class Store:
-    """The SQLite store in `data_dir`; see the module docstring.
+class SqliteQueue:
+    """The SQLite `Queue` in `data_dir`; see the module docstring and `queue.base`.
 
     `synchronous` is SQLite's: "full" (the default) syncs the WAL at each commit, so what was
     committed survives a power cut; "normal" survives a crash of the process only.
     `create=False` refuses a data dir without a store (for commands that only read it).
+    `clock` gives unix time (tests replace it).
     """
 
     def __init__(self, data_dir: str | Path, *, synchronous: str = "full", create: bool = True,
-                 busy_timeout: float = 10.0) -> None:
+                 busy_timeout: float = 10.0, clock: Callable[[], float] = time.time) -> None:
         if synchronous not in SYNC_MODES:
             raise ValueError(f"synchronous must be one of {', '.join(SYNC_MODES)}, got {synchronous!r}")
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / DB_NAME
         if not create and not self.path.exists():
-            raise StoreError(f"no store in {self.data_dir} (transformer serve --data-dir creates one)")
+            raise QueueError(f"no store in {self.data_dir} (transformer serve --data-dir creates one)")
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create the data dir {self.data_dir}: {exc.strerror}") from None
+            raise QueueError(f"cannot create the data dir {self.data_dir}: {exc.strerror}") from None
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
+        self.clock = clock
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -120,32 +93,37 @@ class Store:
         try:
             conn = self._conn()
             self._mode = "rw"
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path} was written by a newer transformer (schema {version}, "
-                                 f"this one knows {SCHEMA_VERSION})")
-            if version < SCHEMA_VERSION:
-                with self.transaction() as tx:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            tx.execute(statement)
-                    tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
-            self.close()
-            raise self._error(exc) from None
-        except StoreError:
+            self._upgrade(conn)
+        except QueueError:
             self.close()
             raise
         stat = os.stat(self.path)
         self._identity = (stat.st_dev, stat.st_ino)
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r})"
+        return f"SqliteQueue({str(self.path)!r})"
 
-    def _error(self, exc: sqlite3.Error) -> StoreError:
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        try:
+            version = upgrade(conn)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        if version > SCHEMA_VERSION:
+            raise QueueError(f"{self.path} was written by a newer transformer (schema {version}, "
+                             f"this one knows {SCHEMA_VERSION})")
+
+    def _error(self, exc: sqlite3.Error) -> QueueError:
         if isinstance(exc, sqlite3.OperationalError):  # locked, missing, no permission, …
-            return StoreError(f"cannot open {self.path}: {exc}")
-        return StoreError(f"{self.path} is damaged ({exc}): " + _RECOVER.format(db=DB_NAME))
+            return QueueError(f"cannot open {self.path}: {exc}")
+        return QueueError(f"{self.path} is damaged ({exc}): " + _RECOVER.format(db=DB_NAME))
 
     # connections -------------------------------------------------------------------------
 
@@ -154,7 +132,7 @@ class Store:
         if conn is not None:
             return conn
         if self._closed:
-            raise StoreError("the store is closed")
+            raise QueueError("the store is closed")
         try:
             conn = sqlite3.connect(f"file:{pathname2url(str(self.path))}?mode={self._mode}", uri=True,
                                    isolation_level=None, check_same_thread=False,
@@ -170,15 +148,23 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction on this thread's connection (BEGIN IMMEDIATE … COMMIT)."""
+        """One write transaction on this thread's connection (BEGIN IMMEDIATE … COMMIT); a
+        SQLite error is raised as `QueueError`, with nothing written."""
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            with immediate(conn):
+                yield conn
+        except sqlite3.Error as exc:
+            raise QueueError(str(exc)) from exc
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._conn()
+        except sqlite3.Error as exc:
+            raise QueueError(str(exc)) from exc
+
+    # a server's store --------------------------------------------------------------------
 
     def lock(self) -> None:
         """Take the store for this process: two servers on one store would send everything
@@ -194,14 +180,14 @@ class Store:
                 holder = (self.data_dir / PID_NAME).read_text().strip() or "another process"
             except OSError:
                 holder = "another process"
-            raise StoreError(f"{self.data_dir} is in use by another transformer serve ({holder}); "
+            raise QueueError(f"{self.data_dir} is in use by another transformer serve ({holder}); "
                              "give each instance its own --data-dir") from None
         self._lock_file = handle
         with contextlib.suppress(OSError):
             (self.data_dir / PID_NAME).write_text(f"pid {os.getpid()}\n")
 
     def check(self) -> None:
-        """Raise `StoreError`, saying what to do, when SQLite finds the file damaged
+        """Raise `QueueError`, saying what to do, when SQLite finds the file damaged
         (`PRAGMA quick_check`: every page and index, in time linear in the file's size)."""
         try:
             rows = self._conn().execute("PRAGMA quick_check(5)").fetchall()
@@ -211,8 +197,21 @@ class Store:
         if found:
             raise self._error(sqlite3.DatabaseError("; ".join(found)))
 
+    def prepare(self) -> None:
+        """Lock, check, show that a write goes through, and end the leases an earlier process
+        left (this one now holds the lock, so no one else claims)."""
+        self.lock()
+        self.check()
+        try:
+            self.probe()
+            with self.transaction() as conn:
+                conn.execute(f"UPDATE pending SET {_UNLEASE} WHERE lease_token IS NOT NULL")
+        except QueueError as exc:
+            raise QueueError(f"{self.path} does not take writes ({exc}): check the disk space and the "
+                             "permissions of the data dir") from None
+
     def problem(self) -> str | None:
-        """Why commits would go nowhere: the file opened was deleted or replaced; else None."""
+        """The file opened was deleted or replaced; else None."""
         try:
             stat = os.stat(self.path)
         except FileNotFoundError:
@@ -222,6 +221,13 @@ class Store:
         if (stat.st_dev, stat.st_ino) != self._identity:
             return f"{self.path} was replaced by another file while in use"
         return None
+
+    def probe(self) -> None:
+        gone = self.problem()
+        if gone is not None:
+            raise QueueError(gone)
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (self.clock(),))
 
     def close(self) -> None:
         """Close every connection (the last one checkpoints the WAL) and release the lock."""
@@ -238,143 +244,164 @@ class Store:
             self._lock_file.close()
             self._lock_file = None
 
-    # writes ------------------------------------------------------------------------------
+    # intake and settling -----------------------------------------------------------------
 
-    def write(self, ops: Sequence[Op], now: float | None = None) -> list[Any]:
-        """Apply ops in one transaction; one result each (an `Outcome` for an intake, a count
-        otherwise). Raises `sqlite3.Error` with nothing written."""
-        now = time.time() if now is None else now
+    def intake(self, items: Sequence[Intake]) -> list[Outcome]:
+        gone = self.problem()
+        if gone is not None:  # nothing is acknowledged into a file nobody will read
+            raise QueueError(gone)
         with self.transaction() as conn:
-            return [self._apply(conn, op, now) for op in ops]
-
-    def _apply(self, conn: sqlite3.Connection, op: Op, now: float) -> Any:
-        if isinstance(op, Intake):
-            return self._intake(conn, op, now)
-        if isinstance(op, Delete):
-            return self._delete(conn, op.ids)
-        if isinstance(op, SetAside):
-            return self._set_aside(conn, op, now)
-        if isinstance(op, Probe):
-            return conn.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (now,)).rowcount
-        return self._prune(conn, op)
+            now = self.clock()
+            return [self._intake(conn, item, now) for item in items]
 
     @staticmethod
-    def _intake(conn: sqlite3.Connection, op: Intake, now: float) -> str:
-        if op.event_id is not None:
+    def _intake(conn: sqlite3.Connection, item: Intake, now: float) -> Outcome:
+        if item.event_id is not None:
             cursor = conn.execute("INSERT OR IGNORE INTO seen (event_id, seen_at) VALUES (?, ?)",
-                                  (op.event_id, now))
+                                  (item.event_id, now))
             if cursor.rowcount == 0:
                 return Outcome.DUPLICATE
-        if op.error is not None:
+        if item.error is not None:
             conn.execute("INSERT INTO dead_letters (kind, reason, event_id, payload, at) "
-                         "VALUES ('payload_error', ?, ?, ?, ?)", (op.error, op.event_id, op.payload, now))
+                         "VALUES (?, ?, ?, ?, ?)",
+                         (DeadLetterKind.PAYLOAD_ERROR, item.error, item.event_id, item.payload, now))
             return Outcome.DEAD_LETTER
-        conn.executemany("INSERT INTO pending (event_id, event, received_at) VALUES (?, ?, ?)",
-                         [(op.event_id, event, now) for event in op.events])
+        _enqueue(conn, item.event_id, item.events, now)
         return Outcome.STORED
 
-    @staticmethod
-    def _delete(conn: sqlite3.Connection, ids: Sequence[int]) -> int:
-        cursor = conn.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids])
-        return cursor.rowcount
-
-    @staticmethod
-    def _set_aside(conn: sqlite3.Connection, op: SetAside, now: float) -> int:
-        cursor = conn.execute(
-            "INSERT INTO dead_letters (kind, reason, event_id, event, attempts, status, at) "
-            "SELECT ?, ?, event_id, event, ?, ?, ? FROM pending WHERE id = ?",
-            (op.kind, op.reason, op.attempts, op.status, now, op.id))
-        conn.execute("DELETE FROM pending WHERE id = ?", (op.id,))
-        return cursor.rowcount
-
-    @staticmethod
-    def _prune(conn: sqlite3.Connection, op: Prune) -> int:
-        # ids grow with time, so the expired rows are a prefix: find where it ends, bounded
-        first = conn.execute("SELECT min(id) FROM seen").fetchone()[0]
-        if first is None:
-            return 0
-        end = conn.execute("SELECT id FROM seen WHERE id >= ? AND id < ? AND seen_at >= ? "
-                           "ORDER BY id LIMIT 1", (first, first + op.limit, op.before)).fetchone()
-        return conn.execute("DELETE FROM seen WHERE id < ?",
-                            (end[0] if end else first + op.limit,)).rowcount
-
-    def requeue(self, letter_id: int, events: Sequence[bytes] | None = None,
-                now: float | None = None) -> int:
-        """Put a dead letter back in the queue: its own event, or `events` (a payload
-        transformed again); the letter is removed. Returns the rows enqueued (0: no such letter)."""
-        now = time.time() if now is None else now
+    def claim(self, limit: int, lease: float) -> Claim:
+        if limit < 1 or lease <= 0:
+            raise ValueError(f"claim needs limit >= 1 and lease > 0, got {limit} and {lease}")
+        token = secrets.token_hex(8)
         with self.transaction() as conn:
-            row = conn.execute("SELECT event_id, event FROM dead_letters WHERE id = ?",
-                               (letter_id,)).fetchone()
-            if row is None:
-                return 0
-            event_id, own = row
-            rows = [own] if events is None else list(events)
-            if events is None and own is None:
-                raise StoreError(f"dead letter {letter_id} holds a payload: transform it to resend it")
-            conn.executemany("INSERT INTO pending (event_id, event, received_at) VALUES (?, ?, ?)",
-                             [(event_id, event, now) for event in rows])
-            conn.execute("DELETE FROM dead_letters WHERE id = ?", (letter_id,))
-            return len(rows)
+            now = self.clock()
+            rows = conn.execute(
+                "SELECT id, event_id, event, received_at, claims FROM pending WHERE "
+                "(lease_until IS NULL OR lease_until <= ?) AND not_before <= ? ORDER BY id LIMIT ?",
+                (now, now, limit)).fetchall()
+            if rows:
+                conn.executemany("UPDATE pending SET lease_owner = ?, lease_token = ?, lease_until = ?, "
+                                 "claims = claims + 1 WHERE id = ?",
+                                 [(self._owner, token, now + lease, row[0]) for row in rows])
+        return Claim(self._owner, token, now + lease,
+                     [Claimed(Handle(row[0], token), *row[1:]) for row in rows])
 
-    def drop_letter(self, letter_id: int) -> bool:
-        """Remove a dead letter (for a payload the mapping now skips)."""
+    def ack(self, handles: Sequence[Handle]) -> int:
+        return self._settle(handles, "DELETE FROM pending WHERE id = ? AND lease_token = ?")
+
+    def release(self, handles: Sequence[Handle], after: float = 0.0) -> int:
+        return self._settle(handles, f"UPDATE pending SET {_UNLEASE}, not_before = ? "
+                                     "WHERE id = ? AND lease_token = ?", self.clock() + max(0.0, after))
+
+    def _settle(self, handles: Sequence[Handle], sql: str, *before: Any) -> int:
+        if not handles:
+            return 0
+        with self.transaction() as conn:
+            return conn.executemany(sql, [(*before, h.ref, h.lease) for h in handles]).rowcount
+
+    def set_aside(self, handles: Sequence[Handle], reasons: Sequence[Reason]) -> int:
+        pairs = list(zip(handles, reasons, strict=True))
+        moved = 0
+        with self.transaction() as conn:
+            now = self.clock()
+            for handle, reason in pairs:
+                cursor = conn.execute(
+                    "INSERT INTO dead_letters (kind, reason, event_id, event, attempts, status, at) "
+                    "SELECT ?, ?, event_id, event, ?, ?, ? FROM pending WHERE id = ? AND lease_token = ?",
+                    (reason.kind, reason.text, reason.attempts, reason.status, now, handle.ref, handle.lease))
+                if cursor.rowcount:
+                    conn.execute("DELETE FROM pending WHERE id = ?", (handle.ref,))
+                    moved += 1
+        return moved
+
+    def prune(self, older_than: float, limit: int = 5000) -> int:
+        with self.transaction() as conn:
+            before = self.clock() - older_than
+            # ids grow with time, so the expired rows are a prefix: find where it ends, bounded
+            first = conn.execute("SELECT min(id) FROM seen").fetchone()[0]
+            if first is None:
+                return 0
+            end = conn.execute("SELECT id FROM seen WHERE id >= ? AND id < ? AND seen_at >= ? "
+                               "ORDER BY id LIMIT 1", (first, first + limit, before)).fetchone()
+            return conn.execute("DELETE FROM seen WHERE id < ?",
+                                (end[0] if end else first + limit,)).rowcount
+
+    # dead letters ------------------------------------------------------------------------
+
+    def letters(self, *, kind: DeadLetterKind | None = None, limit: int | None = None) -> list[Letter]:
+        sql, params = _LETTER, list[Any]()
+        if kind is not None:
+            sql += " WHERE kind = ?"
+            params.append(str(kind))
+        sql += " ORDER BY id LIMIT ?"
+        params.append(-1 if limit is None else limit)
+        with self._reading() as conn:
+            return [_letter(row) for row in conn.execute(sql, params).fetchall()]
+
+    def letter(self, letter_id: int) -> Letter | None:
+        with self._reading() as conn:
+            row = conn.execute(_LETTER + " WHERE id = ?", (letter_id,)).fetchone()
+        return None if row is None else _letter(row)
+
+    def requeue(self, ids: Sequence[int], events: Mapping[int, Sequence[bytes]] | None = None) -> int:
+        enqueued = 0
+        with self.transaction() as conn:
+            now = self.clock()
+            for letter_id in ids:
+                row = conn.execute("SELECT event_id, event FROM dead_letters WHERE id = ?",
+                                   (letter_id,)).fetchone()
+                if row is None:
+                    continue
+                event_id, own = row
+                given = None if events is None else events.get(letter_id)
+                if given is None and own is None:
+                    raise QueueError(f"dead letter {letter_id} holds a payload: transform it to resend it")
+                rows = [own] if given is None else list(given)
+                _enqueue(conn, event_id, rows, now)
+                conn.execute("DELETE FROM dead_letters WHERE id = ?", (letter_id,))
+                enqueued += len(rows)
+        return enqueued
+
+    def drop(self, letter_id: int) -> bool:
         with self.transaction() as conn:
             return conn.execute("DELETE FROM dead_letters WHERE id = ?", (letter_id,)).rowcount > 0
 
-    def update_letter(self, letter_id: int, reason: str) -> None:
-        """Record a new reason on a dead letter that failed again."""
+    def note_failure(self, letter_id: int, reason: str) -> bool:
         with self.transaction() as conn:
-            conn.execute("UPDATE dead_letters SET reason = ?, attempts = attempts + 1 WHERE id = ?",
-                         (reason, letter_id))
+            return conn.execute("UPDATE dead_letters SET reason = ?, attempts = attempts + 1 WHERE id = ?",
+                                (reason, letter_id)).rowcount > 0
 
     # reads -------------------------------------------------------------------------------
 
-    def fetch(self, after: int = 0, limit: int = 1000) -> list[PendingRow]:
-        """Pending rows with an id above `after`, oldest first."""
-        rows = self._conn().execute(
-            "SELECT id, event_id, event, received_at FROM pending WHERE id > ? ORDER BY id LIMIT ?",
-            (after, limit)).fetchall()
-        return [PendingRow(*row) for row in rows]
-
-    def has_pending(self) -> bool:
-        """Whether any event waits."""
-        return self._conn().execute("SELECT 1 FROM pending LIMIT 1").fetchone() is not None
-
-    def depth(self) -> int:
-        """How many events wait."""
-        return int(self._conn().execute("SELECT count(*) FROM pending").fetchone()[0])
-
-    def oldest_age(self, now: float | None = None) -> float:
-        """Seconds since the oldest waiting event was received (0 when none waits)."""
-        row = self._conn().execute("SELECT received_at FROM pending ORDER BY id LIMIT 1").fetchone()
-        if row is None:
-            return 0.0
-        return max(0.0, (time.time() if now is None else now) - float(row[0]))
+    def stats(self) -> Stats:
+        now = self.clock()
+        with self._reading() as conn:
+            depth, oldest, leased, letters = conn.execute(
+                "SELECT (SELECT count(*) FROM pending), "
+                "(SELECT received_at FROM pending ORDER BY id LIMIT 1), "
+                "(SELECT count(*) FROM pending WHERE lease_until > ?), "
+                "(SELECT count(*) FROM dead_letters)", (now,)).fetchone()
+        return Stats(depth, 0.0 if oldest is None else max(0.0, now - oldest), leased, letters)
 
     def seen_count(self) -> int:
-        """How many payload ids are remembered for dedupe."""
-        return int(self._conn().execute("SELECT count(*) FROM seen").fetchone()[0])
+        """How many payload ids are remembered for dedupe (a full count: for tests and tools)."""
+        with self._reading() as conn:
+            return int(conn.execute("SELECT count(*) FROM seen").fetchone()[0])
 
-    def letter_count(self) -> int:
-        """How many dead letters are kept."""
-        return int(self._conn().execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+    def pending(self, limit: int = 1000) -> list[Pending]:
+        """The first `limit` pending events, claimed or not, oldest first: for inspection (tests,
+        tools); forwarding claims instead."""
+        with self._reading() as conn:
+            rows = conn.execute("SELECT id, event_id, event FROM pending ORDER BY id LIMIT ?",
+                                (limit,)).fetchall()
+        return [Pending(*row) for row in rows]
 
-    def letters(self, *, kind: str | None = None, limit: int | None = None) -> list[DeadLetterRow]:
-        """Dead letters, oldest first, optionally of one kind."""
-        sql = ("SELECT id, kind, reason, event_id, event, payload, attempts, status, at "
-               "FROM dead_letters")
-        params: list[Any] = []
-        if kind is not None:
-            sql += " WHERE kind = ?"
-            params.append(kind)
-        sql += " ORDER BY id LIMIT ?"
-        params.append(-1 if limit is None else limit)
-        return [DeadLetterRow(*row) for row in self._conn().execute(sql, params).fetchall()]
 
-    def letter(self, letter_id: int) -> DeadLetterRow | None:
-        """One dead letter by id."""
-        row = self._conn().execute(
-            "SELECT id, kind, reason, event_id, event, payload, attempts, status, at "
-            "FROM dead_letters WHERE id = ?", (letter_id,)).fetchone()
-        return None if row is None else DeadLetterRow(*row)
+def _enqueue(conn: sqlite3.Connection, event_id: str | None, events: Sequence[bytes], now: float) -> None:
+    conn.executemany("INSERT INTO pending (event_id, event, received_at) VALUES (?, ?, ?)",
+                     [(event_id, event, now) for event in events])
+
+
+def _letter(row: Any) -> Letter:
+    letter_id, kind, *rest = row
+    return Letter(letter_id, DeadLetterKind(kind), *rest)
