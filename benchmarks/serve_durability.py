@@ -233,7 +233,7 @@ def run(work: Path, *, webhooks: int, rate: float, kills: int, deep_at: int | No
         result.amplitude_requests = stats["requests"]
         result.amplitude_statuses = stats["statuses"]
     store = SqliteQueue(data_dir, create=False)
-    result.letters = [(row.kind, row.event_id, row.reason) for row in store.letters()]
+    result.letters = [(str(row.kind), row.event_id, row.reason) for row in store.letters()]
     result.pending_at_end = store.stats().depth
     store.close()
     return result

@@ -334,9 +334,9 @@ def test_probe_problem_and_stats(backend: Backend) -> None:
     queue.intake([Intake("p", error="payload error", payload=b"{}")])
     stats = eventually(lambda: (s := queue.stats()).oldest_age > 0 and s, "time to pass")
     assert (stats.depth, stats.leased, stats.letters) == (3, 1, 1)
-    assert stats.oldest_age < 600
+    assert stats.oldest_age < 600 and 0 < queue.oldest_age() < 600
     queue.ack(handles(first) + handles(queue.claim(10, LONG)))
-    assert queue.stats() == Stats(0, 0.0, 0, 1)
+    assert queue.stats() == Stats(0, 0.0, 0, 1) and queue.oldest_age() == 0
 
 
 def test_a_closed_queue_refuses_work(backend: Backend) -> None:

@@ -68,13 +68,13 @@ class Forwarder:
     waits `linger` seconds, so that requests carry many events instead of one each; with
     nothing to claim it wakes on `wake()` (called by the committer) or every `idle` seconds
     (events requeued by `transformer dead-letters resend` from another process, or released).
-    `retry_pause` defaults to the sender's `backoff_max`.
+    An event released after the retry window is claimable again after the sender's
+    `backoff_max` (`--retry-max-wait`).
     """
 
     def __init__(self, committer: Committer, settings: Mapping[str, Any], metrics: ReceiverMetrics, *,
                  page: int = 1000, linger: float = 0.2, idle: float = 1.0, blocked_pause: float = 60.0,
-                 retry_window: float = 60.0, retry_pause: float | None = None,
-                 **sender_options: Any) -> None:
+                 retry_window: float = 60.0, **sender_options: Any) -> None:
         self.committer = committer
         self.metrics = metrics
         self.page = page
@@ -82,11 +82,11 @@ class Forwarder:
         self.idle = idle
         self.blocked_pause = blocked_pause
         self.retry_window = retry_window
-        self.retry_pause = sender_options.get("backoff_max", 30.0) if retry_pause is None else retry_pause
         self.lease = 2 * retry_window + LEASE_MARGIN
         self.sender = AmplitudeSender.from_settings(
             settings, deadline=retry_window, dead_letters=self, on_accepted=self._accepted,
             on_progress=self._progress, keep_unsent_on_fatal=True, **sender_options)
+        self.retry_pause = self.sender.backoff_max
         self.blocked = False
         self.last_progress = time.monotonic()
         self.last_error = ""
@@ -220,8 +220,8 @@ class Forwarder:
               payload: Any = None, attempts: int = 0, status: int | None = None,
               ref: Any = None) -> None:
         """The sender's dead-letter sink: a set-aside event moves to the dead letters; one not
-        accepted within the retry window goes back to the queue, claimable after
-        `retry_pause`. (With `keep_unsent_on_fatal` nothing else arrives here.)"""
+        accepted within the retry window (undelivered) goes back to the queue, claimable after
+        `retry_pause`."""
         if ref is None:
             return
         if kind == DeadLetterKind.SET_ASIDE:

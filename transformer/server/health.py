@@ -7,9 +7,9 @@ thread, at most once per `probe_every` seconds), and forwarding is not stuck: it
 the oldest waiting event is older than `stuck_after` seconds and no event was delivered or set
 aside for as long.
 
-Queue reads (`Queue.stats`) run on one dedicated thread, so that /readyz and /metrics never
-touch the store on the event loop and never open more than one extra connection however often
-they are called.
+Queue reads (`Queue.oldest_age`, and `Queue.stats` for /metrics) run on one dedicated thread,
+so that /readyz and /metrics never touch the store on the event loop and never open more than
+one extra connection however often they are called.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Health:
         self.clock = clock
         self._reads = ThreadPoolExecutor(1, thread_name_prefix="store-reader")
         # open the reader's connection now: one opened after the file was deleted would fail
-        self._reads.submit(queue.stats)
+        self._reads.submit(queue.oldest_age)
         self._probed_at = -math.inf
         self._probe_error: str | None = None
 
@@ -77,7 +77,7 @@ class Health:
             if failure is not None:
                 problems.append(f"the store does not take commits: {failure}")
         try:
-            oldest = (await self.read(self.queue.stats)).oldest_age
+            oldest = await self.read(self.queue.oldest_age)
         except Exception as exc:  # noqa: BLE001 - a store that cannot be read is a reason, not a crash
             if gone is None:
                 problems.append(f"the store cannot be read: {exc}")

@@ -32,7 +32,8 @@ payload ids it took in (dedupe), and keeps dead letters. Its life cycle for one 
   a payload letter the events given for it), `drop`, `note_failure` (a resend failed again).
 - Health: `problem()` says, without writing, why nothing can be taken in now (a SQLite file
   deleted or replaced); `probe()` makes a small write that shows the queue takes commits;
-  `stats()` gives depth, oldest pending age, leased events and dead letters for /metrics.
+  `stats()` gives depth, oldest pending age, leased events and dead letters for /metrics (it
+  may count every row); `oldest_age()` is the cheap part readiness needs, often.
   `prepare()` readies a queue for a server (SQLite: the single-instance lock, a damage check).
 - Every failure is a `QueueError` whose message says what is wrong.
 
@@ -195,6 +196,9 @@ class Queue(Protocol):
 
     def stats(self) -> Stats:
         """Depth, oldest pending age, leased events, dead letters."""
+
+    def oldest_age(self) -> float:
+        """Seconds since the oldest event not yet settled was received (0 when none); cheap."""
 
     def problem(self) -> str | None:
         """Why nothing can be taken in now, found without writing; None when nothing is known."""

@@ -383,6 +383,12 @@ class SqliteQueue:
                 "(SELECT count(*) FROM dead_letters)", (now,)).fetchone()
         return Stats(depth, 0.0 if oldest is None else max(0.0, now - oldest), leased, letters)
 
+    def oldest_age(self) -> float:
+        now = self.clock()
+        with self._reading() as conn:
+            row = conn.execute("SELECT received_at FROM pending ORDER BY id LIMIT 1").fetchone()
+        return 0.0 if row is None else max(0.0, now - row[0])
+
     def seen_count(self) -> int:
         """How many payload ids are remembered for dedupe (a full count: for tests and tools)."""
         with self._reading() as conn:
