@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import orjson
 import pytest
@@ -20,7 +19,8 @@ import pytest
 from transformer.destinations.dead_letters import DeadLetterKind
 from transformer.server.queue.base import Claim, Handle, Intake, Outcome, Queue, QueueError, Reason, Stats
 
-T = TypeVar("T")
+from .test_server_harness import wait_for
+
 LONG = 3600.0   # a lease or delay that does not end during a test
 SHORT = 0.3     # one that does, soon
 
@@ -42,15 +42,10 @@ def handles(claim: Claim) -> list[Handle]:
     return [item.handle for item in claim.events]
 
 
-def eventually(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.02)
+def claimed(queue: Queue) -> Claim | None:
+    """What one claim leases, or None when it leases nothing (for polling)."""
+    claim = queue.claim(10, LONG)
+    return claim if claim.events else None
 
 
 def filled(backend: Backend, count: int) -> Queue:
@@ -151,7 +146,8 @@ def test_each_claim_has_its_own_lease_token(backend: Backend) -> None:
 def test_an_expired_lease_returns_the_events_to_the_queue(backend: Backend) -> None:
     queue, other = filled(backend, 2), backend.open()
     assert numbers(queue.claim(10, SHORT)) == [1, 2]
-    again = eventually(lambda: (claim := other.claim(10, LONG)).events and claim, "the lease to expire")
+    again = wait_for(lambda: claimed(other), what="the lease to expire")
+    assert again is not None
     assert numbers(again) == [1, 2] and [item.claims for item in again.events] == [1, 1]
     assert again.owner == other.owner and queue.stats().leased == 2
 
@@ -212,14 +208,15 @@ def test_release_with_a_delay_keeps_events_back_until_it_passes(backend: Backend
     stats = queue.stats()
     assert (stats.depth, stats.leased) == (3, len(taken))   # waiting out a delay is not a lease
     if 2 not in taken:
-        assert eventually(lambda: numbers(queue.claim(10, LONG)), "the short delay") == [2]
+        assert wait_for(lambda: numbers(queue.claim(10, LONG)), what="the short delay") == [2]
     assert queue.claim(10, LONG).events == []         # 1 waits an hour
 
 
 def test_a_stale_owner_changes_nothing_once_another_claimed_the_events(backend: Backend) -> None:
     stale, fresh = filled(backend, 2), backend.open()
     old = stale.claim(10, SHORT)
-    new = eventually(lambda: (claim := fresh.claim(10, LONG)).events and claim, "the lease to expire")
+    new = wait_for(lambda: claimed(fresh), what="the lease to expire")
+    assert new is not None
     assert numbers(new) == [1, 2]
     assert stale.ack(handles(old)) == 0
     assert stale.release(handles(old)) == 0
@@ -231,7 +228,7 @@ def test_a_stale_owner_changes_nothing_once_another_claimed_the_events(backend: 
 def test_a_settle_after_expiry_counts_while_no_one_else_claimed(backend: Backend) -> None:
     queue = filled(backend, 1)
     claim = queue.claim(10, SHORT)
-    eventually(lambda: queue.stats().leased == 0, "the lease to expire")
+    wait_for(lambda: queue.stats().leased == 0, what="the lease to expire")
     assert queue.ack(handles(claim)) == 1 and queue.stats().depth == 0
 
 
@@ -320,7 +317,7 @@ def test_prune_forgets_old_payload_ids_in_bounded_chunks_and_never_events(backen
     queue = filled(backend, 7)
     assert queue.prune(older_than=LONG) == 0
     taken_in = time.time()
-    eventually(lambda: time.time() > taken_in + 0.05, "the clock to move on")
+    wait_for(lambda: time.time() > taken_in + 0.05, what="the clock to move on")
     assert [queue.prune(older_than=0.0, limit=5) for _ in range(3)] == [5, 2, 0]
     assert queue.intake([Intake("w1", [event(1)])]) == [Outcome.STORED]
     assert queue.stats().depth == 8
@@ -332,9 +329,10 @@ def test_probe_problem_and_stats(backend: Backend) -> None:
     assert queue.problem() is None
     first = queue.claim(1, LONG)
     queue.intake([Intake("p", error="payload error", payload=b"{}")])
-    stats = eventually(lambda: (s := queue.stats()).oldest_age > 0 and s, "time to pass")
+    wait_for(lambda: queue.oldest_age() > 0, what="time to pass")
+    stats = queue.stats()
     assert (stats.depth, stats.leased, stats.letters) == (3, 1, 1)
-    assert stats.oldest_age < 600 and 0 < queue.oldest_age() < 600
+    assert 0 < stats.oldest_age < 600 and 0 < queue.oldest_age() < 600
     queue.ack(handles(first) + handles(queue.claim(10, LONG)))
     assert queue.stats() == Stats(0, 0.0, 0, 1) and queue.oldest_age() == 0
 

@@ -64,9 +64,9 @@ def test_one_failing_intake_fails_alone(store: SqliteQueue) -> None:
     committer = Committer(store, prune_every=3600).start()
 
     async def submit_both() -> list[Any]:
-        return await asyncio.gather(committer.intake(Intake("good", [b"{}"])),
-                                    committer.intake(Intake("bad", [None])),  # type: ignore[list-item]
-                                    return_exceptions=True)
+        return list(await asyncio.gather(committer.intake(Intake("good", [b"{}"])),
+                                         committer.intake(Intake("bad", [None])),  # type: ignore[list-item]
+                                         return_exceptions=True))
 
     good, bad = asyncio.run(submit_both())
     committer.close()
