@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
 from transformer.server import SqliteQueue, create_app
@@ -112,3 +113,12 @@ def test_a_refused_key_gives_the_events_back_while_blocked(tmp_path: Path) -> No
         wait(lambda: httpx.get(url + "/healthz").json()["forwarding"] == "blocked", what="blocked")
         wait(lambda: store.stats().leased == 0, what="the events given back")
         assert store.stats().depth == 1 and store.stats().letters == 0
+
+
+def test_the_retry_window_must_be_positive(tmp_path: Path) -> None:
+    store = SqliteQueue(tmp_path)
+    try:
+        with pytest.raises(ValueError, match="retry_window must be more than 0 seconds, got 0"):
+            create_app(mapping("http://127.0.0.1:9"), store, fast_options(retry_window=0))
+    finally:
+        store.close()

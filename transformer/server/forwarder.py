@@ -75,6 +75,8 @@ class Forwarder:
     def __init__(self, committer: Committer, settings: Mapping[str, Any], metrics: ReceiverMetrics, *,
                  page: int = 1000, linger: float = 0.2, idle: float = 1.0, blocked_pause: float = 60.0,
                  retry_window: float = 60.0, **sender_options: Any) -> None:
+        if not retry_window > 0:
+            raise ValueError(f"retry_window must be more than 0 seconds, got {retry_window}")
         self.committer = committer
         self.metrics = metrics
         self.page = page
