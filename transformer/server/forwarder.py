@@ -1,7 +1,7 @@
 """The forwarder: a background thread that drains the store into Amplitude.
 
-Each round starts from the oldest pending row and hands rows, read page by page, to an
-`AmplitudeSender` (same batching, retry, throttle and set-aside rules as `transformer send`, with
+Each round starts from the oldest pending row and hands rows, read page by page, to a
+`Sender` (same batching, retry, throttle and set-aside rules as `transformer send`, with
 no deadline: during an outage it keeps retrying while the store fills). Accepted rows are
 deleted, set-aside rows move to the dead letters, both through the `Committer`. A round ends
 when the store has nothing newer; before the next one the committer is flushed, so a round never
@@ -26,12 +26,12 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
-from ..destinations import AmplitudeSender, Outgoing, SendReport
+from ..destinations import Destination, Outgoing, Sender, SendReport
 from .committer import ClosedError, Committer
 from .logs import log
 from .metrics import ReceiverMetrics
@@ -61,7 +61,7 @@ class Forwarder:
     requeued by `transformer dead-letters resend` from another process).
     """
 
-    def __init__(self, store: Store, committer: Committer, settings: Mapping[str, Any],
+    def __init__(self, store: Store, committer: Committer, destination: Destination,
                  metrics: ReceiverMetrics, *, page: int = 1000, linger: float = 0.2, idle: float = 1.0,
                  blocked_pause: float = 60.0, **sender_options: Any) -> None:
         self.store = store
@@ -71,8 +71,8 @@ class Forwarder:
         self.linger = linger
         self.idle = idle
         self.blocked_pause = blocked_pause
-        self.sender = AmplitudeSender.from_settings(
-            settings, deadline=math.inf, dead_letters=self, on_accepted=self._accepted,
+        self.sender = Sender(
+            destination, deadline=math.inf, dead_letters=self, on_accepted=self._accepted,
             on_progress=self._progress, keep_unsent_on_fatal=True, **sender_options)
         self.blocked = False
         self.last_progress = time.monotonic()
@@ -108,7 +108,7 @@ class Forwarder:
     # the thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        log(_logger, "info", "forwarding", url=self.sender.endpoint.url)
+        log(_logger, "info", "forwarding", url=self.sender.url)
         while not self._stopping.is_set():
             try:
                 if not self._round():
