@@ -197,9 +197,9 @@ def _signing_secret(compiled: CompiledMapping, options: ReceiverOptions) -> str 
     kind = source_kind(compiled.plan.source)
     secret: str | None = compiled.settings.get(kind.secret)
     if not secret and not options.allow_unsigned:
-        env = next((d.env[0] for d in kind.settings if d.name == kind.secret and d.env), "")
-        fail(f"error: no signing secret: export {env}=… ({kind.secret_hint}; or set {kind.secret} "
-             "in a settings file). To accept unsigned webhooks anyway, pass --allow-unsigned-INSECURE", 2)
+        fail(f"error: no signing secret: export {kind.secret_env}=… ({kind.secret_hint}; or set "
+             f"{kind.secret} in a settings file). To accept unsigned webhooks anyway, pass "
+             "--allow-unsigned-INSECURE", 2)
     return secret
 
 

@@ -219,7 +219,6 @@ class DestinationKind:
     `fake(host, port, key=…, faults=…)`)."""
 
     name: str
-    title: str
     settings: tuple[SettingDecl, ...]
     create: Callable[[Mapping[str, Any]], Destination]
     fake: Callable[..., FakeServer]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import did_you_mean
+from ..errors import unknown_name
 from .amplitude.destination import AMPLITUDE
 from .base import DestinationKind
 from .http.destination import HTTP
@@ -16,6 +16,5 @@ def destination_kind(name: str) -> DestinationKind:
     """The destination called `name`; raises `ValueError` naming the known ones."""
     kind = DESTINATIONS.get(name)
     if kind is None:
-        raise ValueError(f"unknown destination '{name}'{did_you_mean(name, DESTINATIONS)} "
-                         f"(known: {', '.join(sorted(DESTINATIONS))})")
+        raise ValueError(unknown_name("destination", name, DESTINATIONS))
     return kind

@@ -325,8 +325,7 @@ def _source(mapping: CompiledMapping, signing_secret: str | None, options: Recei
         settings[kind.secret] = signing_secret
     source = kind.create(settings, options.timestamp_tolerance)
     if not source.verifies and not options.allow_unsigned:
-        env = next((d.env[0] for d in kind.settings if d.name == kind.secret and d.env), "")
-        raise ValueError(f"no signing secret (setting {kind.secret}{f', env {env}' if env else ''}); "
+        raise ValueError(f"no signing secret (setting {kind.secret}, env {kind.secret_env}); "
                          "refusing to accept unsigned webhooks unless allow_unsigned is set")
     return source
 

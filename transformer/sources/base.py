@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..spec.settings import SettingDecl
+from ..spec.settings import SettingDecl, env_names
 
 __all__ = ["Source", "SourceKind"]
 
@@ -57,9 +57,14 @@ class SourceKind:
     generators and people trying `serve`)."""
 
     name: str
-    title: str
     settings: tuple[SettingDecl, ...]
     secret: str
     secret_hint: str
     create: Callable[[Mapping[str, Any], float], Source]
     sign: Callable[[str, bytes, float], dict[str, str]]
+
+    @property
+    def secret_env(self) -> str:
+        """The environment variable read first for the secret: `CIO_SIGNING_SECRET`."""
+        decl = next(d for d in self.settings if d.name == self.secret)
+        return env_names(decl)[0]

@@ -132,6 +132,6 @@ class CustomerIO:
 
 
 CUSTOMERIO = SourceKind(
-    name="customerio", title="Customer.io", settings=SETTINGS,
+    name="customerio", settings=SETTINGS,
     secret="signing_secret", secret_hint="the reporting webhook's signing key",
     create=CustomerIO.from_settings, sign=signed_headers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import did_you_mean
+from ..errors import unknown_name
 from .base import SourceKind
 from .customerio import CUSTOMERIO
 
@@ -15,6 +15,5 @@ def source_kind(name: str) -> SourceKind:
     """The source called `name`; raises `ValueError` naming the known ones."""
     kind = SOURCES.get(name)
     if kind is None:
-        raise ValueError(f"unknown source '{name}'{did_you_mean(name, SOURCES)} "
-                         f"(known: {', '.join(sorted(SOURCES))})")
+        raise ValueError(unknown_name("source", name, SOURCES))
     return kind

@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 
-from ..errors import Problem, SettingsError, SpecError, did_you_mean, format_rule_path
+from ..errors import Problem, SettingsError, SpecError, did_you_mean, format_rule_path, unknown_name
 from ..expr import CompiledExpr, ExprError, Namespace, Scope, compile_expression
 from ..expr.budget import DEFAULT_OUTPUT_BUDGET
 from ..filters import FILTERS, FilterArgError, FilterFn
@@ -207,8 +207,7 @@ class _SpecCompiler:
             return None  # absent, or the schema check reports it
         known = components.of(kind) if components is not None else None
         if known is not None and name not in known:
-            listed = ", ".join(sorted(known)) or "none"
-            self.problem((kind,), f"unknown {kind} '{name}'{did_you_mean(name, known)} (known: {listed})")
+            self.problem((kind,), unknown_name(kind, name, known))
             return None
         return name
 

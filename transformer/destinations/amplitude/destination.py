@@ -110,6 +110,6 @@ class Amplitude:
 
 
 AMPLITUDE = DestinationKind(
-    name="amplitude", title="Amplitude", settings=SETTINGS, create=Amplitude.from_settings,
+    name="amplitude", settings=SETTINGS, create=Amplitude.from_settings,
     fake=lambda host="127.0.0.1", port=0, *, key=None, faults=None: FakeAmplitude(
         host, port, api_key=key, faults=faults))

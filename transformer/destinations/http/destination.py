@@ -171,6 +171,6 @@ def _detail(body: bytes) -> str:
 
 
 HTTP = DestinationKind(
-    name="http", title="the endpoint", settings=SETTINGS, create=HttpDestination.from_settings,
+    name="http", settings=SETTINGS, create=HttpDestination.from_settings,
     fake=lambda host="127.0.0.1", port=0, *, key=None, faults=None: FakeHttp(
         host, port, token=key, faults=faults))

@@ -37,7 +37,6 @@ class FakeHttp(FakeServer):
         self.max_events = max_events
         self.max_bytes = max_bytes
         self.dedupe_field = dedupe_field
-        self.paths: set[str] = set()
 
     def settings(self) -> dict[str, Any]:
         """Send here, with the token it wants, ordered per user and device, isolating the
@@ -70,8 +69,6 @@ class FakeHttp(FakeServer):
         if any(poisoned(event, self.faults.poison_key) for event in events):
             return Answer(400, {"error": "invalid event"})
         self.keep(events, self._id, self._id)
-        with self.state.lock:
-            self.paths.add(path)
         if rolled["error_after_ingest"]:
             return Answer(502, {"error": "Bad Gateway"})
         return Answer(200, {"accepted": len(events)})
