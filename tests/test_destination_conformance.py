@@ -7,6 +7,7 @@ of one user must reach the fake in their input order."""
 from __future__ import annotations
 
 import json
+import random
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from transformer.destinations import DESTINATIONS, Outgoing, Sender
-from transformer.destinations.base import Destination, DestinationKind
+from transformer.destinations.base import Destination, DestinationKind, RetryPolicy
 from transformer.destinations.fake import FakeServer, Faults
 from transformer.spec.settings import resolve_settings
 
@@ -123,3 +124,12 @@ def test_each_destination_declares_its_settings_and_its_fake_settings_fit_them(n
         destination = kind.create(resolved)
     assert destination.name == name and KEY in destination.secrets
     assert KEY not in repr(destination) and KEY not in destination.url
+
+
+def test_the_retry_policy_doubles_with_jitter_caps_and_honours_retry_after() -> None:
+    exact = RetryPolicy(backoff_base=0.5, backoff_max=3.0, jitter=False)
+    assert [exact.backoff(n) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert exact.backoff(1, retry_after=7.5) == 7.5 and exact.pause(None) == 30.0
+    rng = random.Random(5)
+    jittered = [RetryPolicy(backoff_base=1.0).backoff(3, rng=rng) for _ in range(200)]
+    assert min(jittered) >= 2.0 and max(jittered) <= 4.0 and len(set(jittered)) > 100

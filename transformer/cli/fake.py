@@ -24,16 +24,15 @@ def fake(
         metavar="DESTINATION", help=f"Which destination to fake: {', '.join(sorted(DESTINATIONS))}.")],
     port: PortOpt = 8787,
     key: Annotated[str | None, typer.Option(metavar="KEY",
-        help="Accept only this credential (amplitude: the api_key; http: the auth header's value); "
-             "default: any.")] = None,
+        help="Accept only this credential (the destination's key or token); default: any.")] = None,
     error_rate: ErrorRateOpt = 0.0,
     throttle_rate: ThrottleRateOpt = 0.0,
     drop_rate: DropRateOpt = 0.0,
     retry_after: Annotated[float | None, typer.Option(metavar="SECONDS",
         help="Send Retry-After with every 503 and 429.")] = None,
 ) -> None:
-    """Serve a fake of a destination on 127.0.0.1, to send to (its start line says how).
-    Exit 1 when the port is taken, 2 for a bad option."""
+    """Serve a fake of a destination on 127.0.0.1, with faults on demand, to send to (see the
+    README's Destinations and sources). Exit 1 when the port is taken, 2 for a bad option."""
     try:
         kind = destination_kind(destination)
     except ValueError as exc:

@@ -203,10 +203,9 @@ class Receiver:
         return _answer(200, {"status": "received" if answers else "empty",
                              "payloads": [orjson.loads(bytes(answer.body)) for answer in answers]})
 
-    async def _payload(self, payload: Any, raw: bytes) -> Response:
-        """Transform one payload and keep it (`raw`: its text, kept if it fails)."""
+    async def _payload(self, payload: Any, body: bytes) -> Response:
+        """Transform one payload and keep it (`body`: its text, kept if it fails)."""
         metrics = self.metrics
-        body = raw
         event_id = self.mapping.payload_id(payload)
         try:
             result = self.mapping.apply(payload)
