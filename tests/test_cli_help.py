@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from transformer.cli import app
 
 runner = CliRunner()
-COMMANDS = [[], ["validate"], ["replay"], ["send"], ["test-connection"], ["fake-amplitude"], ["serve"],
+COMMANDS = [[], ["validate"], ["replay"], ["send"], ["test-connection"], ["fake"], ["fake-amplitude"], ["serve"],
             ["explain"], ["test"], ["lint"], ["diff"], ["dead-letters"], ["dead-letters", "list"],
             ["dead-letters", "show"], ["dead-letters", "resend"]]
 

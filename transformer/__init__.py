@@ -6,8 +6,9 @@ The public API: load a mapping spec, apply it to payloads.
     result = mapping.apply(payload)      # Result: .events, .skip (.rule, .reason)
 """
 
+from .catalog import load_mapping
 from .errors import PayloadError, Problem, SettingsError, SpecError, TransformerError
-from .runtime.mapping import CompiledMapping, load_mapping
+from .runtime.mapping import CompiledMapping
 from .runtime.result import Result, Skip
 
 __all__ = [

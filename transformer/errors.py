@@ -24,6 +24,7 @@ __all__ = [
     "format_rule_path",
     "json_type",
     "short_repr",
+    "unknown_name",
 ]
 
 
@@ -156,3 +157,9 @@ def did_you_mean(word: str, known: Iterable[str]) -> str:
     """`" (did you mean 'x'?)"` for the closest known word, or `""`."""
     close = closest(word, known)
     return f" (did you mean '{close}'?)" if close else ""
+
+
+def unknown_name(what: str, name: str, known: Iterable[str]) -> str:
+    """`"unknown destination 'htp' (did you mean 'http'?) (known: amplitude, http)"`."""
+    names = sorted(known)
+    return f"unknown {what} '{name}'{did_you_mean(name, names)} (known: {', '.join(names) or 'none'})"

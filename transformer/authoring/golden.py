@@ -24,8 +24,9 @@ from typing import Any
 
 import yaml
 
+from ..catalog import load_mapping
 from ..errors import PayloadError, SettingsError, TransformerError
-from ..runtime.mapping import CompiledMapping, load_mapping
+from ..runtime.mapping import CompiledMapping
 from .golden_update import update_expectations
 
 __all__ = ["Case", "CaseResult", "load_cases", "run_cases", "update_cases"]

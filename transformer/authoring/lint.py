@@ -16,10 +16,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..catalog import load_mapping
 from ..errors import PayloadError, Problem
 from ..expr.parse import ParseFailure, parse_expression
 from ..io.jsonio import read_json_file
-from ..runtime.mapping import CompiledMapping, load_mapping
+from ..runtime.mapping import CompiledMapping
 from ..spec.compiler import Plan
 from ..spec.yaml_source import SourceIndex, load_yaml_file
 from .paths import Finding, PathWalker, Place

@@ -10,17 +10,21 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from ..catalog import load_mapping
 from ..data import data_file
+from ..destinations.base import Destination
+from ..destinations.registry import DESTINATIONS, destination_kind
 from ..errors import SettingsError, SpecError
 from ..expr.budget import DEFAULT_OUTPUT_BUDGET
 from ..io.jsonio import DEFAULT_MAX_DEPTH
-from ..runtime.mapping import CompiledMapping, load_mapping
+from ..runtime.mapping import CompiledMapping
 from ..spec.settings import parse_assignments
 
 __all__ = [
     "DEFAULT_MAPPING",
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_OUTPUT_BUDGET",
+    "DestinationOpt",
     "MappingOpt",
     "MaxDepthOpt",
     "OutputBudgetOpt",
@@ -30,6 +34,7 @@ __all__ = [
     "check_writable_file",
     "fail",
     "load_from_options",
+    "make_destination",
     "resolve_mapping_path",
     "stdout_failed",
 ]
@@ -45,6 +50,9 @@ SettingsOpt = Annotated[Path | None, typer.Option(
 OutputBudgetOpt = Annotated[int, typer.Option(
     "--output-budget", metavar="BYTES", min=1,
     help="A payload whose events would take more than about BYTES of JSON is a payload error.")]
+DestinationOpt = Annotated[str | None, typer.Option(
+    "--destination", metavar="NAME",
+    help=f"Deliver to this destination instead of the mapping's: {' or '.join(sorted(DESTINATIONS))}.")]
 MaxDepthOpt = Annotated[int, typer.Option(
     "--max-depth", metavar="N", min=1, max=1000,
     help="A payload whose arrays and objects nest deeper than N levels is a payload error.")]
@@ -71,12 +79,20 @@ def resolve_mapping_path(path: str) -> Path:
 
 
 def load_from_options(mapping: str, assignments: list[str] | None, settings_file: Path | None,
-                      output_budget: int = DEFAULT_OUTPUT_BUDGET) -> CompiledMapping:
-    """Load a mapping for a command; spec problems exit 1, settings problems exit 2."""
+                      output_budget: int = DEFAULT_OUTPUT_BUDGET, *,
+                      destination: str | None = None) -> CompiledMapping:
+    """Load a mapping for a command, its settings from the options and the environment (and
+    those of its destination, `destination` if given, and source); spec problems exit 1,
+    settings problems and an unknown `destination` exit 2."""
+    if destination is not None:
+        try:
+            destination_kind(destination)
+        except ValueError as exc:
+            fail(f"error: --destination: {exc}", 2)
     try:
         given = parse_assignments(assignments or [])
         return load_mapping(resolve_mapping_path(mapping), given, settings_file=settings_file,
-                            output_budget=output_budget)
+                            environ=os.environ, output_budget=output_budget, destination=destination)
     except SpecError as exc:
         for problem in exc.problems:
             err(str(problem))
@@ -85,6 +101,19 @@ def load_from_options(mapping: str, assignments: list[str] | None, settings_file
         for message in exc.messages:
             err(f"error: {message}")
         raise typer.Exit(2) from None
+
+
+def make_destination(compiled: CompiledMapping) -> Destination:
+    """The destination the mapping names (or `--destination`), from its settings; exit 2 when
+    there is none or a setting it needs is missing."""
+    name = compiled.plan.destination
+    if name is None:
+        fail("error: the mapping names no destination: add `destination: NAME` to it "
+             f"({', '.join(sorted(DESTINATIONS))}), or pass --destination NAME", 2)
+    try:
+        return destination_kind(name).create(compiled.settings)
+    except ValueError as exc:
+        fail(f"error: {exc}", 2)
 
 
 def check_writable_file(path: Path, option: str) -> None:

@@ -147,10 +147,11 @@ def _given_settings(assignments: list[str] | None, settings_file: Path | None) -
 
 
 def _refuse_settings_read_elsewhere(compiled: CompiledMapping, given: set[str]) -> None:
-    """A setting the sender or server reads (min_id_length, endpoint, ...) cannot change what
-    resend does: the running `serve` sends with its own. Refuse it rather than ignore it."""
+    """A setting of the destination or the source (min_id_length, endpoint, signing_secret, ...)
+    cannot change what resend does: the running `serve` sends with its own. Refuse it rather
+    than ignore it."""
     decls = compiled.settings.decls
-    elsewhere = sorted(n for n in given if n in decls and decls[n].used_by)
+    elsewhere = sorted(n for n in given if n in decls and decls[n].owner)
     if elsewhere:
         names = ", ".join(elsewhere)
         fail(f"error: {names} {'is' if len(elsewhere) == 1 else 'are'} read by `transformer serve` "

@@ -1,4 +1,4 @@
-"""`transformer send INPUT...`: transform like `replay`, and deliver to Amplitude."""
+"""`transformer send INPUT...`: transform like `replay`, and deliver to the mapping's destination."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from ..destinations import AmplitudeSender, DeadLetterWriter, Outgoing, SendInterrupted, SendReport
+from ..destinations import DeadLetterWriter, Outgoing, Sender, SendInterrupted, SendReport
 from ..destinations.dead_letters import DeadLetter, DeadLetterKind, Holds
 from ..errors import PayloadError
 from ..io.jsonio import InputError, parse_item, read_items
@@ -20,6 +20,7 @@ from .common import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
     DEFAULT_OUTPUT_BUDGET,
+    DestinationOpt,
     MappingOpt,
     MaxDepthOpt,
     OutputBudgetOpt,
@@ -27,8 +28,8 @@ from .common import (
     SettingsOpt,
     check_writable_file,
     err,
-    fail,
     load_from_options,
+    make_destination,
 )
 from .progress import RunProgress
 from .signals import Stop
@@ -54,13 +55,14 @@ def send(
         help="Seconds a user or device named in a 429 is paused.")] = 30.0,
     max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
     output_budget: OutputBudgetOpt = DEFAULT_OUTPUT_BUDGET,
+    destination: DestinationOpt = None,
 ) -> None:
-    """Transform payloads and deliver the events to Amplitude; summary on stderr."""
+    """Transform payloads and deliver the events to the mapping's destination (Amplitude for
+    mappings/amplitude.yaml); summary on stderr."""
     with Stop() as stop:
-        compiled = load_from_options(mapping, assignments, settings_file, output_budget)
-        if not compiled.settings.get("api_key"):
-            fail("error: no Amplitude API key: export AMPLITUDE_API_KEY=… "
-                 "(or set api_key in a settings file)", 2)
+        compiled = load_from_options(mapping, assignments, settings_file, output_budget,
+                                     destination=destination)
+        target = make_destination(compiled)
         check_writable_file(dead_letters, "--dead-letters")
         sources = [_set_aside_if_resent(name, dead_letters) for name in inputs]
         stdin = stop.stdin() if "-" in sources else None
@@ -78,9 +80,8 @@ def send(
                     f"(is the endpoint right?). Retrying until the deadline ({deadline:g} s)")
 
         try:
-            with AmplitudeSender.from_settings(
-                    compiled.settings, dead_letters=writer, deadline=deadline, concurrency=concurrency,
-                    throttle_pause=throttle_pause, on_progress=on_progress) as sender:
+            with Sender(target, dead_letters=writer, deadline=deadline, concurrency=concurrency,
+                        throttle_pause=throttle_pause, on_progress=on_progress) as sender:
                 stop.notify(sender.interrupt)
                 try:
                     report = sender.send(_outgoing(compiled, sources, writer, counts, max_depth, stdin))
@@ -97,7 +98,7 @@ def send(
         for name, original in zip(sources, inputs, strict=True):
             if name != original and report.ok and not counts.errors:
                 Path(name).unlink(missing_ok=True)
-        _summarise(counts, report, sender.endpoint.url, dead_letters, writer.count)
+        _summarise(counts, report, target.url, dead_letters, writer.count)
     if stop.requested:
         raise typer.Exit(stop.exit_code)
     raise typer.Exit(0 if report.ok and not counts.errors else 1)

@@ -20,14 +20,17 @@ from ..server import QueueError, ReceiverOptions, SqliteQueue, create_app
 from ..server.guard import REFUSAL_SLOTS, HttpLimits, guarded_protocol, raise_descriptor_limit
 from ..server.logs import configure, log
 from ..server.queue.sqlite import SYNC_MODES
+from ..sources.registry import source_kind
 from .common import (
     DEFAULT_MAPPING,
+    DestinationOpt,
     MappingOpt,
     SetOpt,
     SettingsOpt,
     check_listen_address,
     fail,
     load_from_options,
+    make_destination,
 )
 
 HTTP_PARSERS = ("auto", "h11", "httptools")
@@ -97,8 +100,10 @@ def serve(
     http: Annotated[str, typer.Option(metavar="PARSER",
         help="uvicorn HTTP parser: auto, h11 or httptools.")] = "auto",
     loop: Annotated[str, typer.Option(metavar="LOOP", help="Event loop: auto, asyncio or uvloop.")] = "auto",
+    destination: DestinationOpt = None,
 ) -> None:
-    """Receive Customer.io webhooks on POST /webhooks/customerio, store them, forward to Amplitude."""
+    """Receive webhooks from the mapping's source on POST /webhooks/SOURCE (Customer.io:
+    /webhooks/customerio), store them, forward to the mapping's destination (Amplitude)."""
     options = ReceiverOptions(
         allow_unsigned=allow_unsigned, timestamp_tolerance=timestamp_tolerance,
         max_body_bytes=max_body_bytes, max_depth=max_depth, dedupe_window=dedupe_days * 86400.0,
@@ -110,8 +115,9 @@ def serve(
     stop = _Stop()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        _serve(stop, data_dir, host, port, load_from_options(mapping, assignments, settings_file),
-               options, limits, sync=sync, log_level=log_level, http=http, loop=loop)
+        compiled = load_from_options(mapping, assignments, settings_file, destination=destination)
+        _serve(stop, data_dir, host, port, compiled, options, limits, sync=sync, log_level=log_level,
+               http=http, loop=loop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -138,14 +144,8 @@ class _Stop:
 def _serve(stop: _Stop, data_dir: Path, host: str, port: int, compiled: CompiledMapping,
            options: ReceiverOptions, limits: HttpLimits, *, sync: str, log_level: str, http: str,
            loop: str) -> None:
-    settings = compiled.settings
-    if not settings.get("api_key"):
-        fail("error: no Amplitude API key: export AMPLITUDE_API_KEY=… (or set api_key in a settings file)", 2)
-    secret = settings.get("signing_secret")
-    if not secret and not options.allow_unsigned:
-        fail("error: no signing secret: export CIO_SIGNING_SECRET=… (the reporting webhook's signing "
-             "key; or set signing_secret in a settings file). To accept unsigned webhooks anyway, "
-             "pass --allow-unsigned-INSECURE", 2)
+    target = make_destination(compiled)
+    secret = _signing_secret(compiled, options)
     if secret and len(secret) < MIN_SECRET_LENGTH:
         fail(f"error: the signing secret has {len(secret)} characters; serve needs at least "
              f"{MIN_SECRET_LENGTH} (a short secret is easy to guess, and scrubbing it from logs would "
@@ -158,14 +158,14 @@ def _serve(stop: _Stop, data_dir: Path, host: str, port: int, compiled: Compiled
     if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         fail("error: --loop uvloop needs the uvloop package (pip install uvloop)", 2)
     check_listen_address(host, port)
-    configure(log_level, secrets=[settings.get("api_key") or "", secret or ""])
+    configure(log_level, secrets=[*target.secrets, secret or ""])
     limits = _within_descriptors(limits, reserve=_RESERVED_DESCRIPTORS + options.concurrency)
     store = _open_store(data_dir, sync)
     receiver = None
     try:
         if stop.signal is not None:
             return
-        app = create_app(compiled, store, options)
+        app = create_app(compiled, store, options, destination=target)
         receiver = app.state.receiver
         protocol = guarded_protocol(http, limits, receiver.metrics)
         config = uvicorn.Config(app, host=host, port=port, http=protocol, loop=loop, lifespan="on",
@@ -186,6 +186,20 @@ def _serve(stop: _Stop, data_dir: Path, host: str, port: int, compiled: Compiled
         store.close()
     if not server.started and stop.signal is None:
         fail(f"error: the server did not start on {host}:{port} (the log above says why)", 1)
+
+
+def _signing_secret(compiled: CompiledMapping, options: ReceiverOptions) -> str | None:
+    """The secret the mapping's source verifies webhooks with; exit 2 when the mapping names no
+    source, or when there is no secret and unsigned webhooks are not allowed."""
+    if compiled.plan.source is None:
+        fail("error: the mapping names no source: add `source: customerio` to it", 2)
+    kind = source_kind(compiled.plan.source)
+    secret: str | None = compiled.settings.get(kind.secret)
+    if not secret and not options.allow_unsigned:
+        fail(f"error: no signing secret: export {kind.secret_env}=… ({kind.secret_hint}; or set "
+             f"{kind.secret} in a settings file). To accept unsigned webhooks anyway, pass "
+             "--allow-unsigned-INSECURE", 2)
+    return secret
 
 
 _RESERVED_DESCRIPTORS = 32 + REFUSAL_SLOTS

@@ -1,4 +1,5 @@
-"""`transformer test-connection`: send one `Email Sent` test event, say which host answered."""
+"""`transformer test-connection`: send one `Email Sent` test event to the mapping's destination,
+say which host answered."""
 
 from __future__ import annotations
 
@@ -8,10 +9,19 @@ from typing import Any
 
 import typer
 
-from ..destinations import AmplitudeSender, SendReport
+from ..destinations import Sender, SendReport
 from ..errors import PayloadError
 from ..runtime.mapping import CompiledMapping
-from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
+from .common import (
+    DEFAULT_MAPPING,
+    DestinationOpt,
+    MappingOpt,
+    SetOpt,
+    SettingsOpt,
+    err,
+    load_from_options,
+    make_destination,
+)
 
 TEST_USER = "transformer-test-connection"
 # one request may take REQUEST_TIMEOUT; a retry is started only within DEADLINE: under 10 s in all
@@ -23,27 +33,25 @@ def test_connection(
     mapping: MappingOpt = DEFAULT_MAPPING,
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
+    destination: DestinationOpt = None,
 ) -> None:
-    """Send one test `Email Sent` event; exit 0 only when Amplitude accepts it (within 10 s)."""
-    compiled = load_from_options(mapping, assignments, settings_file)
-    if not compiled.settings.get("api_key"):
-        fail("error: no Amplitude API key: export AMPLITUDE_API_KEY=… (or set api_key in a settings file)", 2)
+    """Send one test `Email Sent` event to the mapping's destination; exit 0 only when it
+    accepts it (within 10 s)."""
+    compiled = load_from_options(mapping, assignments, settings_file, destination=destination)
+    target = make_destination(compiled)
     event = connection_event(compiled)
-    with AmplitudeSender.from_settings(compiled.settings, deadline=DEADLINE, concurrency=1,
-                                       timeout=REQUEST_TIMEOUT) as sender:
+    with Sender(target, deadline=DEADLINE, concurrency=1, timeout=REQUEST_TIMEOUT) as sender:
         def give_up_if_unreachable(report: SendReport) -> None:
             if report.unreachable:
                 sender.stop()
 
         sender.on_progress = give_up_if_unreachable
-        region = "EU" if sender.endpoint.is_eu else ("US" if "amplitude.com" in sender.endpoint.host
-                                                      else "custom endpoint")
-        err(f"host: {sender.endpoint.host} ({region}), {sender.endpoint.url}")
+        err(f"host: {target.host_label}, {target.url}")
         report = sender.send([event])
     if report.accepted == 1:
         groups = f" with groups {event['groups']}" if event.get("groups") else ""
-        err(f"ok: Amplitude accepted the test event (insert_id {event['insert_id']}){groups}; "
-            f"look for an 'Email Sent' event of user '{TEST_USER}' in the project")
+        err(f"ok: {target.title} accepted the test event (insert_id {event['insert_id']}){groups}; "
+            f"look for an 'Email Sent' event of user '{TEST_USER}' there")
         raise typer.Exit(0)
     if report.unreachable:
         reason = f"cannot connect to {report.unreachable}"

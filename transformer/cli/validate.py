@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
+from ..catalog import load_mapping
 from ..errors import SettingsError, SpecError
-from ..runtime.mapping import load_mapping
 from ..spec.settings import parse_assignments
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, resolve_mapping_path
 
@@ -28,7 +29,7 @@ def validate(
         path = resolve_mapping_path(name)
         try:
             given = parse_assignments(assignments or [])
-            load_mapping(path, given, settings_file=settings_file)
+            load_mapping(path, given, settings_file=settings_file, environ=os.environ)
         except SpecError as exc:
             failed += 1
             for problem in exc.problems:

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import PayloadError
 from ..expr.budget import DEFAULT_OUTPUT_BUDGET
 from ..spec.compiler import Plan, compile_spec
+from ..spec.components import Components
 from ..spec.settings import Settings, read_settings_file
 from ..spec.yaml_source import load_yaml_file
 from .codegen import describe_failure, generate
@@ -69,13 +70,18 @@ class CompiledMapping:
 def load_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,
                  settings_file: str | Path | None = None,
                  environ: Mapping[str, str] | None = None,
-                 output_budget: int = DEFAULT_OUTPUT_BUDGET) -> CompiledMapping:
+                 output_budget: int = DEFAULT_OUTPUT_BUDGET,
+                 components: Components | None = None) -> CompiledMapping:
     """Load, check and compile a mapping spec.
 
     Setting values come from `settings` (highest precedence), then `settings_file`, then the
-    environment (`environ`, default `os.environ`; pass `{}` to ignore it), then defaults.
+    environment, then defaults. The environment is read only when the caller gives it: `environ`
+    (`os.environ`, or a mapping of your own; None, the default: no environment).
     `output_budget`: about how many bytes of JSON the events of one payload may take (values
     that can grow beyond the payload are measured against it; see `transformer.growth`).
+    `components`: the destinations and sources the spec may name, whose settings are resolved
+    with the mapping's (`transformer.load_mapping` passes the built-in ones); None: the names are
+    not checked and declare no settings.
     Raises `SpecError` (every problem, located) or `SettingsError`.
     """
     if output_budget < 1:
@@ -83,4 +89,5 @@ def load_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,
     located = load_yaml_file(path)
     file_values = read_settings_file(settings_file) if settings_file is not None else None
     return CompiledMapping(compile_spec(located, given=settings, file_values=file_values,
-                                        environ=environ, output_budget=output_budget))
+                                        environ=environ, output_budget=output_budget,
+                                        components=components))

@@ -1,8 +1,9 @@
-"""The receiver as an ASGI app: POST /webhooks/customerio, GET /healthz, /readyz, /metrics.
+"""The receiver as an ASGI app: POST /webhooks/<source>, GET /healthz, /readyz, /metrics.
 
 A webhook is answered 2xx only once it is committed to the store (or deliberately not stored:
-a skip, a duplicate). Order of checks: size (413), signature (401, the same answer whatever was
-wrong), JSON (400), then nesting and the mapping: a payload nested deeper than `max_depth`, or
+a skip, a duplicate). Order of checks: size (413), the source's verification (401, the same
+answer whatever was wrong), JSON (400), then nesting, the source's split of the body into
+payloads (Customer.io: one), and the mapping: a payload nested deeper than `max_depth`, or
 one the mapping cannot handle (whatever it raises), is still acknowledged and kept as a dead
 letter, because a 400 would put the webhook on Customer.io's one-hour-pause list and hold back
 every later webhook behind it for up to 7 days.
@@ -29,10 +30,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..destinations.base import Destination
+from ..destinations.registry import destination_kind
 from ..io.jsonio import DEFAULT_MAX_DEPTH, TooDeepError, dumps, loads_payload
 from ..runtime.mapping import CompiledMapping
 from ..scrub import Scrubber
-from ..sources.customerio import Rejection, Verifier
+from ..sources.base import Source
+from ..sources.registry import source_kind
 from .committer import Committer
 from .forwarder import Forwarder
 from .health import Health
@@ -43,6 +47,7 @@ from .queue.base import Intake, Outcome, Queue
 __all__ = ["WEBHOOK_PATH", "Receiver", "ReceiverOptions", "create_app"]
 
 WEBHOOK_PATH = "/webhooks/customerio"
+"""Where Customer.io's webhooks go (a source's webhooks go to /webhooks/<its name>)."""
 _logger = logging.getLogger("transformer.server")
 _JSON = "application/json"
 
@@ -79,30 +84,30 @@ class ReceiverOptions:
 
 
 class Receiver:
-    """A receiver's parts: signature check, mapping, group-commit writer, forwarder, metrics."""
+    """A receiver's parts: source (verification, payloads), mapping, group-commit writer,
+    forwarder, metrics. `source` and `destination` default to those the mapping names, made
+    from its settings (`signing_secret` replaces the source's secret setting)."""
 
     def __init__(self, mapping: CompiledMapping, store: Queue, options: ReceiverOptions | None = None, *,
                  signing_secret: str | None = None, transport: httpx.BaseTransport | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, source: Source | None = None,
+                 destination: Destination | None = None) -> None:
         self.options = options = options or ReceiverOptions()
-        secret = signing_secret if signing_secret is not None else mapping.settings.get("signing_secret")
-        if not secret and not options.allow_unsigned:
-            raise ValueError("no signing secret (setting signing_secret, env CIO_SIGNING_SECRET); "
-                             "refusing to accept unsigned webhooks unless allow_unsigned is set")
-        self.verifier = Verifier(secret, tolerance=options.timestamp_tolerance) if secret else None
-        self.scrub = Scrubber([secret, mapping.settings.get("api_key")])
+        self.source = source or _source(mapping, signing_secret, options)
+        secrets = [mapping.settings.get(n) for n, d in mapping.settings.decls.items() if d.secret]
+        self.scrub = Scrubber([*self.source.secrets, *(s for s in secrets if isinstance(s, str))])
         self.mapping = mapping
         self.store = store
         self.clock = clock
-        self.metrics = ReceiverMetrics([r.value for r in Rejection])
+        self.metrics = ReceiverMetrics(list(self.source.rejections))
         self.committer = Committer(store, max_batch=options.commit_batch,
                                    dedupe_window=options.dedupe_window, on_commit=self._committed)
         self.forwarder: Forwarder | None = None
         if options.forward:
             self.forwarder = Forwarder(
-                self.committer, mapping.settings, self.metrics, linger=options.linger,
-                blocked_pause=options.blocked_pause, retry_window=options.retry_window,
-                concurrency=options.concurrency,
+                self.committer, destination or _destination(mapping), self.metrics,
+                linger=options.linger, blocked_pause=options.blocked_pause,
+                retry_window=options.retry_window, concurrency=options.concurrency,
                 throttle_pause=options.throttle_pause, backoff_max=options.backoff_max,
                 max_events=options.batch_size, transport=transport)
             self.committer.on_stored = self.forwarder.wake
@@ -119,9 +124,9 @@ class Receiver:
         if self.forwarder is not None:
             self.forwarder.start()
         log(_logger, "info", "receiver_started", store=self.store.location,
-            signatures="verified" if self.verifier else "NOT VERIFIED (--allow-unsigned-INSECURE)",
-            forwarding=self.forwarder.sender.endpoint.url if self.forwarder else "off")
-        if self.verifier is None:
+            signatures="verified" if self.source.verifies else "NOT VERIFIED (--allow-unsigned-INSECURE)",
+            forwarding=self.forwarder.sender.url if self.forwarder else "off")
+        if not self.source.verifies:
             log(_logger, "warning", "signatures_not_verified",
                 detail="anyone who can reach this port can inject events into Amplitude")
 
@@ -147,7 +152,7 @@ class Receiver:
     # routes ------------------------------------------------------------------------------
 
     async def webhook(self, request: Request) -> Response:
-        """POST /webhooks/customerio."""
+        """POST /webhooks/<source>."""
         started = time.perf_counter()
         try:
             return await self._webhook(request)
@@ -164,21 +169,43 @@ class Receiver:
         if body is None:
             metrics.invalid.inc(reason="too_large")
             return Response(_TOO_LARGE, status_code=413, media_type=_JSON)
-        if self.verifier is not None:
-            rejection = self.verifier.check(request.headers, body, self.clock())
-            if rejection is not None:
-                metrics.rejected_signatures.inc(reason=rejection.value)
-                log(_logger, "warning", "signature_rejected", reason=rejection.value,
-                    client=request.client.host if request.client else None)
-                return Response(_UNAUTHORIZED, status_code=401, media_type=_JSON)
+        rejection = self.source.verify(request.headers, body, self.clock())
+        if rejection is not None:
+            metrics.rejected_signatures.inc(reason=rejection)
+            log(_logger, "warning", "signature_rejected", reason=rejection,
+                client=request.client.host if request.client else None)
+            return Response(_UNAUTHORIZED, status_code=401, media_type=_JSON)
         try:
-            payload = loads_payload(body, self.options.max_depth)
+            document = loads_payload(body, self.options.max_depth)
         except TooDeepError as exc:
             log(_logger, "warning", "payload_error", event_id=None, rule="max_depth", path="$")
             return await self._keep(Intake(None, error=f"payload error: {exc}", payload=body), str(exc))
         except orjson.JSONDecodeError:
             metrics.invalid.inc(reason="not_json")
             return Response(_NOT_JSON, status_code=400, media_type=_JSON)
+        try:
+            payloads = self.source.payloads(document)
+        except Exception as exc:  # noqa: BLE001 - a body the source cannot split fails alone
+            reason = self.scrub(f"cannot be split into payloads: {type(exc).__name__}: {exc}")
+            log(_logger, "error", "split_failed", error=reason)
+            return await self._keep(Intake(None, error=reason, payload=body))
+        if len(payloads) == 1:
+            return await self._payload(payloads[0], body)
+        return await self._payloads(payloads)
+
+    async def _payloads(self, payloads: list[Any]) -> Response:
+        """A body of several payloads (or none): each is transformed and kept as if it came
+        alone; 503 when any could not be stored (the sender retries the body, the others are
+        then duplicates), else 200 with each payload's answer."""
+        answers = [await self._payload(payload, dumps(payload)[:-1]) for payload in payloads]
+        if any(answer.status_code != 200 for answer in answers):
+            return Response(_UNAVAILABLE, status_code=503, media_type=_JSON)
+        return _answer(200, {"status": "received" if answers else "empty",
+                             "payloads": [orjson.loads(bytes(answer.body)) for answer in answers]})
+
+    async def _payload(self, payload: Any, body: bytes) -> Response:
+        """Transform one payload and keep it (`body`: its text, kept if it fails)."""
+        metrics = self.metrics
         event_id = self.mapping.payload_id(payload)
         try:
             result = self.mapping.result(payload)
@@ -238,7 +265,7 @@ class Receiver:
             "blocked" if self.forwarder.blocked else "ok")
         return _answer(503 if problems else 200, {
             "status": "unhealthy" if problems else "ok", "problems": problems,
-            "forwarding": forwarding, "signatures": "verified" if self.verifier else "NOT VERIFIED"})
+            "forwarding": forwarding, "signatures": "verified" if self.source.verifies else "NOT VERIFIED"})
 
     async def readyz(self, request: Request) -> Response:
         """GET /readyz (readiness): 200 when webhooks are safely taken in and forwarded."""
@@ -265,10 +292,12 @@ class Receiver:
 
 def create_app(mapping: CompiledMapping, store: Queue, options: ReceiverOptions | None = None, *,
                signing_secret: str | None = None, transport: httpx.BaseTransport | None = None,
-               clock: Callable[[], float] = time.time) -> Starlette:
-    """The receiver's ASGI app; `app.state.receiver` is its `Receiver`."""
+               clock: Callable[[], float] = time.time, source: Source | None = None,
+               destination: Destination | None = None) -> Starlette:
+    """The receiver's ASGI app; `app.state.receiver` is its `Receiver` (which see for `source`
+    and `destination`)."""
     receiver = Receiver(mapping, store, options, signing_secret=signing_secret, transport=transport,
-                        clock=clock)
+                        clock=clock, source=source, destination=destination)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -279,10 +308,33 @@ def create_app(mapping: CompiledMapping, store: Queue, options: ReceiverOptions 
             await run_in_threadpool(receiver.close)
 
     app = Starlette(routes=[
-        Route(WEBHOOK_PATH, receiver.webhook, methods=["POST"]),
+        Route(f"/webhooks/{receiver.source.name}", receiver.webhook, methods=["POST"]),
         Route("/healthz", receiver.healthz, methods=["GET"]),
         Route("/readyz", receiver.readyz, methods=["GET"]),
         Route("/metrics", receiver.prometheus, methods=["GET"]),
     ], lifespan=lifespan)
     app.state.receiver = receiver
     return app
+
+
+def _source(mapping: CompiledMapping, signing_secret: str | None, options: ReceiverOptions) -> Source:
+    """The source the mapping names, from its settings; refuses one that cannot verify unless
+    unsigned webhooks are allowed."""
+    if mapping.plan.source is None:
+        raise ValueError("the mapping names no source (add `source: customerio` to it)")
+    kind = source_kind(mapping.plan.source)
+    settings = dict(mapping.settings)
+    if signing_secret is not None:
+        settings[kind.secret] = signing_secret
+    source = kind.create(settings, options.timestamp_tolerance)
+    if not source.verifies and not options.allow_unsigned:
+        raise ValueError(f"no signing secret (setting {kind.secret}, env {kind.secret_env}); "
+                         "refusing to accept unsigned webhooks unless allow_unsigned is set")
+    return source
+
+
+def _destination(mapping: CompiledMapping) -> Destination:
+    """The destination the mapping names, from its settings."""
+    if mapping.plan.destination is None:
+        raise ValueError("the mapping names no destination (add `destination: amplitude` to it)")
+    return destination_kind(mapping.plan.destination).create(mapping.settings)

@@ -1,7 +1,7 @@
-"""The forwarder: a background thread that drains the queue into Amplitude.
+"""The forwarder: a background thread that drains the queue into the destination.
 
 It works by lease: each round claims events, oldest first, a page at a time as the sender asks
-for more, and hands them to an `AmplitudeSender` (same batching, per-user order, retry, 429
+for more, and hands them to an `Sender` for the destination (same batching, per-user order, retry, 429
 pause and set-aside rules as `transformer send`). Every claimed event is settled through the
 `Committer`: accepted → ack (deleted); set aside → moved to the dead letters; not accepted
 within `retry_window` seconds (an outage, a long 429 pause) → released, claimable again after
@@ -10,9 +10,9 @@ ends (stopped, or blocked below) is released at once. A claim's lease (`lease`, 
 window and a margin) outlasts all of that, so it only runs out when the process dies; the
 events are then claimed again. No store lock is held while a request is in flight. After a
 crash or `kill -9`, events that were sent but not yet acked are sent again: their `insert_id`
-is unchanged and Amplitude drops the copy.
+is unchanged and a deduplicating destination (Amplitude) drops the copy.
 
-The one rule that differs from `send`: when Amplitude refuses every request (invalid API key,
+The one rule that differs from `send`: when the destination refuses every request (invalid API key,
 403, 404), `send` gives up and dead-letters everything; a long-running receiver instead gives
 the events back to the queue, reports `forwarding_blocked`, and tries again after
 `blocked_pause`, so that fixing the key and restarting is all it takes.
@@ -30,12 +30,12 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
-from ..destinations import AmplitudeSender, Outgoing, SendReport
+from ..destinations import Destination, Outgoing, Sender, SendReport
 from ..destinations.dead_letters import DeadLetterKind
 from .committer import ClosedError, Committer
 from .logs import log
@@ -62,7 +62,7 @@ class _Tally:
 
 
 class Forwarder:
-    """Drains the queue behind `committer` into Amplitude in a thread; see the module docstring.
+    """Drains the queue behind `committer` into the destination in a thread; see the module docstring.
 
     `page` events are claimed at a time; after a round that sent less than one full batch it
     waits `linger` seconds, so that requests carry many events instead of one each; with
@@ -72,7 +72,7 @@ class Forwarder:
     `backoff_max` (`--retry-max-wait`).
     """
 
-    def __init__(self, committer: Committer, settings: Mapping[str, Any], metrics: ReceiverMetrics, *,
+    def __init__(self, committer: Committer, destination: Destination, metrics: ReceiverMetrics, *,
                  page: int = 1000, linger: float = 0.2, idle: float = 1.0, blocked_pause: float = 60.0,
                  retry_window: float = 60.0, **sender_options: Any) -> None:
         if not retry_window > 0:
@@ -85,10 +85,10 @@ class Forwarder:
         self.blocked_pause = blocked_pause
         self.retry_window = retry_window
         self.lease = 2 * retry_window + LEASE_MARGIN
-        self.sender = AmplitudeSender.from_settings(
-            settings, deadline=retry_window, dead_letters=self, on_accepted=self._accepted,
+        self.sender = Sender(
+            destination, deadline=retry_window, dead_letters=self, on_accepted=self._accepted,
             on_progress=self._progress, keep_unsent_on_fatal=True, **sender_options)
-        self.retry_pause = self.sender.backoff_max
+        self.retry_pause = self.sender.retry.backoff_max
         self.blocked = False
         self.last_progress = time.monotonic()
         self.last_error = ""
@@ -124,7 +124,7 @@ class Forwarder:
     # the thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        log(_logger, "info", "forwarding", url=self.sender.endpoint.url)
+        log(_logger, "info", "forwarding", url=self.sender.url)
         while not self._stopping.is_set():
             try:
                 if not self._round():

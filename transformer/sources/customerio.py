@@ -1,4 +1,6 @@
-"""Customer.io webhook signatures: HMAC-SHA256 of `v0:<timestamp>:<raw body>`, hex in a header.
+"""Customer.io reporting webhooks as a `Source`: one payload per body, signed with HMAC-SHA256.
+
+The signature is the HMAC-SHA256 of `v0:<timestamp>:<raw body>`, hex in a header.
 
 The reference (customerio-reporting-webhooks.md §3) defines the scheme: the `X-CIO-Timestamp`
 header as received, a colon, the body exactly as received; the `X-CIO-Signature` header holds the
@@ -13,11 +15,23 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
-__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "Rejection", "Verifier", "sign"]
+from ..spec.settings import SettingDecl
+from .base import SourceKind
+
+__all__ = ["CUSTOMERIO", "SETTINGS", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "CustomerIO", "Rejection",
+           "Verifier", "sign", "signed_headers"]
 
 TIMESTAMP_HEADER = "x-cio-timestamp"
 SIGNATURE_HEADER = "x-cio-signature"
+
+SETTINGS = (
+    SettingDecl("signing_secret", "string", secret=True, env=("CIO_SIGNING_SECRET",),
+                owner="source customerio",
+                description="Customer.io reporting-webhook signing key; `transformer serve` refuses "
+                            "webhooks whose X-CIO-Signature does not match it."),
+)
 
 
 class Rejection(StrEnum):
@@ -34,6 +48,12 @@ def sign(secret: str | bytes, timestamp: str | int, body: bytes) -> str:
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
     message = b"v0:" + str(timestamp).encode("utf-8") + b":" + body
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, now: float) -> dict[str, str]:
+    """The headers Customer.io would send with `body` at `now` (unix seconds)."""
+    timestamp = str(int(now))
+    return {"X-CIO-Timestamp": timestamp, "X-CIO-Signature": sign(secret, timestamp, body)}
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -80,3 +100,38 @@ class Verifier:
         if not hmac.compare_digest(expected, provided):
             return Rejection.MISMATCH
         return None
+
+
+class CustomerIO:
+    """Customer.io reporting webhooks: verified with the signing secret (when there is one), one
+    payload per body."""
+
+    name = "customerio"
+    rejections = tuple(r.value for r in Rejection)
+
+    def __init__(self, signing_secret: str | None, *, tolerance: float = 300.0) -> None:
+        self._verifier = Verifier(signing_secret, tolerance=tolerance) if signing_secret else None
+        self.verifies = self._verifier is not None
+        self.secrets: tuple[str, ...] = (signing_secret,) if signing_secret else ()
+
+    def __repr__(self) -> str:
+        return f"CustomerIO({self._verifier!r})"
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], tolerance: float = 300.0) -> CustomerIO:
+        """The source its settings describe (signing_secret; none: it verifies nothing)."""
+        return cls(settings.get("signing_secret"), tolerance=tolerance)
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: float) -> str | None:
+        if self._verifier is None:
+            return None
+        return self._verifier.check(headers, body, now)
+
+    def payloads(self, body: Any) -> list[Any]:
+        return [body]
+
+
+CUSTOMERIO = SourceKind(
+    name="customerio", settings=SETTINGS,
+    secret="signing_secret", secret_hint="the reporting webhook's signing key",
+    create=CustomerIO.from_settings, sign=signed_headers)

@@ -15,11 +15,12 @@ from typing import Any
 
 import jsonschema
 
-from ..errors import Problem, SettingsError, SpecError, did_you_mean, format_rule_path
+from ..errors import Problem, SettingsError, SpecError, did_you_mean, format_rule_path, unknown_name
 from ..expr import CompiledExpr, ExprError, Namespace, Scope, compile_expression
 from ..expr.budget import DEFAULT_OUTPUT_BUDGET
 from ..filters import FILTERS, FilterArgError, FilterFn
 from ..io.jsonio import read_json_file
+from .components import Components
 from .growth import UNCHECKED_COPIES, Growth
 from .patterns import PatternSpec
 from .plan import NO_VALUE_SOURCES, Exclusion, FilterStep, RestSpec, RuleSpec
@@ -88,14 +89,23 @@ class Plan:
     output_budget: int = DEFAULT_OUTPUT_BUDGET
     measured: list[str] = field(default_factory=list)
     """What is measured against the output budget: lets by name, and "fields" (the events)."""
+    destination: str | None = None
+    """Where `send` and `serve` deliver the events (the spec's `destination:`, or the override)."""
+    source: str | None = None
+    """Where `serve` takes payloads from (the spec's `source:`)."""
 
 
 def compile_spec(located: Located, *, given: Mapping[str, Any] | None = None,
                  file_values: Mapping[str, Any] | None = None,
                  environ: Mapping[str, str] | None = None,
-                 output_budget: int = DEFAULT_OUTPUT_BUDGET) -> Plan:
-    """Check and compile a composed spec; raises `SpecError` or `SettingsError`."""
-    return _SpecCompiler(located, output_budget).run(given, file_values, environ)
+                 output_budget: int = DEFAULT_OUTPUT_BUDGET,
+                 components: Components | None = None) -> Plan:
+    """Check and compile a composed spec; raises `SpecError` or `SettingsError`.
+
+    `environ` is the environment settings are read from (None: none). `components` are the
+    destinations and sources the spec may name, with their settings; without them the names are
+    taken unchecked and declare no settings."""
+    return _SpecCompiler(located, output_budget).run(given, file_values, environ, components)
 
 
 class _SpecCompiler:
@@ -106,6 +116,8 @@ class _SpecCompiler:
         self.problems: list[Problem] = []
         self.growth = Growth()
         self.scope = Scope(guarded=self.growth.guarded, budget=output_budget)
+        self.others: dict[str, SettingDecl] = {}
+        """Settings the destination and source declare (not readable by expressions)."""
 
     # problems ----------------------------------------------------------------------------
 
@@ -118,7 +130,7 @@ class _SpecCompiler:
     # top level ---------------------------------------------------------------------------
 
     def run(self, given: Mapping[str, Any] | None, file_values: Mapping[str, Any] | None,
-            environ: Mapping[str, str] | None) -> Plan:
+            environ: Mapping[str, str] | None, components: Components | None) -> Plan:
         data = self.data
         if not isinstance(data, dict):
             self.problem((), "a mapping spec must be a YAML mapping (key: value lines)")
@@ -126,17 +138,23 @@ class _SpecCompiler:
         schema_problems = check_spec_schema(data, self.index)
         input_spec = _section(data, "input")
         input_schema = self.schema_file(input_spec.get("schema"), ("input", "schema"))
+        destination = self.component(data, "destination", components)
+        source = self.component(data, "source", components)
+        self.others = {d.name: d for name, kind in ((destination, "destination"), (source, "source"))
+                       if name is not None and components is not None
+                       for d in components.of(kind).get(name, ())}
         decls = self.settings(data.get("settings"), input_schema)
+        every = {**decls, **self.others}
         settings_error: SettingsError | None = None
         try:
-            settings = resolve_settings(decls, given, file_values=file_values, environ=environ)
+            settings = resolve_settings(every, given, file_values=file_values, environ=environ)
             if input_schema is not None:
                 settings = resolve_setting_patterns(settings, input_schema)
         except SettingsError as exc:
             settings_error = exc
-            settings = resolve_settings(decls, {}, environ={})
+            settings = resolve_settings(every, {})
         scope = self.scope
-        scope.constants = {n: v for n, v in settings.resolved.items() if not decls[n].secret}
+        scope.constants = {n: settings.resolved.get(n) for n, d in decls.items() if not d.secret}
         scope.secret = frozenset(n for n, d in decls.items() if d.secret)
         self.slot_count = 1
         scope.undefined_hint = self.undefined_hint
@@ -165,14 +183,33 @@ class _SpecCompiler:
             skips=skips, output=output, each=each, item_slot=item_slot, input_id=input_id,
             input_schema=input_schema, output_schema=output_schema, cases=cases,
             namespace=scope.ns, slot_count=self.slot_count, used_variables=scope.used,
-            index=self.index, output_budget=scope.budget, measured=measured)
+            index=self.index, output_budget=scope.budget, measured=measured,
+            destination=destination, source=source)
 
     def undefined_hint(self, name: str) -> str:
         lets = self.data.get("let") if isinstance(self.data.get("let"), dict) else {}
         if name in lets:
             return f" (let '{name}' is defined later: a let may use settings and earlier lets only)"
+        if name in self.others:
+            return (f" (setting '{name}' is declared by {self.others[name].owner}: expressions read "
+                    "only the mapping's own settings)")
         known = sorted({*self.scope.constants, *self.scope.slots, *self.scope.secret})
         return did_you_mean(name, known) + (f" (known: {', '.join(known)})" if known else "")
+
+    # destination and source --------------------------------------------------------------
+
+    def component(self, data: dict[str, Any], kind: str, components: Components | None) -> str | None:
+        """The destination or source the spec names (or the override), checked when known."""
+        if kind == "destination" and components is not None and components.destination is not None:
+            return components.destination
+        name = data.get(kind)
+        if not isinstance(name, str):
+            return None  # absent, or the schema check reports it
+        known = components.of(kind) if components is not None else None
+        if known is not None and name not in known:
+            self.problem((kind,), unknown_name(kind, name, known))
+            return None
+        return name
 
     # settings ----------------------------------------------------------------------------
 
@@ -182,6 +219,11 @@ class _SpecCompiler:
             return decls
         for name, spec in raw.items():
             path: PathKey = ("settings", name)
+            if name in self.others:
+                self.problem(path, f"setting '{name}' is declared by {self.others[name].owner}, not by "
+                                   "the mapping: remove it here (give its value as before, with --set, "
+                                   "a settings file or the environment)", at_key=True)
+                continue
             if not isinstance(spec, dict) or spec.get("type") not in SETTING_TYPES:
                 continue  # the schema check reports it
             env = spec.get("env", [])

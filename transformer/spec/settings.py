@@ -8,7 +8,6 @@ command line, the environment or a file) are parsed by the declared type.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +52,8 @@ class SettingDecl:
     minimum: int | None = None
     format: str | None = None
     patterns: PatternSpec | None = None
-    used_by: str | None = None  # who reads it besides expressions: sender, server
+    used_by: str | None = None  # who reads it besides expressions (the embedding code)
+    owner: str | None = None    # who declares it when not the mapping: "destination amplitude"
 
     def coerce(self, value: Any) -> Any:
         """Check a value against the declared type, parsing text; raises `ValueError`."""
@@ -162,10 +162,13 @@ class Settings(Mapping[str, Any]):
 def resolve_settings(decls: Mapping[str, SettingDecl], given: Mapping[str, Any] | None = None, *,
                      file_values: Mapping[str, Any] | None = None,
                      environ: Mapping[str, str] | None = None) -> Settings:
-    """Resolve every declared setting; raises `SettingsError` listing every bad name or value."""
+    """Resolve every declared setting; raises `SettingsError` listing every bad name or value.
+
+    `environ` is the environment to read (None: none); the caller decides whether that is
+    `os.environ`: nothing here reads it."""
     given = dict(given or {})
     file_values = dict(file_values or {})
-    environ = os.environ if environ is None else environ
+    environ = environ if environ is not None else {}
     errors: list[str] = []
     for where, supplied in (("", given), ("settings file: ", file_values)):
         for name in supplied:

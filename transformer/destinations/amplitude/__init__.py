@@ -1,1 +1,1 @@
-"""Amplitude: endpoint, preflight, response classification, the sender, and a fake."""
+"""Amplitude: settings, endpoint, preflight, response classification, framing, the sender, a fake."""

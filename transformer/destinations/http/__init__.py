@@ -1,0 +1,1 @@
+"""`http`: a generic JSON sink. Batches of events POSTed as a JSON array or NDJSON to any URL."""
