@@ -11,6 +11,7 @@ import difflib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "PayloadError",
@@ -60,6 +61,9 @@ class SpecError(TransformerError):
         self.problems: tuple[Problem, ...] = tuple(sorted(problems, key=_problem_order))
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # pickled as made, not from its text
+        return type(self), (self.problems,)
+
 
 def _problem_order(problem: Problem) -> tuple[str, int, int, str]:
     return (problem.file, problem.line, problem.column, problem.message)
@@ -72,6 +76,9 @@ class SettingsError(TransformerError):
         self.messages = tuple(messages)
         super().__init__("\n".join(self.messages))
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return type(self), (self.messages,)
+
 
 class PayloadError(TransformerError):
     """A payload the mapping cannot handle: names the rule and the JSON path."""
@@ -81,6 +88,9 @@ class PayloadError(TransformerError):
         self.path = path
         self.message = message
         super().__init__(f"{rule}: {message} (at {path})")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return type(self), (self.rule, self.path, self.message)
 
 
 _MAX_TEXT = 40     # characters of a string shown

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import PayloadError, Problem
 from ..expr.parse import ParseFailure, parse_expression
-from ..io.jsonio import read_json_file
+from ..io.schema_check import SchemaFile
 from ..runtime.mapping import CompiledMapping, load_mapping
 from ..spec.compiler import Plan
 from ..spec.yaml_source import SourceIndex, load_yaml_file
@@ -41,11 +41,10 @@ def lint_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,
     return _Linter(mapping, located.data, located.index).run()
 
 
-def _load_shape(schema_path: Path | None) -> tuple[Shape | None, dict[str, Any] | None]:
-    if schema_path is None:
+def _load_shape(schema: SchemaFile | None) -> tuple[Shape | None, dict[str, Any] | None]:
+    if schema is None:
         return None, None
-    schema = read_json_file(schema_path)
-    return shape_of(schema), schema
+    return shape_of(schema.document), schema.document
 
 
 class _Linter:

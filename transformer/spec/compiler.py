@@ -13,14 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from ..errors import Problem, SettingsError, SpecError, did_you_mean, format_rule_path
 from ..expr import CompiledExpr, ExprError, Namespace, Scope, compile_expression
 from ..expr.budget import DEFAULT_OUTPUT_BUDGET
 from ..filters import FILTERS, FilterArgError, FilterFn
-from ..io.jsonio import read_json_file
+from ..io.schema_check import SchemaFile, SchemaFileError, read_schema_file
 from .growth import UNCHECKED_COPIES, Growth
+from .origin import Origin, SpecFiles
 from .patterns import PatternSpec
 from .plan import NO_VALUE_SOURCES, Exclusion, FilterStep, RestSpec, RuleSpec
 from .schema import check_spec_schema
@@ -70,7 +69,6 @@ class Plan:
 
     file: str
     name: str
-    description: str
     settings: Settings
     lets: list[LetSpec]
     skips: list[SkipSpec]
@@ -78,13 +76,15 @@ class Plan:
     each: CompiledExpr | None
     item_slot: int | None
     input_id: CompiledExpr | None
-    input_schema: Path | None
-    output_schema: Path | None
+    input_schema: SchemaFile | None
+    output_schema: SchemaFile | None
     cases: Path | None
     namespace: Namespace
     slot_count: int
+    index: SourceIndex
+    origin: Origin
+    """The text, file name and named files it was compiled from (what a pickled mapping carries)."""
     used_variables: set[str] = field(default_factory=set)
-    index: SourceIndex | None = None
     output_budget: int = DEFAULT_OUTPUT_BUDGET
     measured: list[str] = field(default_factory=list)
     """What is measured against the output budget: lets by name, and "fields" (the events)."""
@@ -93,16 +93,19 @@ class Plan:
 def compile_spec(located: Located, *, given: Mapping[str, Any] | None = None,
                  file_values: Mapping[str, Any] | None = None,
                  environ: Mapping[str, str] | None = None,
-                 output_budget: int = DEFAULT_OUTPUT_BUDGET) -> Plan:
-    """Check and compile a composed spec; raises `SpecError` or `SettingsError`."""
-    return _SpecCompiler(located, output_budget).run(given, file_values, environ)
+                 output_budget: int = DEFAULT_OUTPUT_BUDGET, files: SpecFiles | None = None) -> Plan:
+    """Check and compile a composed spec; raises `SpecError` or `SettingsError`. The files it
+    names are found through `files` (default: on disk, beside the spec)."""
+    return _SpecCompiler(located, output_budget, files).run(given, file_values, environ)
 
 
 class _SpecCompiler:
-    def __init__(self, located: Located, output_budget: int) -> None:
+    def __init__(self, located: Located, output_budget: int, files: SpecFiles | None) -> None:
+        self.located = located
         self.data = located.data
         self.index = located.index
         self.file = located.index.file
+        self.files = files if files is not None else SpecFiles(self.file)
         self.problems: list[Problem] = []
         self.growth = Growth()
         self.scope = Scope(guarded=self.growth.guarded, budget=output_budget)
@@ -160,12 +163,12 @@ class _SpecCompiler:
         if each is not None or self.growth.rule(output).copies > UNCHECKED_COPIES:
             measured.append("fields")
         return Plan(
-            file=self.file, name=str(data.get("name", Path(self.file).stem)),
-            description=str(data.get("description", "")), settings=settings, lets=lets,
-            skips=skips, output=output, each=each, item_slot=item_slot, input_id=input_id,
-            input_schema=input_schema, output_schema=output_schema, cases=cases,
-            namespace=scope.ns, slot_count=self.slot_count, used_variables=scope.used,
-            index=self.index, output_budget=scope.budget, measured=measured)
+            file=self.file, name=str(data.get("name", Path(self.file).stem)), settings=settings,
+            lets=lets, skips=skips, output=output, each=each, item_slot=item_slot,
+            input_id=input_id, input_schema=input_schema, output_schema=output_schema, cases=cases,
+            namespace=scope.ns, slot_count=self.slot_count, index=self.index,
+            origin=Origin(self.located.text, self.file, dict(self.files.found)),
+            used_variables=scope.used, output_budget=scope.budget, measured=measured)
 
     def undefined_hint(self, name: str) -> str:
         lets = self.data.get("let") if isinstance(self.data.get("let"), dict) else {}
@@ -176,7 +179,7 @@ class _SpecCompiler:
 
     # settings ----------------------------------------------------------------------------
 
-    def settings(self, raw: Any, input_schema: Path | None) -> dict[str, SettingDecl]:
+    def settings(self, raw: Any, input_schema: SchemaFile | None) -> dict[str, SettingDecl]:
         decls: dict[str, SettingDecl] = {}
         if not isinstance(raw, dict):
             return decls
@@ -218,7 +221,7 @@ class _SpecCompiler:
         return decls
 
     def pattern_spec(self, spec: dict[str, Any], path: PathKey,
-                     input_schema: Path | None) -> PatternSpec | None:
+                     input_schema: SchemaFile | None) -> PatternSpec | None:
         raw = spec.get("patterns")
         if not isinstance(raw, dict) or not isinstance(raw.get("over"), list):
             return None  # absent, or the schema check reports it
@@ -471,27 +474,24 @@ class _SpecCompiler:
     def relative_path(self, raw: Any, path: PathKey, *, must_be_dir: bool = False) -> Path | None:
         if not isinstance(raw, str):
             return None
-        found = (Path(self.file).parent / raw).resolve()
-        if not found.exists():
+        found = self.files.find(raw)
+        if found is None:
             self.problem(path, f"no such {'folder' if must_be_dir else 'file'}: {raw} "
                                f"(relative to {Path(self.file).parent or '.'})")
             return None
         return found
 
-    def schema_file(self, raw: Any, path: PathKey) -> Path | None:
+    def schema_file(self, raw: Any, path: PathKey) -> SchemaFile | None:
         found = self.relative_path(raw, path)
         if found is None:
             return None
         try:
-            schema = read_json_file(found)
-            jsonschema.validators.validator_for(schema).check_schema(schema)
-        except (OSError, ValueError) as exc:
+            return read_schema_file(found, self.files.read(raw))
+        except OSError as exc:
             self.problem(path, f"{raw} is not readable JSON: {exc}")
-            return None
-        except jsonschema.SchemaError as exc:
-            self.problem(path, f"{raw} is not a valid JSON Schema: {exc.message}")
-            return None
-        return found
+        except SchemaFileError as exc:
+            self.problem(path, f"{raw} is {exc}")
+        return None
 
 
 class _FilterContext:

@@ -27,11 +27,10 @@ _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", 
 
 @lru_cache(maxsize=1)
 def spec_validator() -> jsonschema.protocols.Validator:
-    """The validator for mapping specs, its schema checked once."""
+    """The validator for mapping specs (the schema ships with the package; a test checks it
+    against its metaschema, so that loading a mapping does not have to)."""
     schema = read_json_file(data_file("schemas", "mapping.schema.json"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 def check_spec_schema(data: Any, index: SourceIndex) -> list[Problem]:

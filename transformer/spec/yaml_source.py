@@ -65,10 +65,11 @@ class SourceIndex:
 
 @dataclass(frozen=True, slots=True)
 class Located:
-    """Plain data and the index of where each part came from."""
+    """Plain data, the index of where each part came from, and the text it was read from."""
 
     data: Any
     index: SourceIndex
+    text: str = ""
 
 
 def load_yaml_file(path: str | Path, limits: YamlLimits = DEFAULT_LIMITS, *,
@@ -96,7 +97,7 @@ def load_yaml_text(text: str, name: str = "<string>", limits: YamlLimits = DEFAU
     if beyond is not None:
         raise SpecError([beyond])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -107,13 +108,28 @@ def load_yaml_text(text: str, name: str = "<string>", limits: YamlLimits = DEFAU
     except RecursionError:  # the limits keep nesting far below this; a last guard
         raise SpecError([Problem(name, 1, 1, "", "YAML nested too deeply")]) from None
     if node is None:
-        return Located(None, index)
+        return Located(None, index, text)
     problems: list[Problem] = []
     constructed = _CONSTRUCTED - {_CORE + "int"} if integers_as_text else _CONSTRUCTED
     data = _build(node, (), index, problems, set(), constructed)
     if problems:
         raise SpecError(problems)
-    return Located(data, index)
+    return Located(data, index, text)
+
+
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)  # libyaml's, when PyYAML was built with it
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node tree: composed by libyaml (about 30 times faster), and by PyYAML's own parser
+    when libyaml is missing or refuses the text, so that a syntax error is worded as PyYAML
+    words it. Both give the same nodes, marks and styles (`tests/test_yaml_source.py`)."""
+    if _FAST_LOADER is not None:
+        try:
+            return yaml.compose(text, Loader=_FAST_LOADER)
+        except (yaml.YAMLError, RecursionError):
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 _scalars = yaml.constructor.SafeConstructor()
@@ -125,7 +141,8 @@ def _build(node: yaml.Node, path: PathKey, index: SourceIndex, problems: list[Pr
            within: set[int], constructed: frozenset[str]) -> Any:
     mark = node.start_mark
     single = node.start_mark.line == node.end_mark.line
-    index.values[path] = Position(mark.line + 1, mark.column + 1, getattr(node, "style", None), single)
+    style = getattr(node, "style", None) or None  # libyaml says '' for plain where PyYAML says None
+    index.values[path] = Position(mark.line + 1, mark.column + 1, style, single)
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node, path, index, problems, constructed)
     if id(node) in within:  # an alias of a collection that contains it (the guard reports these first)
