@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from transformer.errors import describe_value, short_repr
+from transformer.errors import describe_value, json_type, python_types, short_repr
 
 
 def test_short_repr_renders_json_values() -> None:
@@ -23,3 +23,26 @@ def test_describe_value_names_the_json_type() -> None:
     assert describe_value(3) == "number 3"
     assert describe_value(3, integer=True) == "integer 3"
     assert describe_value(None) == "null null"
+
+
+def test_one_table_names_json_types_and_back() -> None:
+    values = [(True, "boolean"), (1, "number"), (1.5, "number"), ("s", "string"), (None, "null")]
+    for value, name in values:
+        assert json_type(value) == name and type(value) in python_types(name)
+    assert (json_type([]), json_type(()), json_type({})) == ("array", "array", "object")
+    assert json_type(2, integer=True) == "integer" and json_type(True, integer=True) == "boolean"
+    assert json_type(b"x") == "bytes"
+    assert python_types("number") == (int, float) and python_types("array") == (list, tuple)
+    assert python_types("integer") == ()
+
+
+def test_spec_problems_and_expression_errors_name_types_alike() -> None:
+    from transformer.spec.schema import _message  # the YAML words: mapping, list, integer
+
+    class _Error:
+        validator, validator_value, schema = "type", "string", {}
+
+    for instance, got in [({}, "mapping"), ([], "list"), (3, "integer"), (3.5, "number"), (None, "null")]:
+        error = _Error()
+        error.instance = instance  # type: ignore[attr-defined]
+        assert _message(error) == f"expected a string, got {got}"  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ __all__ = [
     "did_you_mean",
     "format_rule_path",
     "json_type",
+    "python_types",
     "short_repr",
 ]
 
@@ -127,22 +128,30 @@ def _render(value: object, depth: int) -> str:
     return _render(str(value), depth)
 
 
-_JSON_TYPES = {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
-               tuple: "array", dict: "object", type(None): "null"}
+# The one table from Python types to JSON type names (a tuple is what a caller may give for an
+# array). Messages, spec-schema problems and expression type checks all name types through it.
+_JSON_TYPES: dict[type, str] = {bool: "boolean", int: "number", float: "number", str: "string",
+                                list: "array", tuple: "array", dict: "object", type(None): "null"}
 
 
-def json_type(value: object) -> str:
-    """The JSON type name of a value: `string`, `number`, `array`, …"""
-    return _JSON_TYPES.get(type(value), type(value).__name__)
+def json_type(value: object, *, integer: bool = False) -> str:
+    """The JSON type name of a value: `string`, `number`, `array`, `object`, `boolean`, `null`
+    (else its Python type's name). With `integer`, whole numbers are `integer` (JSON Schema's and
+    the settings' word) rather than `number` (JSON's and JMESPath's)."""
+    kind = type(value)
+    if integer and kind is int:
+        return "integer"
+    return _JSON_TYPES.get(kind, kind.__name__)
+
+
+def python_types(name: str) -> tuple[type, ...]:
+    """The Python types whose values have a JSON type: `number` → (int, float)."""
+    return tuple(kind for kind, found in _JSON_TYPES.items() if found == name)
 
 
 def describe_value(value: object, *, integer: bool = False) -> str:
-    """`string "abc"`, `array [null, null]`: the JSON type and the value, for messages.
-
-    `integer` names whole numbers `integer` (settings have an integer type) instead of `number`.
-    """
-    kind = "integer" if integer and type(value) is int else json_type(value)
-    return f"{kind} {short_repr(value)}"
+    """`string "abc"`, `array [null, null]`: the JSON type (see `json_type`) and the value."""
+    return f"{json_type(value, integer=integer)} {short_repr(value)}"
 
 
 def format_rule_path(parts: Iterable[str | int]) -> str:

@@ -15,14 +15,13 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from ..data import data_file
-from ..errors import Problem, did_you_mean, format_rule_path
+from ..errors import Problem, did_you_mean, format_rule_path, json_type
 from ..io.jsonio import read_json_file
 from .yaml_source import SourceIndex
 
 __all__ = ["check_spec_schema", "spec_validator"]
 
-_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
-               dict: "mapping", type(None): "null"}
+_YAML_NAMES = {"object": "mapping", "array": "list"}  # what a spec author calls them
 
 
 @lru_cache(maxsize=1)
@@ -80,7 +79,8 @@ def _message(error: ValidationError) -> str:
     kind, instance = error.validator, error.instance
     value: Any = error.validator_value
     schema: Any = error.schema
-    got = _JSON_TYPES.get(type(instance), type(instance).__name__)
+    got = json_type(instance, integer=True)
+    got = _YAML_NAMES.get(got, got)
     if kind == "type":
         wanted = [value] if isinstance(value, str) else list(value)
         words = " or ".join({"object": "a mapping", "array": "a list", "string": "a string",
