@@ -11,12 +11,14 @@ import difflib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
     "PayloadError",
     "Problem",
     "SettingsError",
+    "Severity",
     "SpecError",
     "TransformerError",
     "closest",
@@ -33,26 +35,36 @@ class TransformerError(Exception):
     """Base class of every error this library raises on purpose."""
 
 
+class Severity(StrEnum):
+    """How bad a problem is: a spec error, or a lint warning (which `--strict` makes an error)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a spec, at a place in its YAML."""
+    """One thing wrong with a spec, at a place in its YAML; `code` says what kind of thing
+    (lint's `unknown-path`, `coverage`, …), None for a spec error."""
 
     file: str
     line: int
     column: int
     rule: str
     message: str
-    severity: str = "error"
+    severity: Severity = Severity.ERROR
+    code: str | None = None
 
     def __str__(self) -> str:
-        return self.render(label=self.severity != "error")
+        return self.render(label=self.severity != Severity.ERROR)
 
     def render(self, *, label: bool) -> str:
-        """`file:line:column: [severity:] rule: message`."""
+        """`file:line:column: [severity:] rule: message [code]`."""
         where = f"{self.file}:{self.line}:{self.column}"
         rule = f" {self.rule}:" if self.rule else ""
         shown = f" {self.severity}:" if label else ""
-        return f"{where}:{shown}{rule} {self.message}"
+        code = f" [{self.code}]" if self.code else ""
+        return f"{where}:{shown}{rule} {self.message}{code}"
 
 
 class SpecError(TransformerError):

@@ -138,9 +138,9 @@ def explain(mapping: CompiledMapping, payload: Any) -> Explanation:
         if parts.each is None:
             story.events.append(tracer.rule(parts.output))
         else:
-            items = tracer.evaluate(parts.each, "each.from")
+            items = tracer.evaluate(parts.each.source, "each.from")
             for item in items if isinstance(items, list) else []:
-                env[parts.item_slot or 0] = item
+                env[parts.each.slot] = item
                 for let in parts.lets:
                     if let.per_item:
                         env[let.slot] = UNSET

@@ -21,7 +21,7 @@ from ..io.schema_check import SchemaFile, SchemaFileError, read_schema_file
 from .growth import UNCHECKED_COPIES, Growth
 from .origin import Origin, SpecFiles
 from .patterns import PatternSpec
-from .plan import NO_VALUE_SOURCES, Exclusion, FilterStep, RestSpec, RuleSpec
+from .plan import NO_VALUE_SOURCES, Exclusion, FilterStep, PathKey, RestSpec, RuleSpec
 from .schema import check_spec_schema
 from .settings import (
     SETTING_FORMATS,
@@ -33,16 +33,15 @@ from .settings import (
 )
 from .yaml_source import Located, SourceIndex
 
-__all__ = ["LetSpec", "Plan", "SkipSpec", "compile_spec"]
+__all__ = ["CoverageSpec", "EachSpec", "LetSpec", "Plan", "SkipSpec", "compile_spec"]
 
-PathKey = tuple[str | int, ...]
 SOURCE_KEYS = ("from", "const", "first", "rest", "fields")
 RULE_KEYS = {*SOURCE_KEYS, "description", "when", "filters", "no_value", "required"}
 
 
 @dataclass(slots=True)
 class SkipSpec:
-    """A compiled skip rule."""
+    """A compiled skip rule, at `key` in the spec."""
 
     id: str
     when: CompiledExpr
@@ -50,6 +49,25 @@ class SkipSpec:
     path: str
     line: int
     column: int
+    key: PathKey = ()
+
+
+@dataclass(slots=True)
+class EachSpec:
+    """`each`: the list expression, and the variable (name and slot) each element is bound to."""
+
+    source: CompiledExpr
+    name: str
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageSpec:
+    """`lint: coverage:`: the input fields whose value combinations lint tries, and the output
+    field that names the event."""
+
+    over: tuple[str, ...]
+    names: str
 
 
 @dataclass(slots=True)
@@ -73,8 +91,7 @@ class Plan:
     lets: list[LetSpec]
     skips: list[SkipSpec]
     output: RuleSpec
-    each: CompiledExpr | None
-    item_slot: int | None
+    each: EachSpec | None
     input_id: CompiledExpr | None
     input_schema: SchemaFile | None
     output_schema: SchemaFile | None
@@ -83,6 +100,7 @@ class Plan:
     slot_count: int
     index: SourceIndex
     origin: Origin
+    coverage: CoverageSpec | None
     """The text, file name and named files it was compiled from (what a pickled mapping carries)."""
     used_variables: set[str] = field(default_factory=set)
     output_budget: int = DEFAULT_OUTPUT_BUDGET
@@ -143,8 +161,8 @@ class _SpecCompiler:
         scope.secret = frozenset(n for n, d in decls.items() if d.secret)
         self.slot_count = 1
         scope.undefined_hint = self.undefined_hint
-        item_slot, each = self.each(data.get("each"))
-        lets = self.lets(data.get("let"), item_slot)
+        each = self.each(data.get("each"))
+        lets = self.lets(data.get("let"), each.slot if each is not None else None)
         skips = self.skips(data.get("skip"))
         output = self.rule(data.get("fields", {}), ("fields",), "null", top=True)
         output_spec = _section(data, "output")
@@ -164,10 +182,11 @@ class _SpecCompiler:
             measured.append("fields")
         return Plan(
             file=self.file, name=str(data.get("name", Path(self.file).stem)), settings=settings,
-            lets=lets, skips=skips, output=output, each=each, item_slot=item_slot,
-            input_id=input_id, input_schema=input_schema, output_schema=output_schema, cases=cases,
+            lets=lets, skips=skips, output=output, each=each, input_id=input_id,
+            input_schema=input_schema, output_schema=output_schema, cases=cases,
             namespace=scope.ns, slot_count=self.slot_count, index=self.index,
             origin=Origin(self.located.text, self.file, dict(self.files.found)),
+            coverage=_coverage(data.get("lint")),
             used_variables=scope.used, output_budget=scope.budget, measured=measured)
 
     def undefined_hint(self, name: str) -> str:
@@ -238,18 +257,18 @@ class _SpecCompiler:
 
     # variables ---------------------------------------------------------------------------
 
-    def each(self, raw: Any) -> tuple[int | None, CompiledExpr | None]:
+    def each(self, raw: Any) -> EachSpec | None:
         if not isinstance(raw, dict) or not isinstance(raw.get("from"), str):
-            return None, None
+            return None
         name = raw.get("as", "item")
         if not isinstance(name, str):
-            return None, None
+            return None
         expr = self.expression(raw["from"], ("each", "from"))
         if name in self.scope.constants or name in self.scope.secret:
             self.problem(("each", "as"), f"'{name}' is already the name of a setting")
         slot = self.new_slot(name)
         self.growth.each(name, raw["from"])
-        return slot, expr
+        return EachSpec(expr, name, slot) if expr is not None else None
 
     def new_slot(self, name: str) -> int:
         slot = self.slot_count
@@ -303,7 +322,8 @@ class _SpecCompiler:
             compiled = self.expression(when, (*path, "when"), condition=True)
             if compiled is not None and isinstance(rule_id, str) and isinstance(reason, str):
                 pos = self.index.value_at(path)
-                out.append(SkipSpec(rule_id, compiled, reason, format_rule_path(path), pos.line, pos.column))
+                out.append(SkipSpec(rule_id, compiled, reason, format_rule_path(path), pos.line, pos.column,
+                                    path))
         return out
 
     # expressions -------------------------------------------------------------------------
@@ -322,13 +342,12 @@ class _SpecCompiler:
 
     def rule(self, raw: Any, path: PathKey, no_value: str, *, top: bool = False) -> RuleSpec | None:
         pos = self.index.value_at(path)
-        spec = RuleSpec(path=format_rule_path(path), line=pos.line, column=pos.column,
-                        no_value=no_value)
-        if isinstance(raw, str):
+        shorthand = isinstance(raw, str)
+        spec = RuleSpec(path=format_rule_path(path), key=path,
+                        source_key=path if shorthand else (*path, "from"),
+                        line=pos.line, column=pos.column, no_value=no_value)
+        if shorthand:
             raw = {"from": raw}
-            shorthand = True
-        else:
-            shorthand = False
         if not isinstance(raw, dict):
             return None
         if top:
@@ -353,7 +372,7 @@ class _SpecCompiler:
             spec.when = self.expression(raw["when"], (*path, "when"), condition=True)
             ok = ok and spec.when is not None
         if "from" in raw:
-            spec.source = self.expression(raw["from"], path if shorthand else (*path, "from"))
+            spec.source = self.expression(raw["from"], spec.source_key)
             ok = ok and spec.source is not None
         if "const" in raw:
             spec.const = raw["const"]
@@ -407,14 +426,10 @@ class _SpecCompiler:
             when = self.expression(item["when"], (*item_path, "when"), condition=True) \
                 if "when" in item else None
             if keys is not None and ("when" not in item or when is not None):
-                if when is not None and when.const:
-                    if when.value in (None, False, "", [], {}):
-                        continue
-                    when = None
-                exclusions.append(Exclusion(keys, when))
+                exclusions.append(Exclusion(keys, when, item["path"], key_path))
         if source is None:
             return None
-        return RestSpec(source, exclusions, raw.get("prune_empty") is True, format_rule_path(path))
+        return RestSpec(source, exclusions, raw.get("prune_empty") is True, format_rule_path(path), path)
 
     def key_path(self, text: Any, path: PathKey) -> tuple[str, ...] | None:
         if not isinstance(text, str):
@@ -507,6 +522,13 @@ class _FilterContext:
         if len(steps) != len(items):
             raise FilterArgError("", path)  # the nested problem is already reported
         return [step.fn for step in steps]
+
+
+def _coverage(raw: Any) -> CoverageSpec | None:
+    config = raw.get("coverage") if isinstance(raw, dict) else None
+    if not isinstance(config, dict):
+        return None
+    return CoverageSpec(tuple(str(name) for name in config.get("over") or []), str(config.get("names", "")))
 
 
 def _section(data: dict[str, Any], key: str) -> dict[str, Any]:

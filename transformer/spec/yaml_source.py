@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import Problem, SpecError, format_rule_path
+from ..errors import Problem, Severity, SpecError, format_rule_path
 from .yaml_guard import DEFAULT_LIMITS, YamlLimits, check_yaml
 
 __all__ = ["Located", "Position", "SourceIndex", "YamlLimits", "load_yaml_file", "load_yaml_text"]
@@ -54,13 +54,14 @@ class SourceIndex:
         return self.keys.get(path) or self.value_at(path)
 
     def problem(self, path: PathKey, rule: str, message: str, *, at_key: bool = False,
-                offset: int | None = None, severity: str = "error") -> Problem:
+                offset: int | None = None, severity: Severity = Severity.ERROR,
+                code: str | None = None) -> Problem:
         """A `Problem` located at `path`, `offset` characters into a one-line scalar."""
         pos = self.key_at(path) if at_key else self.value_at(path)
         column = pos.column
         if offset is not None and pos.single_line:
             column += offset + (1 if pos.style in ("'", '"') else 0)
-        return Problem(self.file, pos.line, column, rule, message, severity)
+        return Problem(self.file, pos.line, column, rule, message, severity, code)
 
 
 @dataclass(frozen=True, slots=True)
