@@ -25,6 +25,14 @@ def test_describe_value_names_the_json_type() -> None:
     assert describe_value(None) == "null null"
 
 
+def test_payload_errors_are_values() -> None:
+    from transformer import PayloadError
+
+    a, b = PayloadError("fields.x", "$.x", "bad"), PayloadError("fields.x", "$.x", "bad")
+    assert a == b and hash(a) == hash(b) and a != PayloadError("fields.x", "$.y", "bad")
+    assert len({a, b}) == 1 and a != "fields.x: bad (at $.x)"
+
+
 def test_one_table_names_json_types_and_back() -> None:
     values = [(True, "boolean"), (1, "number"), (1.5, "number"), ("s", "string"), (None, "null")]
     for value, name in values:

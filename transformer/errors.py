@@ -94,7 +94,8 @@ class SettingsError(TransformerError):
 
 
 class PayloadError(TransformerError):
-    """A payload the mapping cannot handle: names the rule and the JSON path."""
+    """A payload the mapping cannot handle: names the rule and the JSON path. Two are equal
+    when their rule, path and message are (so are `Result`s that carry them)."""
 
     def __init__(self, rule: str, path: str, message: str) -> None:
         self.rule = rule
@@ -104,6 +105,14 @@ class PayloadError(TransformerError):
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return type(self), (self.rule, self.path, self.message)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PayloadError):
+            return NotImplemented
+        return (self.rule, self.path, self.message) == (other.rule, other.path, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.rule, self.path, self.message))
 
 
 _MAX_TEXT = 40     # characters of a string shown

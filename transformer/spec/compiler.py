@@ -481,8 +481,7 @@ class _SpecCompiler:
             if exc.message:  # an empty message: a nested filter, already reported
                 self.problem((*path, name, *exc.path), exc.message)
             return None
-        pos = self.index.value_at(path)
-        return FilterStep(name, fn, format_rule_path(path), fdef.inline, pos.line, pos.column)
+        return FilterStep(name, fn, format_rule_path(path), fdef.inline)
 
     # files -------------------------------------------------------------------------------
 

@@ -67,8 +67,6 @@ class FilterStep:
     fn: FilterFn
     path: str
     inline: str | None = None
-    line: int = 0
-    column: int = 0
 
 
 @dataclass(slots=True)
