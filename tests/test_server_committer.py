@@ -64,7 +64,7 @@ def test_waiting_requests_are_committed_together_and_each_gets_its_outcome(tmp_p
 def test_one_failing_op_fails_alone(store: Store) -> None:
     committer = Committer(store, prune_every=3600).start()
 
-    async def submit_both() -> list[Any]:
+    async def submit_both() -> tuple[Any, Any]:
         return await asyncio.gather(committer.submit(Intake("good", [b"{}"])),
                                     committer.submit(Intake("bad", [None])),  # type: ignore[list-item]
                                     return_exceptions=True)

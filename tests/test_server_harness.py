@@ -68,7 +68,7 @@ def fast_options(**changes: Any) -> ReceiverOptions:
     return ReceiverOptions(**values)
 
 
-def wait_for(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+def wait_for(check: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:
     """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
