@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,23 @@ def compiled_mapping(path: Path = MAPPING, settings: Mapping[str, Any] | None = 
 def compiled() -> Callable[..., CompiledMapping]:
     """`compiled(path=MAPPING, settings=None, *, output_budget=…)`: see `compiled_mapping`."""
     return compiled_mapping
+
+
+_RUNNING: list[pytest.Item] = []   # the test being run, for `require_slow_mark`
+
+
+@pytest.fixture(autouse=True)
+def _running(request: pytest.FixtureRequest) -> Iterator[None]:
+    _RUNNING[:] = [request.node]
+    yield
+    _RUNNING.clear()
+
+
+def require_slow_mark(what: str) -> None:
+    """Helpers that start a real server (the receiver, in a thread or a process) or many
+    processes call this: the running test must be marked `slow`."""
+    if _RUNNING and _RUNNING[0].get_closest_marker("slow") is None:
+        raise AssertionError(f"{_RUNNING[0].nodeid} starts {what}: mark it @pytest.mark.slow")
 
 
 @pytest.fixture(autouse=True)

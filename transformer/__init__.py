@@ -9,7 +9,7 @@ A compiled mapping pickles (as its `Recipe`) and compiles again, once, in the pr
 unpickles it.
 """
 
-from .errors import PayloadError, Problem, SettingsError, SpecError, TransformerError
+from .errors import PayloadError, Problem, SettingsError, Severity, SpecError, TransformerError
 from .runtime.mapping import CompiledMapping, Recipe, load_mapping
 from .runtime.result import Result, ResultKind, Skip
 
@@ -21,6 +21,7 @@ __all__ = [
     "Result",
     "ResultKind",
     "SettingsError",
+    "Severity",
     "Skip",
     "SpecError",
     "TransformerError",

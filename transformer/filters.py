@@ -18,6 +18,7 @@ from .errors import describe_value, short_repr
 
 __all__ = [
     "FILTERS",
+    "Factory",
     "FilterArgError",
     "FilterContext",
     "FilterDef",

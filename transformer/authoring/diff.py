@@ -17,7 +17,7 @@ from typing import Any
 from ..runtime.mapping import CompiledMapping
 from ..runtime.result import ResultKind
 
-__all__ = ["DiffReport", "diff_mappings", "render_diff"]
+__all__ = ["DiffReport", "Example", "diff_mappings", "render_diff"]
 
 _MISSING: Any = object()
 

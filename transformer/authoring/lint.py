@@ -23,7 +23,8 @@ from typing import Any
 from ..errors import Problem, Severity, format_rule_path
 from ..expr.parse import ParseFailure, parse_expression
 from ..runtime.mapping import CompiledMapping, load_mapping
-from ..spec.plan import PathKey, RestSpec, RuleSpec
+from ..spec.plan import RestSpec, RuleSpec
+from ..spec.yaml_source import PathKey
 from .lint_codes import LintCode
 from .paths import PathWalker, Place
 from .shapes import Shape, shape_of

@@ -28,6 +28,7 @@ __all__ = [
     "SettingsOpt",
     "check_listen_address",
     "check_writable_file",
+    "err",
     "fail",
     "load_from_options",
     "resolve_mapping_path",

@@ -9,6 +9,8 @@ import typer
 from ..destinations.amplitude.fake import FakeAmplitude, Faults
 from .common import check_listen_address, err, fail
 
+__all__ = ["fake_amplitude"]
+
 
 def fake_amplitude(
     port: Annotated[int, typer.Option(metavar="PORT", help="Port on 127.0.0.1.")] = 8787,

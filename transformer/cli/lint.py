@@ -14,6 +14,8 @@ from ..errors import SettingsError, Severity, SpecError
 from ..spec.settings import parse_assignments
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, resolve_mapping_path
 
+__all__ = ["lint"]
+
 
 def lint(
     files: Annotated[list[str] | None, typer.Argument(

@@ -32,6 +32,8 @@ from .common import (
 from .progress import RunProgress
 from .signals import Stop
 
+__all__ = ["replay"]
+
 
 def replay(
     inputs: Annotated[list[str], typer.Argument(

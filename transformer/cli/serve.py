@@ -31,6 +31,8 @@ from .common import (
     load_from_options,
 )
 
+__all__ = ["EVENT_LOOPS", "HTTP_PARSERS", "MIN_SECRET_LENGTH", "DataDirOpt", "serve"]
+
 HTTP_PARSERS = ("auto", "h11", "httptools")
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 

@@ -13,6 +13,8 @@ from ..errors import PayloadError
 from ..runtime.mapping import CompiledMapping
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, fail, load_from_options
 
+__all__ = ["DEADLINE", "REQUEST_TIMEOUT", "TEST_USER", "connection_event", "test_connection"]
+
 TEST_USER = "transformer-test-connection"
 # one request may take REQUEST_TIMEOUT; a retry is started only within DEADLINE: under 10 s in all
 REQUEST_TIMEOUT = 4.0

@@ -34,8 +34,10 @@ __all__ = [
     "EvalError",
     "FunctionDef",
     "check_constant_argument",
+    "is_blank",
     "make_value_call",
     "path_exists",
+    "sha256_of",
     "specialize",
 ]
 

@@ -21,7 +21,7 @@ from ..io.schema_check import SchemaFile, SchemaFileError, read_schema_file
 from .growth import UNCHECKED_COPIES, Growth
 from .origin import Origin, SpecFiles
 from .patterns import PatternSpec
-from .plan import NO_VALUE_SOURCES, Exclusion, FilterStep, PathKey, RestSpec, RuleSpec
+from .plan import NO_VALUE_SOURCES, Exclusion, FilterStep, RestSpec, RuleSpec
 from .schema import check_spec_schema
 from .settings import (
     SETTING_FORMATS,
@@ -31,12 +31,12 @@ from .settings import (
     resolve_setting_patterns,
     resolve_settings,
 )
-from .yaml_source import Located, SourceIndex
+from .yaml_source import Located, PathKey, SourceIndex
 
 __all__ = ["CoverageSpec", "EachSpec", "LetSpec", "Plan", "SkipSpec", "compile_spec"]
 
-SOURCE_KEYS = ("from", "const", "first", "rest", "fields")
-RULE_KEYS = {*SOURCE_KEYS, "description", "when", "filters", "no_value", "required"}
+_SOURCE_KEYS = ("from", "const", "first", "rest", "fields")
+_RULE_KEYS = {*_SOURCE_KEYS, "description", "when", "filters", "no_value", "required"}
 
 
 @dataclass(slots=True)
@@ -357,10 +357,10 @@ class _SpecCompiler:
             spec.no_value = level
         spec.description = str(raw.get("description", ""))
         spec.required = raw.get("required") is True
-        sources = [k for k in SOURCE_KEYS if k in raw]
+        sources = [k for k in _SOURCE_KEYS if k in raw]
         if sorted(sources) == ["fields", "rest"]:
             pass
-        elif not sources and not set(raw) <= RULE_KEYS:
+        elif not sources and not set(raw) <= _RULE_KEYS:
             return None  # an unknown key, reported by the schema check, is the likelier mistake
         elif len(sources) != 1:
             found = f" (found: {', '.join(sources)})" if sources else ""

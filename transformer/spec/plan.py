@@ -15,21 +15,18 @@ from typing import Any
 
 from ..expr import CompiledExpr
 from ..filters import FilterFn
+from .yaml_source import PathKey
 
 __all__ = [
     "NOVALUE",
     "NO_VALUE_SOURCES",
     "Exclusion",
     "FilterStep",
-    "PathKey",
     "RestSpec",
     "RuleSpec",
     "missing_message",
     "no_value_test",
 ]
-
-PathKey = tuple[str | int, ...]
-"""A place in a spec, as the `SourceIndex` keys it: `("fields", "event_properties", "rest")`."""
 
 
 class _NoValue:

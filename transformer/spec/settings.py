@@ -21,6 +21,7 @@ from .patterns import PatternSpec, allowed_value_combinations, resolve_patterns
 from .yaml_source import load_yaml_file
 
 __all__ = [
+    "ENV_PREFIX",
     "SETTING_FORMATS",
     "SETTING_TYPES",
     "SettingDecl",

@@ -18,9 +18,10 @@ import yaml
 from ..errors import Problem, Severity, SpecError, format_rule_path
 from .yaml_guard import DEFAULT_LIMITS, YamlLimits, check_yaml
 
-__all__ = ["Located", "Position", "SourceIndex", "YamlLimits", "load_yaml_file", "load_yaml_text"]
+__all__ = ["Located", "PathKey", "Position", "SourceIndex", "load_yaml_file", "load_yaml_text"]
 
 PathKey = tuple[str | int, ...]
+"""A place in a spec, as the index keys it: `("fields", "event_properties", "rest")`."""
 
 
 @dataclass(frozen=True, slots=True)

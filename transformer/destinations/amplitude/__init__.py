@@ -1,1 +1,3 @@
 """Amplitude: endpoint, preflight, response classification, the sender, and a fake."""
+
+__all__: list[str] = []

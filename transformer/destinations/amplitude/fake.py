@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["FakeAmplitude", "Faults", "dedupe_key"]
+__all__ = ["DedupeKey", "FakeAmplitude", "Faults", "dedupe_key"]
 
 _LIMITS = {"/batch": (2000, 20_000_000), "/2/httpapi": (1999, 1_000_000)}
 _FAULTS = ("error", "drop", "too_large", "throttle", "error_after_ingest")

@@ -37,7 +37,7 @@ from .classify import Verdict, classify, classify_failure
 from .endpoint import Endpoint, endpoint_from_settings
 from .preflight import Preflight
 
-__all__ = ["AmplitudeSender", "Outgoing", "SendInterrupted", "SendReport"]
+__all__ = ["SET_ASIDE", "UNDELIVERED", "AmplitudeSender", "Outgoing", "SendInterrupted", "SendReport"]
 
 SET_ASIDE = "set_aside"
 UNDELIVERED = "undelivered"

@@ -34,6 +34,9 @@ from .records import DeadLetterRow, Delete, Intake, Op, Outcome, PendingRow, Pro
 
 __all__ = [
     "DB_NAME",
+    "PID_NAME",
+    "SCHEMA_VERSION",
+    "SYNC_MODES",
     "DeadLetterRow",
     "Delete",
     "Intake",
