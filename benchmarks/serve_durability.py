@@ -176,8 +176,9 @@ def _raw(n: int, body: bytes, port: int) -> bytes:
 
 
 def run(work: Path, *, webhooks: int, rate: float, kills: int, deep_at: int | None,
-        faults: Faults | None = None, timeout: float = 180.0) -> Result:
-    """One run in the folder `work`; see the module docstring."""
+        faults: Faults | None = None, timeout: float = 180.0, retry_rate: float | None = None) -> Result:
+    """One run in the folder `work`; see the module docstring. Webhooks not acknowledged are sent
+    again at `retry_rate` per second (default: `rate`)."""
     from send_bench import free_port
 
     faults = faults or Faults(error=0.15, error_after_ingest=0.1, throttle=0.1, drop=0.15, seed=8)
@@ -191,14 +192,14 @@ def run(work: Path, *, webhooks: int, rate: float, kills: int, deep_at: int | No
         serve = Serve(data_dir, port, amplitude.url, work / "serve.log")
         serve.start()
         acked: set[int] = set()
-        done = threading.Event()
-
         began = time.monotonic()
 
-        def killer() -> None:  # kills spread evenly over the time the load takes
+        def killer() -> None:
+            # kills spread evenly over the time the load takes; on a slow machine a restart can
+            # take longer than the gap, and the next kill then comes as soon as serve is up again
+            # (after the first pass of sending, if it has ended: forwarding is still going on)
             for k in range(1, kills + 1):
-                if done.wait(max(0.0, began + webhooks / rate * k / (kills + 1) - time.monotonic())):
-                    return
+                time.sleep(max(0.0, began + webhooks / rate * k / (kills + 1) - time.monotonic()))
                 serve.kill()
                 result.kills += 1
                 serve.start()
@@ -209,7 +210,6 @@ def run(work: Path, *, webhooks: int, rate: float, kills: int, deep_at: int | No
             result.seconds = asyncio.run(_send(port, {n: _raw(n, b, port) for n, b in bodies.items()},
                                                rate, acked))
         finally:
-            done.set()
             thread.join()
         result.offered_rate = webhooks / result.seconds
         result.acked_first_time = len(acked)
@@ -217,7 +217,7 @@ def run(work: Path, *, webhooks: int, rate: float, kills: int, deep_at: int | No
         while len(acked) < webhooks and time.monotonic() < deadline:   # Customer.io's retries
             missing = {n: _raw(n, bodies[n], port) for n in bodies if n not in acked}
             result.resent += len(missing)
-            asyncio.run(_send(port, missing, rate, acked))
+            asyncio.run(_send(port, missing, retry_rate or rate, acked))
         while (not result.expected <= set(amplitude.ingested)) and time.monotonic() < deadline:
             time.sleep(0.1)
         while time.monotonic() < deadline:   # until the deep one is set aside too

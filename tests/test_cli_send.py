@@ -160,16 +160,17 @@ def test_an_endpoint_without_a_scheme_is_refused_when_settings_load(command: str
 def test_send_to_a_refused_endpoint_says_so_within_seconds(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "AMPLITUDE_API_KEY": KEY}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "transformer", "send", str(SAMPLES / "sms_sent.json"), "--mapping", str(MAPPING),
-         "--set", f"endpoint=http://127.0.0.1:{port}", "--deadline", "3", "--dead-letters",
-         str(tmp_path / "dead.ndjson")], env=env, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    assert process.stderr is not None
-    first = process.stderr.readline()
-    assert first.startswith(f"warning: cannot connect to http://127.0.0.1:{port}/batch: ConnectError")
-    assert "nothing has been accepted yet" in first and "deadline (3 s)" in first
-    rest = process.stderr.read()
-    assert process.wait(60) == 1
+    with subprocess.Popen(
+            [sys.executable, "-m", "transformer", "send", str(SAMPLES / "sms_sent.json"), "--mapping",
+             str(MAPPING), "--set", f"endpoint=http://127.0.0.1:{port}", "--deadline", "3", "--dead-letters",
+             str(tmp_path / "dead.ndjson")], env=env, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            text=True) as process:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert first.startswith(f"warning: cannot connect to http://127.0.0.1:{port}/batch: ConnectError")
+        assert "nothing has been accepted yet" in first and "deadline (3 s)" in first
+        rest = process.stderr.read()
+        assert process.wait(60) == 1
     assert "1 undelivered (deadline passed: 1)" in rest
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from transformer.cli import app
@@ -152,6 +153,7 @@ def test_resend_without_ids_resends_every_letter(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.slow
 def test_an_event_set_aside_by_the_server_reaches_amplitude_after_a_fix_and_resend(tmp_path: Path) -> None:
     short = payload(1)
     short["data"]["identifiers"]["id"] = "42"

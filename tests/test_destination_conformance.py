@@ -21,7 +21,7 @@ from transformer.spec.settings import resolve_settings
 
 NAMES = sorted(DESTINATIONS)
 KEY = "conformance-key-0001"
-FAST = {"backoff_base": 0.01, "backoff_max": 0.1, "throttle_pause": 0.05}
+FAST: dict[str, Any] = {"backoff_base": 0.01, "backoff_max": 0.1, "throttle_pause": 0.05}
 MAX_BYTES = 60_000
 
 

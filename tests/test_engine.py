@@ -155,8 +155,8 @@ def test_a_body_without_object_type_names_the_missing_field() -> None:
     with pytest.raises(PayloadError) as caught:
         mapping.apply(payload)
     assert str(caught.value) == "let.object_type: $.object_type is missing (at $.object_type)"
-    assert explain(mapping, payload).error == {"rule": "let.object_type", "path": "$.object_type",
-                                              "message": "$.object_type is missing"}
+    assert explain(mapping, payload).error == PayloadError("let.object_type", "$.object_type",
+                                                           "$.object_type is missing")
 
 
 def test_a_body_without_timestamp_is_a_payload_error_not_an_untimed_event() -> None:

@@ -82,7 +82,8 @@ def test_exists_tells_a_missing_key_from_a_null_one() -> None:
 
 def test_is_blank_and_matches_any() -> None:
     blank = compile_expression("is_blank(a)", Scope())
-    assert [blank.fn({"a": v}, []) for v in (None, "", "  ", [], {}, "x", 0, False)] == \
+    values: tuple[Any, ...] = (None, "", "  ", [], {}, "x", 0, False)
+    assert [blank.fn({"a": v}, []) for v in values] == \
         [True, True, True, True, True, False, False, False]
     patterns = Scope(constants={"patterns": ["email/*", "*/clicked"]})
     match = compile_expression("matches_any(a, $patterns)", patterns)

@@ -67,3 +67,23 @@ def test_lets_that_read_the_each_item_are_recomputed_for_every_item(tmp_path: Pa
     mapping = load_mapping(spec, environ={})
     assert mapping.apply({"items": [{"name": "a"}, {"name": "b"}, {}]}).events == [
         {"label": "A", "of": 3}, {"label": "B", "of": 3}, {"of": 3}]
+
+
+def test_rest_exclusions_decided_at_load_follow_jmespath_truth(tmp_path: Path) -> None:
+    from transformer.authoring import explain
+
+    spec = tmp_path / "rest.yaml"
+    spec.write_text("version: 1\n"
+                    "settings:\n  drop_b: {type: boolean, default: false}\n"
+                    "fields:\n  copy:\n    rest:\n      from: '@'\n      except:\n"
+                    "        - {path: a, when: '`0`'}\n"         # 0 is true in JMESPath: dropped
+                    "        - {path: b, when: $drop_b}\n"       # a setting: decided at load
+                    "        - {path: c, when: '`[]`'}\n"        # an empty list is false: kept
+                    "        - {path: d, when: e == `1`}\n")     # on the payload
+    payload = {"a": 1, "b": 2, "c": 3, "d": 4, "e": 1}
+    for settings, expected in [({}, {"b": 2, "c": 3, "e": 1}), ({"drop_b": True}, {"c": 3, "e": 1})]:
+        mapping = load_mapping(spec, settings, environ={})
+        assert mapping.apply(payload).events == [{"copy": expected}]
+        assert explain(mapping, payload).outputs == [{"copy": expected}]
+    assert load_mapping(spec, environ={}).apply(payload | {"e": 2}).events == \
+        [{"copy": {"b": 2, "c": 3, "d": 4, "e": 2}}]

@@ -20,7 +20,7 @@ from transformer.destinations.registry import destination_kind
 from transformer.spec.settings import resolve_settings
 
 URL = "https://collector.example/ingest"
-FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "throttle_pause": 0.05}
+FAST: dict[str, Any] = {"backoff_base": 0.01, "backoff_max": 0.05, "throttle_pause": 0.05}
 TOKEN = "Bearer 7c1d2e3f4a5b6c7d8e9f"
 
 

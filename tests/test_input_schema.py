@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from transformer.io.schema_check import SchemaCheck
+from transformer.io.schema_check import SchemaCheck, read_schema_file
 
 from .conftest import ROOT
 
-CHECK = SchemaCheck(ROOT / "schemas" / "customerio-webhook.schema.json", "input")
+CHECK = SchemaCheck(read_schema_file(ROOT / "schemas" / "customerio-webhook.schema.json"), "input")
 
 
 def body(object_type: str | None, metric: str, data: dict[str, Any], **envelope: Any) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def test_dumps_handles_integers_beyond_64_bits() -> None:
 
 
 def test_depth_is_measured_on_brackets_outside_strings() -> None:
-    from transformer.io.jsonio import depth_exceeds
+    from transformer.io.split import depth_exceeds
 
     assert not depth_exceeds(b"[[[]]]", 3)
     assert depth_exceeds(b"[[[[]]]]", 3)

@@ -50,3 +50,35 @@ def test_the_shipped_mapping_lints_clean_with_full_coverage() -> None:
     assert lint_mapping(MAPPING) == []
     data = MAPPING.read_text()
     assert "coverage: {over: [object_type, metric], names: event_type}" in data
+
+
+def test_lint_walks_the_compiled_plan_not_the_file(tmp_path: Path) -> None:
+    import pickle
+
+    from transformer import load_mapping
+    from transformer.authoring.lint import lint_compiled
+    from transformer.authoring.lint_codes import LintCode
+
+    spec = tmp_path / "paths.yaml"
+    spec.write_text((HERE / "paths.yaml").read_text().replace("../../schemas/", f"{HERE.parent.parent}/schemas/"))
+    mapping = load_mapping(spec, environ={})
+    spec.unlink()
+    expected = (HERE / "paths.expected").read_text().replace("{file}", str(spec))
+    assert "".join(f"{p}\n" for p in lint_compiled(mapping)) == expected
+    # the same from a copy made in another process's way: the plan carries the index
+    problems = lint_compiled(pickle.loads(pickle.dumps(mapping)))
+    assert "".join(f"{p}\n" for p in problems) == expected
+    assert {p.code for p in problems} == {LintCode.UNKNOWN_PATH, LintCode.BARE_LITERAL}
+    assert all(not p.message.endswith("]") for p in problems)  # the code is not in the message
+
+
+def test_lint_sees_conditions_decided_at_load(tmp_path: Path) -> None:
+    spec = tmp_path / "folded.yaml"
+    spec.write_text(
+        "version: 1\n"
+        f"input: {{schema: {HERE.parent.parent}/schemas/customerio-webhook.schema.json}}\n"
+        "settings:\n  strict: {type: boolean, default: false}\n  loose: {type: boolean, default: true}\n"
+        "fields:\n  rest_of_data:\n    rest:\n      from: data\n"
+        "      except: [{path: identifers, when: $strict || $loose}]\n")
+    found = [f"{p.line}:{p.column}: {p.code}" for p in lint_mapping(spec)]
+    assert found == ["10:23: unknown-path", "10:49: or-fallback"]

@@ -8,15 +8,14 @@ the rules care about) and settings; both must give the same event, skip rule, or
 from __future__ import annotations
 
 import importlib.util
-import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transformer import CompiledMapping, PayloadError, load_mapping
+from transformer import CompiledMapping
 
-from .conftest import MAPPING, ROOT
+from .conftest import MAPPING, ROOT, compiled_mapping
 
 _spec = importlib.util.spec_from_file_location("amplitude_handwritten",
                                                ROOT / "benchmarks" / "amplitude_handwritten.py")
@@ -65,20 +64,17 @@ setting_choices = st.fixed_dictionaries({
     "events": st.sampled_from(range(len(SELECTIONS))), "body_content": st.booleans(),
     "account_id": st.sampled_from([None, "1"]), "workspace_id": st.sampled_from([None, "56354"])})
 
-_loaded: dict[str, CompiledMapping] = {}
+def engine_mapping(chosen: dict[str, Any]) -> CompiledMapping:
+    """The shipped mapping with these settings (compiled once per test session)."""
+    values = {k: v for k, v in chosen.items() if v is not None}
+    values["events"] = SELECTIONS[chosen["events"]]
+    return compiled_mapping(MAPPING, values)
 
 
 def engine_outcome(payload: Any, chosen: dict[str, Any]) -> Any:
-    key = json.dumps(chosen, sort_keys=True)
-    mapping = _loaded.get(key)
-    if mapping is None:
-        values = {k: v for k, v in chosen.items() if v is not None}
-        values["events"] = SELECTIONS[chosen["events"]]
-        mapping = _loaded[key] = load_mapping(MAPPING, values, environ={})
-    try:
-        result = mapping.apply(payload)
-    except PayloadError as exc:
-        return ("error", exc.rule, exc.path)
+    result = engine_mapping(chosen).result(payload)
+    if result.error is not None:
+        return ("error", result.error.rule, result.error.path)
     return ("skip", result.skip.rule) if result.skip else ("event", result.events[0])
 
 

@@ -8,13 +8,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transformer import PayloadError, Result, load_mapping
+from transformer import PayloadError, Result, ResultKind
 from transformer.filters import FILTERS, FilterValueError
 
-from .conftest import MAPPING, ROOT
+from .conftest import MAPPING, ROOT, compiled_mapping
 
-AMPLITUDE = load_mapping(MAPPING, settings={"body_content": True, "account_id": "1"}, environ={})
-ORDERS = load_mapping(ROOT / "tests" / "mappings" / "orders.yaml", environ={})
+AMPLITUDE = compiled_mapping(MAPPING, {"body_content": True, "account_id": "1"})
+ORDERS = compiled_mapping(ROOT / "tests" / "mappings" / "orders.yaml")
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
                          st.text(max_size=8), st.sampled_from(["0", " ", "", "sent", "email", "ios"]))
@@ -30,12 +30,15 @@ json_values = st.recursive(json_scalars, lambda inner: st.one_of(
 @given(payload=json_values)
 def test_apply_on_any_json_returns_a_result_or_raises_payload_error(payload: Any) -> None:
     for mapping in (AMPLITUDE, ORDERS):
+        total = mapping.result(payload)  # never raises
         try:
             result = mapping.apply(payload)
         except PayloadError as exc:
             assert exc.rule and exc.path.startswith(("$", "`"))
+            assert total.kind == ResultKind.ERROR and total.events == [] and total.error is not None
+            assert (total.error.rule, total.error.path, total.error.message) == (exc.rule, exc.path, exc.message)
             continue
-        assert isinstance(result, Result)
+        assert isinstance(result, Result) and total == result and total.kind != ResultKind.ERROR
         assert (result.skip is None) or result.events == []
         for event in result.events:
             assert isinstance(event, dict)

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import jsonschema
 import pytest
 
 from transformer.filters import FILTERS
@@ -22,6 +23,13 @@ def test_every_registered_filter_is_in_the_spec_schema_and_back() -> None:
     for name, fdef in FILTERS.items():
         takes = schema["$defs"]["filter"]["properties"][name].get("type") != "null"
         assert takes == fdef.takes_args, name
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "schemas").glob("*.json")))
+def test_every_shipped_schema_is_valid_against_its_metaschema(name: str) -> None:
+    # loading a mapping does not check schemas/mapping.schema.json (it ships with the package)
+    schema = json.loads((ROOT / "schemas" / name).read_text())
+    jsonschema.validators.validator_for(schema).check_schema(schema)
 
 
 def test_ruff_is_clean() -> None:

@@ -16,7 +16,7 @@ import pytest
 from transformer.destinations import AmplitudeSender, Outgoing, SendInterrupted, SendReport
 
 Handler = Callable[[httpx.Request], httpx.Response]
-FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "throttle_pause": 0.05}
+FAST: dict[str, Any] = {"backoff_base": 0.01, "backoff_max": 0.05, "throttle_pause": 0.05}
 
 
 def events(n: int, *, users: int | None = None, prefix: str = "user") -> list[dict[str, Any]]:
@@ -64,7 +64,7 @@ def test_accepted_batch_is_one_json_request_with_key_events_and_options() -> Non
 
 
 def test_endpoint_setting_region_and_api_choose_the_url() -> None:
-    cases = [({}, "https://api2.amplitude.com/batch"),
+    cases: list[tuple[dict[str, Any], str]] = [({}, "https://api2.amplitude.com/batch"),
              ({"eu_residency": True}, "https://api.eu.amplitude.com/batch"),
              ({"api": "http_v2"}, "https://api2.amplitude.com/2/httpapi"),
              ({"endpoint": "http://127.0.0.1:8787/"}, "http://127.0.0.1:8787/batch")]
@@ -102,7 +102,7 @@ def test_an_event_larger_than_a_request_is_set_aside_not_sent() -> None:
 
 def test_preflight_sets_aside_what_amplitude_would_refuse_without_a_request() -> None:
     recorder = Recorder()
-    bad = [{"user_id": "user-00001", "insert_id": "a"},                       # no event_type
+    bad: list[dict[str, Any]] = [{"user_id": "user-00001", "insert_id": "a"},  # no event_type
            {"event_type": "Email Sent", "insert_id": "b"},                     # no user or device
            {"event_type": "Email Sent", "user_id": "null", "insert_id": "c"},  # blocked id
            {"event_type": "Email Sent", "user_id": "42", "insert_id": "d"},    # shorter than 5

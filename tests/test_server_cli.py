@@ -64,6 +64,7 @@ def test_a_bad_sync_mode_is_a_usage_error(tmp_path: Path) -> None:
     assert (code, err) == (2, "error: --sync must be one of full, normal, got 'off'\n")
 
 
+@pytest.mark.slow
 def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
     with FakeAmplitude(api_key=KEY) as amplitude:
         first = ServeProcess(tmp_path / "var", amplitude.url).wait_ready()
@@ -76,6 +77,7 @@ def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None
                    f"(pid {first.process.pid}); give each instance its own --data-dir\n")
 
 
+@pytest.mark.slow
 def test_the_insecure_flag_accepts_unsigned_webhooks_and_says_so_loudly(tmp_path: Path) -> None:
     with FakeAmplitude(api_key=KEY) as amplitude:
         server = ServeProcess(tmp_path / "var", amplitude.url, "--allow-unsigned-INSECURE",
@@ -91,6 +93,7 @@ def test_the_insecure_flag_accepts_unsigned_webhooks_and_says_so_loudly(tmp_path
     assert '"level":"warning","logger":"transformer.server","msg":"signatures_not_verified"' in logs
 
 
+@pytest.mark.slow
 def test_a_port_already_taken_is_reported_and_exits_1(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -25,7 +25,7 @@ from transformer.runtime.mapping import CompiledMapping
 from transformer.server import SqliteQueue, Verifier, create_app, sign
 from transformer.server.app import ReceiverOptions
 
-from .conftest import MAPPING, ROOT
+from .conftest import MAPPING, ROOT, require_slow_mark
 
 SECRET = "test-signing-secret-0001"
 KEY = "5d0c8e2a9f1b47c3a6e0d9b8c7f2a1e4"   # shaped like a real key: scrubbed from logs
@@ -68,7 +68,7 @@ def fast_options(**changes: Any) -> ReceiverOptions:
     return ReceiverOptions(**values)
 
 
-def wait_for(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+def wait_for(check: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:
     """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -98,6 +98,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running(app: Starlette) -> Iterator[str]:
     """Serve `app` with uvicorn in a thread on 127.0.0.1; yields its base URL."""
+    require_slow_mark("the receiver under uvicorn")
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -132,6 +133,7 @@ class ServeProcess:
 
     def __init__(self, data_dir: Path, endpoint: str, *extra: str, port: int | None = None,
                  env: dict[str, str] | None = None, preexec: Callable[[], None] | None = None) -> None:
+        require_slow_mark("a `transformer serve` process")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / f"serve-{self.port}-{time.monotonic_ns()}.log"

@@ -29,6 +29,8 @@ from .test_server_harness import (
     wait_for,
 )
 
+pytestmark = pytest.mark.slow  # the receiver, served by uvicorn on 127.0.0.1
+
 HOOK = "/webhooks/customerio"
 
 

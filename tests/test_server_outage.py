@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
 from transformer.server import SqliteQueue
 
 from .test_server_harness import KEY, encode, metric, payload, receiver, signed, wait_for
+
+pytestmark = pytest.mark.slow  # the receiver, served by uvicorn on 127.0.0.1
 
 HOOK = "/webhooks/customerio"
 

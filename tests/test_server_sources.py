@@ -12,7 +12,7 @@ import httpx
 
 from transformer import load_mapping
 from transformer.destinations.http.fake import FakeHttp
-from transformer.server import Store, create_app
+from transformer.server import SqliteQueue, create_app
 
 from .conftest import MAPPING
 from .test_server_harness import SECRET, encode, fast_options, payload, running, signed, wait_for
@@ -40,7 +40,7 @@ def test_webhooks_are_forwarded_to_the_http_destination(tmp_path: Path) -> None:
     with FakeHttp(token=TOKEN) as collector:
         compiled = load_mapping(MAPPING, {"url": f"{collector.url}/in", "auth_token": TOKEN,
                                           "signing_secret": SECRET}, destination="http")
-        store = Store(tmp_path / "var")
+        store = SqliteQueue(tmp_path / "var")
         with running(create_app(compiled, store, fast_options())) as url:
             body = encode(payload(1))
             answer = httpx.post(url + "/webhooks/customerio", content=body, headers=signed(body), timeout=30)
@@ -54,7 +54,7 @@ def test_webhooks_are_forwarded_to_the_http_destination(tmp_path: Path) -> None:
 
 def test_a_source_of_ones_own_verifies_and_splits_bodies(tmp_path: Path) -> None:
     compiled = load_mapping(MAPPING)
-    store = Store(tmp_path / "var")
+    store = SqliteQueue(tmp_path / "var")
     app = create_app(compiled, store, fast_options(forward=False), source=Batches())
     with running(app) as url:
         hook = url + "/webhooks/batches"
@@ -71,7 +71,7 @@ def test_a_source_of_ones_own_verifies_and_splits_bodies(tmp_path: Path) -> None
         assert one.json() == {"status": "stored"}      # a body of one payload answers as before
         metrics = httpx.get(url + "/metrics", timeout=30).text
     assert 'transformer_webhooks_signature_rejected_total{reason="missing"} 1' in metrics
-    assert store.depth() == 3
+    assert store.stats().depth == 3
     (letter,) = store.letters()
     assert letter.kind == "payload_error" and letter.event_id == "01JTEST0000000000000000003"
     store.close()

@@ -11,11 +11,14 @@ import difflib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "PayloadError",
     "Problem",
     "SettingsError",
+    "Severity",
     "SpecError",
     "TransformerError",
     "closest",
@@ -23,6 +26,7 @@ __all__ = [
     "did_you_mean",
     "format_rule_path",
     "json_type",
+    "python_types",
     "short_repr",
     "unknown_name",
 ]
@@ -32,26 +36,36 @@ class TransformerError(Exception):
     """Base class of every error this library raises on purpose."""
 
 
+class Severity(StrEnum):
+    """How bad a problem is: a spec error, or a lint warning (which `--strict` makes an error)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a spec, at a place in its YAML."""
+    """One thing wrong with a spec, at a place in its YAML; `code` says what kind of thing
+    (lint's `unknown-path`, `coverage`, …), None for a spec error."""
 
     file: str
     line: int
     column: int
     rule: str
     message: str
-    severity: str = "error"
+    severity: Severity = Severity.ERROR
+    code: str | None = None
 
     def __str__(self) -> str:
-        return self.render(label=self.severity != "error")
+        return self.render(label=self.severity != Severity.ERROR)
 
     def render(self, *, label: bool) -> str:
-        """`file:line:column: [severity:] rule: message`."""
+        """`file:line:column: [severity:] rule: message [code]`."""
         where = f"{self.file}:{self.line}:{self.column}"
         rule = f" {self.rule}:" if self.rule else ""
         shown = f" {self.severity}:" if label else ""
-        return f"{where}:{shown}{rule} {self.message}"
+        code = f" [{self.code}]" if self.code else ""
+        return f"{where}:{shown}{rule} {self.message}{code}"
 
 
 class SpecError(TransformerError):
@@ -60,6 +74,9 @@ class SpecError(TransformerError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems: tuple[Problem, ...] = tuple(sorted(problems, key=_problem_order))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # pickled as made, not from its text
+        return type(self), (self.problems,)
 
 
 def _problem_order(problem: Problem) -> tuple[str, int, int, str]:
@@ -73,15 +90,30 @@ class SettingsError(TransformerError):
         self.messages = tuple(messages)
         super().__init__("\n".join(self.messages))
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return type(self), (self.messages,)
+
 
 class PayloadError(TransformerError):
-    """A payload the mapping cannot handle: names the rule and the JSON path."""
+    """A payload the mapping cannot handle: names the rule and the JSON path. Two are equal
+    when their rule, path and message are (so are `Result`s that carry them)."""
 
     def __init__(self, rule: str, path: str, message: str) -> None:
         self.rule = rule
         self.path = path
         self.message = message
         super().__init__(f"{rule}: {message} (at {path})")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return type(self), (self.rule, self.path, self.message)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PayloadError):
+            return NotImplemented
+        return (self.rule, self.path, self.message) == (other.rule, other.path, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.rule, self.path, self.message))
 
 
 _MAX_TEXT = 40     # characters of a string shown
@@ -118,22 +150,30 @@ def _render(value: object, depth: int) -> str:
     return _render(str(value), depth)
 
 
-_JSON_TYPES = {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
-               tuple: "array", dict: "object", type(None): "null"}
+# The one table from Python types to JSON type names (a tuple is what a caller may give for an
+# array). Messages, spec-schema problems and expression type checks all name types through it.
+_JSON_TYPES: dict[type, str] = {bool: "boolean", int: "number", float: "number", str: "string",
+                                list: "array", tuple: "array", dict: "object", type(None): "null"}
 
 
-def json_type(value: object) -> str:
-    """The JSON type name of a value: `string`, `number`, `array`, …"""
-    return _JSON_TYPES.get(type(value), type(value).__name__)
+def json_type(value: object, *, integer: bool = False) -> str:
+    """The JSON type name of a value: `string`, `number`, `array`, `object`, `boolean`, `null`
+    (else its Python type's name). With `integer`, whole numbers are `integer` (JSON Schema's and
+    the settings' word) rather than `number` (JSON's and JMESPath's)."""
+    kind = type(value)
+    if integer and kind is int:
+        return "integer"
+    return _JSON_TYPES.get(kind, kind.__name__)
+
+
+def python_types(name: str) -> tuple[type, ...]:
+    """The Python types whose values have a JSON type: `number` → (int, float)."""
+    return tuple(kind for kind, found in _JSON_TYPES.items() if found == name)
 
 
 def describe_value(value: object, *, integer: bool = False) -> str:
-    """`string "abc"`, `array [null, null]`: the JSON type and the value, for messages.
-
-    `integer` names whole numbers `integer` (settings have an integer type) instead of `number`.
-    """
-    kind = "integer" if integer and type(value) is int else json_type(value)
-    return f"{kind} {short_repr(value)}"
+    """`string "abc"`, `array [null, null]`: the JSON type (see `json_type`) and the value."""
+    return f"{json_type(value, integer=integer)} {short_repr(value)}"
 
 
 def format_rule_path(parts: Iterable[str | int]) -> str:

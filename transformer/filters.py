@@ -18,6 +18,7 @@ from .errors import describe_value, short_repr
 
 __all__ = [
     "FILTERS",
+    "Factory",
     "FilterArgError",
     "FilterContext",
     "FilterDef",
@@ -64,18 +65,18 @@ class FilterDef:
     name: str
     factory: Factory
     takes_args: bool
-    summary: str
     inline: str | None = None
 
 
 FILTERS: dict[str, FilterDef] = {}
 
 
-def register(name: str, summary: str, *, takes_args: bool = False,
+def register(name: str, *, takes_args: bool = False,
              inline: str | None = None) -> Callable[[Factory], Factory]:
-    """Add a filter factory to the registry."""
+    """Add a filter factory to the registry (what it does for users is described in
+    `schemas/mapping.schema.json`, which editors show, and in the README's table)."""
     def add(factory: Factory) -> Factory:
-        FILTERS[name] = FilterDef(name, factory, takes_args, summary, inline)
+        FILTERS[name] = FilterDef(name, factory, takes_args, inline)
         return factory
     return add
 
@@ -91,35 +92,41 @@ def _string_filter(fn: Callable[[str], str], what: str) -> FilterFn:
 _WORD_BREAK = re.compile(r"[_\s]+")
 
 
-@register("title", "split on '_' and spaces, capitalise each word, join with single spaces")
+@register("title")
 def _title(args: Any, ctx: FilterContext) -> FilterFn:
+    """Split on '_' and spaces, capitalise each word, join with single spaces."""
     def title(text: str) -> str:
         return " ".join(word.capitalize() for word in _WORD_BREAK.split(text) if word)
     return _string_filter(title, "title")
 
 
-@register("lower", "lower-case a string")
+@register("lower")
 def _lower(args: Any, ctx: FilterContext) -> FilterFn:
+    """Lower-case a string."""
     return _string_filter(str.lower, "lower")
 
 
-@register("upper", "upper-case a string")
+@register("upper")
 def _upper(args: Any, ctx: FilterContext) -> FilterFn:
+    """Upper-case a string."""
     return _string_filter(str.upper, "upper")
 
 
-@register("strip", "remove leading and trailing whitespace")
+@register("strip")
 def _strip(args: Any, ctx: FilterContext) -> FilterFn:
+    """Remove leading and trailing whitespace."""
     return _string_filter(str.strip, "strip")
 
 
-@register("upper_first", "upper-case the first character, leave the rest as it is")
+@register("upper_first")
 def _upper_first(args: Any, ctx: FilterContext) -> FilterFn:
+    """Upper-case the first character, leave the rest as it is."""
     return _string_filter(lambda s: s[:1].upper() + s[1:], "upper_first")
 
 
-@register("truncate", "keep the first N characters (code points)", takes_args=True)
+@register("truncate", takes_args=True)
 def _truncate(args: Any, ctx: FilterContext) -> FilterFn:
+    """Keep the first N characters (code points)."""
     if isinstance(args, bool) or not isinstance(args, int) or args < 0:
         raise FilterArgError(f"truncate takes a whole number of characters >= 0, got {short_repr(args)}")
     limit = args
@@ -131,9 +138,9 @@ def _truncate(args: Any, ctx: FilterContext) -> FilterFn:
     return truncate
 
 
-@register("seconds_to_ms", "unix seconds → integer milliseconds (rounded)",
-          inline="({v} * 1000 if type({v}) is int else {f}({v}))")
+@register("seconds_to_ms", inline="({v} * 1000 if type({v}) is int else {f}({v}))")
 def _seconds_to_ms(args: Any, ctx: FilterContext) -> FilterFn:
+    """Unix seconds → integer milliseconds (rounded)."""
     def seconds_to_ms(value: Any) -> Any:
         if type(value) is int:
             return value * 1000
@@ -143,9 +150,9 @@ def _seconds_to_ms(args: Any, ctx: FilterContext) -> FilterFn:
     return seconds_to_ms
 
 
-@register("to_string", "strings as they are, numbers as decimal text (42.0 → '42'); "
-                       "anything else is an error", inline="({v} if type({v}) is str else {f}({v}))")
+@register("to_string", inline="({v} if type({v}) is str else {f}({v}))")
 def _to_string(args: Any, ctx: FilterContext) -> FilterFn:
+    """Strings as they are, numbers as decimal text (42.0 → '42'); anything else is an error."""
     def to_string(value: Any) -> Any:
         kind = type(value)
         if kind is str:
@@ -161,9 +168,10 @@ def _to_string(args: Any, ctx: FilterContext) -> FilterFn:
 _LOOKUP_KEYS = ("table", "ignore_case", "default", "pass_through", "otherwise")
 
 
-@register("lookup", "replace a string by its entry in a table; unmatched values get a default, "
-                    "pass through, or go through the 'otherwise' filters", takes_args=True)
+@register("lookup", takes_args=True)
 def _lookup(args: Any, ctx: FilterContext) -> FilterFn:
+    """Replace a string by its entry in a table; unmatched values get a default, pass through,
+    or go through the 'otherwise' filters."""
     if not isinstance(args, dict):
         raise FilterArgError("lookup takes an object with 'table' and one of 'default', "
                              "'pass_through' or 'otherwise'")

@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MIN_SLICE", "Scrubber"]
+__all__ = ["MASK", "MIN_SLICE", "Scrubber"]
 
 MIN_SLICE = 8
 MASK = "***"

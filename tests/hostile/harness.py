@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from transformer.io.jsonio import depth_exceeds
+from transformer.io.split import depth_exceeds
 
 from ..test_server_harness import payload, signed
 

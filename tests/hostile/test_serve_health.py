@@ -11,7 +11,9 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -44,18 +46,19 @@ def ids(numbers: range) -> set[str]:
     return {payload(n)["event_id"] for n in numbers}
 
 
-def ready(url: str) -> tuple[int, dict[str, object]]:
+def ready(url: str) -> tuple[int, dict[str, Any]]:
     answer = httpx.get(url + "/readyz", timeout=10)
     return answer.status_code, answer.json()
 
 
-def serve_once(data_dir: Path, *extra: str, preexec: object = None) -> subprocess.CompletedProcess[str]:
+def serve_once(data_dir: Path, *extra: str,
+               preexec: Callable[[], object] | None = None) -> subprocess.CompletedProcess[str]:
     """`transformer serve` that is expected to refuse to start."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AMPLITUDE_API_KEY": KEY, "CIO_SIGNING_SECRET": SECRET}
     return subprocess.run([sys.executable, "-m", "transformer", "serve", "--data-dir", str(data_dir),
                            "--port", str(free_port()), "--mapping", str(MAPPING), *extra],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-                          preexec_fn=preexec)  # type: ignore[arg-type]
+                          preexec_fn=preexec)
 
 
 def test_a_store_deleted_while_running_is_not_acknowledged_into_and_what_it_held_is_delivered(
@@ -157,7 +160,7 @@ def test_a_store_that_takes_no_writes_is_refused_at_start_and_a_full_disk_gets_5
             assert set(statuses[:first_refused]) == {200} and set(statuses[first_refused:]) == {503}
             # the small probe commit may still fit a little longer than webhooks do; not for long
             wait_for(lambda: ready(server.url)[0] == 503, 30, "serve to turn unready")
-            (problem,) = ready(server.url)[1]["problems"]  # type: ignore[misc]
+            (problem,) = ready(server.url)[1]["problems"]
             assert problem in ("the store does not take commits: database or disk is full",
                                "the store does not take commits: disk I/O error")   # SQLite says either
             assert post(server.url, encode(payload(301))).status_code == 503
@@ -194,12 +197,12 @@ def test_stuck_forwarding_makes_serve_unready_but_webhooks_are_still_taken_in(tm
         try:
             assert post(server.url, encode(payload(1))).json() == {"status": "stored"}
 
-            def unready() -> dict[str, object] | None:
+            def unready() -> dict[str, Any] | None:
                 status, body = ready(server.url)
                 return body if status == 503 else None
 
             body = wait_for(unready, 30, "forwarding to be reported stuck")
-            (problem,) = body["problems"]  # type: ignore[misc]
+            (problem,) = body["problems"]
             assert problem.startswith("forwarding stuck: the oldest event has waited ")
             assert problem.endswith(" (last error: 503 Service Unavailable)")
             assert post(server.url, encode(payload(2))).json() == {"status": "stored"}

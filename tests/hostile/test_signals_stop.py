@@ -2,7 +2,8 @@
 output stays valid NDJSON, the summary is printed, `send` keeps every event Amplitude did not
 accept in the dead letters, and the exit status is 130 or 143. Before, a Ctrl-C landing in
 generated code became a NameError about half the time (exit 1), and SIGTERM on `send` exited
-143 with no summary and no dead letters."""
+143 with no summary and no dead letters. The rounds run two at a time (each is a process that
+mostly waits), each with its own seeded random moment."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,7 +28,8 @@ from .cli_process import CLI, env
 
 pytestmark = pytest.mark.slow
 
-RUNS = 20
+RUNS = 8           # per test, SIGINT and SIGTERM alternately
+AT_ONCE = 2        # rounds running at the same time
 SEND_COUNT = 20_000
 KEY = "signal-test-key-0001"
 SUMMARY = re.compile(r"read (\d+) payloads, wrote (\d+) events, skipped 0, 0 payload errors")
@@ -59,9 +62,10 @@ class _Drain:
         self.thread.start()
 
     def _run(self, pipe: IO[bytes]) -> None:
-        while chunk := pipe.read1(65536):  # type: ignore[attr-defined]
-            self.data += chunk
-            self.started.set()
+        with pipe:
+            while chunk := pipe.read1(65536):  # type: ignore[attr-defined]
+                self.data += chunk
+                self.started.set()
 
     def text(self) -> str:
         self.thread.join(timeout=60)
@@ -76,30 +80,47 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> 
         time.sleep(0.01)
 
 
+def _blocked_reading_a_pipe(pid: int) -> bool:
+    """Whether the process's main thread waits in a pipe read (Linux says where a thread sleeps
+    in /proc/PID/wchan: `pipe_read`, `anon_pipe_read`, …); without /proc, after 3 seconds."""
+    try:
+        where = Path(f"/proc/{pid}/wchan").read_text()
+    except FileNotFoundError:
+        time.sleep(3)
+        return True
+    return "pipe" in where and "write" not in where
+
+
 def _interrupt(process: subprocess.Popen[bytes], signum: int, rng: random.Random) -> None:
     time.sleep(rng.uniform(0.0, 1.0))
     assert process.poll() is None, "the input was too small: the run ended before the signal"
     process.send_signal(signum)
 
 
-@pytest.mark.parametrize("to_file", [False, True], ids=["stdout", "output-file"])
-def test_replay_stops_cleanly_on_a_signal_at_a_random_moment(inputs: dict[str, Path], to_file: bool,
-                                                             tmp_path: Path) -> None:
-    rng = random.Random(8 + to_file)
-    for run in range(RUNS // 2):
+def _rounds(round_: Callable[[int], Any]) -> list[Any]:
+    """`round_(0)` … `round_(RUNS - 1)`, AT_ONCE at a time; the first failure is raised."""
+    with ThreadPoolExecutor(AT_ONCE) as pool:
+        return list(pool.map(round_, range(RUNS)))
+
+
+def test_replay_stops_cleanly_on_a_signal_at_a_random_moment(inputs: dict[str, Path], tmp_path: Path) -> None:
+    def round_(run: int) -> int:
+        rng = random.Random(run)
         signum = (signal.SIGINT, signal.SIGTERM)[run % 2]
+        to_file = run % 4 >= 2  # each signal with standard output and with --output, twice
         target = tmp_path / f"out-{run}.ndjson"
         args = [*CLI, "replay", str(inputs["replay"]), *(["--output", str(target)] if to_file else [])]
-        process = subprocess.Popen(args, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = _Drain(process.stdout), _Drain(process.stderr)  # type: ignore[arg-type]
-        if to_file:
-            _wait_for(lambda: target.exists() and target.stat().st_size > 0, "the first output")  # noqa: B023
-        else:
-            _wait_for(out.started.is_set, "the first output")
-        _interrupt(process, signum, rng)
-        code = process.wait(timeout=60)
-        written = target.read_text() if to_file else out.text()
-        lines = err.text().splitlines()
+        with subprocess.Popen(args, cwd=ROOT, env=env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as process:
+            out, err = _Drain(process.stdout), _Drain(process.stderr)  # type: ignore[arg-type]
+            if to_file:
+                _wait_for(lambda: target.exists() and target.stat().st_size > 0, "the first output")
+            else:
+                _wait_for(out.started.is_set, "the first output")
+            _interrupt(process, signum, rng)
+            code = process.wait(timeout=60)
+            written = target.read_text() if to_file else out.text()
+            lines = err.text().splitlines()
         assert code == 128 + signum, lines
         assert written.endswith("\n")
         events = [json.loads(line) for line in written.splitlines()]   # every line whole
@@ -110,14 +131,18 @@ def test_replay_stops_cleanly_on_a_signal_at_a_random_moment(inputs: dict[str, P
         assert [e["insert_id"] for e in events] == [webhook(n)["event_id"] for n in range(wrote)]
         assert lines[-2] == (f"interrupted ({signal.Signals(signum).name}) after {read} payloads; "
                              "the rest of the input was not read")
+        return read
+
+    # the signals landed at different moments of the runs
+    assert len(set(_rounds(round_))) == RUNS
 
 
 def test_send_keeps_every_event_not_accepted_on_a_signal_at_a_random_moment(inputs: dict[str, Path],
                                                                             tmp_path: Path) -> None:
     everything = {webhook(n)["event_id"] for n in range(SEND_COUNT)}
-    rng = random.Random(11)
-    outcomes = []
-    for run in range(RUNS):
+
+    def round_(run: int) -> int:
+        rng = random.Random(11 + run)
         signum = (signal.SIGINT, signal.SIGTERM)[run % 2]
         letters = tmp_path / f"dead-{run}.ndjson"
         # a flaky Amplitude keeps the run going: retries, backoff, throttled users, resent batches
@@ -125,14 +150,14 @@ def test_send_keeps_every_event_not_accepted_on_a_signal_at_a_random_moment(inpu
         with FakeAmplitude(api_key=KEY, faults=faults) as amplitude:
             args = [*CLI, "send", str(inputs["send"]), "--set", f"endpoint={amplitude.url}",
                     "--dead-letters", str(letters), "--throttle-pause", "0.5"]
-            process = subprocess.Popen(args, cwd=ROOT, env=env(AMPLITUDE_API_KEY=KEY),
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            err = _Drain(process.stderr)  # type: ignore[arg-type]
-            _wait_for(lambda: amplitude.stats()["requests"] > 0, "the first request")
-            _interrupt(process, signum, rng)
-            code = process.wait(timeout=120)
+            with subprocess.Popen(args, cwd=ROOT, env=env(AMPLITUDE_API_KEY=KEY),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as process:
+                err = _Drain(process.stderr)  # type: ignore[arg-type]
+                _wait_for(lambda: amplitude.stats()["requests"] > 0, "the first request")
+                _interrupt(process, signum, rng)
+                code = process.wait(timeout=120)
+                lines = err.text().splitlines()
             ingested = set(amplitude.ingested)
-        lines = err.text().splitlines()
         assert code == 128 + signum, lines
         assert f"read {SEND_COUNT:,} payloads: {SEND_COUNT:,} events, 0 skipped, 0 payload errors" in lines, lines
         sent = next(line for line in lines if line.startswith("sent to "))
@@ -144,9 +169,11 @@ def test_send_keeps_every_event_not_accepted_on_a_signal_at_a_random_moment(inpu
         assert ingested | set(kept_ids) == everything                 # none lost
         assert {k["dead_letter"]["reason"].split(":")[0] for k in kept} <= {"interrupted", "deadline passed"}
         assert "interrupted: every event not yet accepted is in the dead letters" in lines
-        outcomes.append((accepted, len(kept)))
+        return accepted
+
     # the signals landed at different stages of the runs (accepted counts go by whole batches)
-    assert len({accepted for accepted, _ in outcomes}) >= 3, outcomes
+    outcomes = _rounds(round_)
+    assert len(set(outcomes)) >= 3, outcomes
 
 
 @pytest.mark.parametrize("command", ["replay", "send"])
@@ -157,15 +184,14 @@ def test_a_signal_ends_a_read_of_standard_input_that_blocks(command: str, signum
     args = [*CLI, command, "-"]
     if command == "send":
         args += ["--set", "endpoint=http://127.0.0.1:9", "--dead-letters", str(tmp_path / "dead.ndjson")]
-    process = subprocess.Popen(args, cwd=ROOT, env=env(AMPLITUDE_API_KEY=KEY), stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert process.stdin is not None
-    first = json.dumps(webhook(1)).encode() + b"\n"
-    process.stdin.write(first)
-    process.stdin.flush()
-    time.sleep(3)       # started, and blocked reading what comes next
-    process.send_signal(signum)
-    out, err = process.communicate(timeout=60)
+    with subprocess.Popen(args, cwd=ROOT, env=env(AMPLITUDE_API_KEY=KEY), stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        process.stdin.write(json.dumps(webhook(1)).encode() + b"\n")
+        process.stdin.flush()
+        _wait_for(lambda: _blocked_reading_a_pipe(process.pid), "the process to block reading stdin")
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=60)
     lines = err.decode().splitlines()
     assert process.returncode == 128 + signum, lines
     if command == "replay":

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import PayloadError
 from ..runtime.mapping import CompiledMapping
+from ..runtime.result import ResultKind
 
-__all__ = ["DiffReport", "diff_mappings", "render_diff"]
+__all__ = ["DiffReport", "Example", "diff_mappings", "render_diff"]
 
 _MISSING: Any = object()
 
@@ -51,13 +51,13 @@ class DiffReport:
 
 
 def _outcome(mapping: CompiledMapping, payload: Any) -> tuple[str, Any]:
-    try:
-        result = mapping.apply(payload)
-    except PayloadError as exc:
-        return f"error at {exc.rule}", str(exc)
+    """The outcome's label (`events`, `skip: <rule>`, `error at <rule>`) and its events."""
+    result = mapping.result(payload)
+    if result.error is not None:
+        return f"{ResultKind.ERROR} at {result.error.rule}", None
     if result.skip is not None:
-        return f"skip: {result.skip.rule}", None
-    return "events", result.events
+        return f"{ResultKind.SKIP}: {result.skip.rule}", None
+    return ResultKind.EVENTS, result.events
 
 
 def diff_mappings(a: CompiledMapping, b: CompiledMapping, items: Iterable[tuple[str, Any]], *,
@@ -76,7 +76,7 @@ def diff_mappings(a: CompiledMapping, b: CompiledMapping, items: Iterable[tuple[
             report.transitions[(kind_a, kind_b)] += 1
             report.add_example(f"{kind_a} → {kind_b}", Example(where, payload_id, kind_a, kind_b), examples)
             continue
-        if kind_a != "events" or out_a == out_b:
+        if kind_a != ResultKind.EVENTS or out_a == out_b:
             continue
         report.changed += 1
         if len(out_a) != len(out_b):

@@ -27,7 +27,27 @@ from ..spec.plan import NOVALUE, RuleSpec, missing_message, no_value_test
 if TYPE_CHECKING:
     from ..runtime.mapping import CompiledMapping
 
-__all__ = ["Explanation", "RuleTrace", "explain"]
+__all__ = ["Explanation", "FilterStepTrace", "RuleTrace", "SkipCheck", "explain"]
+
+
+@dataclass(frozen=True, slots=True)
+class FilterStepTrace:
+    """A filter applied, and the value it gave (`NOVALUE`: none)."""
+
+    name: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SkipCheck:
+    """A skip rule checked: its id and reason, its place, and whether it matched."""
+
+    id: str
+    reason: str
+    rule: str
+    line: int
+    column: int
+    matched: bool
 
 
 @dataclass(slots=True)
@@ -44,8 +64,9 @@ class RuleTrace:
     found: Any = NOVALUE
     candidates: list[RuleTrace] = field(default_factory=list)
     winner: int | None = None
-    filters: list[tuple[str, Any]] = field(default_factory=list)
-    children: list[tuple[str, RuleTrace]] = field(default_factory=list)
+    filters: list[FilterStepTrace] = field(default_factory=list)
+    children: dict[str, RuleTrace] = field(default_factory=dict)
+    """The traces of an object's fields, by output key."""
     value: Any = NOVALUE
     error: str | None = None
     error_rule: str | None = None
@@ -71,9 +92,9 @@ class RuleTrace:
             out["fallbacks"] = [c.to_dict() for c in self.candidates]
             out["winner"] = self.winner
         if self.filters:
-            out["filters"] = [{"filter": name, "value": value} for name, value in self.filters]
+            out["filters"] = [{"filter": step.name, "value": step.value} for step in self.filters]
         if self.children:
-            out["fields"] = {key: child.to_dict() for key, child in self.children}
+            out["fields"] = {key: child.to_dict() for key, child in self.children.items()}
         if self.error is not None:
             out["error"] = {"rule": self.error_rule, "message": self.error}
         out["value" if self.value is not NOVALUE else "no_value"] = \
@@ -83,27 +104,29 @@ class RuleTrace:
 
 @dataclass(slots=True)
 class Explanation:
-    """A payload's whole story: lets, skip rules checked, events (one trace per event)."""
+    """A payload's whole story: lets (by name), skip rules checked (`skip`: the one that
+    matched), events (one trace per event), and the payload error `apply` would raise."""
 
     file: str
     payload_id: str | None
-    lets: list[tuple[str, RuleTrace]] = field(default_factory=list)
-    skips_checked: list[tuple[str, str, int, int, bool]] = field(default_factory=list)
-    skip: tuple[str, str, str, int, int] | None = None
+    lets: dict[str, RuleTrace] = field(default_factory=dict)
+    skips_checked: list[SkipCheck] = field(default_factory=list)
+    skip: SkipCheck | None = None
     events: list[RuleTrace] = field(default_factory=list)
-    error: dict[str, Any] | None = None
+    error: PayloadError | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form of the whole explanation."""
         out: dict[str, Any] = {"mapping": self.file, "payload_id": self.payload_id}
-        out["lets"] = {name: trace.to_dict() for name, trace in self.lets}
-        out["skip_rules"] = [{"id": i, "rule": p, "line": ln, "column": c, "matched": m}
-                             for i, p, ln, c, m in self.skips_checked]
+        out["lets"] = {name: trace.to_dict() for name, trace in self.lets.items()}
+        out["skip_rules"] = [{"id": s.id, "rule": s.rule, "line": s.line, "column": s.column,
+                              "matched": s.matched} for s in self.skips_checked]
         if self.skip is not None:
-            rule_id, reason, path, line, column = self.skip
-            out["skip"] = {"id": rule_id, "reason": reason, "rule": path, "line": line, "column": column}
+            skip = self.skip
+            out["skip"] = {"id": skip.id, "reason": skip.reason, "rule": skip.rule, "line": skip.line,
+                           "column": skip.column}
         if self.error is not None:
-            out["error"] = self.error
+            out["error"] = {"rule": self.error.rule, "path": self.error.path, "message": self.error.message}
         out["events"] = [trace.to_dict() for trace in self.events]
         return out
 
@@ -125,47 +148,46 @@ def explain(mapping: CompiledMapping, payload: Any) -> Explanation:
         budget = parts.output_budget
         if let.name in parts.measured and trace.error is None and json_size(trace.value, budget) > budget:
             trace.error, trace.error_rule, trace.value = over_budget(budget), let.rule.path, NOVALUE
-        story.lets.append((let.name, trace))
+        story.lets[let.name] = trace
         if trace.error is None:
             env[let.slot] = None if trace.value is NOVALUE else trace.value
     try:
         for skip in parts.skips:
             held = not is_false(tracer.evaluate(skip.when, skip.path + ".when"))
-            story.skips_checked.append((skip.id, skip.path, skip.line, skip.column, held))
+            checked = SkipCheck(skip.id, skip.reason, skip.path, skip.line, skip.column, held)
+            story.skips_checked.append(checked)
             if held:
-                story.skip = (skip.id, skip.reason, skip.path, skip.line, skip.column)
+                story.skip = checked
                 return story
         if parts.each is None:
             story.events.append(tracer.rule(parts.output))
         else:
-            items = tracer.evaluate(parts.each, "each.from")
+            items = tracer.evaluate(parts.each.source, "each.from")
             for item in items if isinstance(items, list) else []:
-                env[parts.item_slot or 0] = item
+                env[parts.each.slot] = item
                 for let in parts.lets:
                     if let.per_item:
                         env[let.slot] = UNSET
                 story.events.append(tracer.rule(parts.output))
     except PayloadError as exc:
-        story.error = {"rule": exc.rule, "path": exc.path, "message": exc.message}
+        story.error = exc
         return story
     failed = _first_error(story.events)
     if failed is not None:
         story.error = failed
     elif "fields" in parts.measured and json_size(story.outputs, parts.output_budget) > parts.output_budget:
-        over = events_error(story.outputs, parts.output_budget)
-        story.error = {"rule": over.rule, "path": over.path, "message": over.message}
+        story.error = events_error(story.outputs, parts.output_budget)
     return story
 
 
-def _first_error(traces: list[RuleTrace]) -> dict[str, Any] | None:
+def _first_error(traces: list[RuleTrace]) -> PayloadError | None:
     """The innermost error of the first failing rule: where `apply` would have raised."""
     for trace in traces:
-        found = _first_error([c for _, c in trace.children] + trace.candidates)
+        found = _first_error([*trace.children.values(), *trace.candidates])
         if found is not None:
             return found
         if trace.error is not None:
-            return {"rule": trace.error_rule or trace.path, "path": trace.json_path or "$",
-                    "message": trace.error}
+            return PayloadError(trace.error_rule or trace.path, trace.json_path or "$", trace.error)
     return None
 
 
@@ -231,7 +253,7 @@ class _Tracer:
                 value = step.fn(value)
             except FilterValueError as exc:
                 raise PayloadError(step.path, trace.json_path or "$", str(exc)) from None
-            trace.filters.append((step.name, NOVALUE if value is None else value))
+            trace.filters.append(FilterStepTrace(step.name, NOVALUE if value is None else value))
             if value is None:
                 value = NOVALUE
         if value is not NOVALUE and spec.filters and empty(value):
@@ -263,7 +285,7 @@ class _Tracer:
                 based = True
         for key, sub in spec.fields or []:
             child = self.rule(sub)
-            trace.children.append((key, child))
+            trace.children[key] = child
             if child.error is not None:
                 raise PayloadError(child.error_rule or child.path, child.json_path or "$", child.error)
             if child.value is not NOVALUE:

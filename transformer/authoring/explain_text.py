@@ -20,24 +20,23 @@ def render_explanation(story: Explanation, *, where: str = "") -> str:
     lines.append(f"{where}: {head}" if where else head)
     if story.lets:
         lines.append("let")
-        for name, trace in story.lets:
+        for name, trace in story.lets.items():
             _rule(lines, f"${name}", trace, story.file, 1)
     if story.skips_checked:
         lines.append("skip rules")
-        for rule_id, path, line, column, held in story.skips_checked:
-            verdict = "MATCHED: payload skipped" if held else "no"
-            lines.append(f"  {rule_id}  ({story.file}:{line}:{column}, {path}): {verdict}")
+        for check in story.skips_checked:
+            verdict = "MATCHED: payload skipped" if check.matched else "no"
+            lines.append(f"  {check.id}  ({story.file}:{check.line}:{check.column}, {check.rule}): {verdict}")
     if story.skip is not None:
-        rule_id, reason, *_ = story.skip
-        lines.append(f"result: skipped by {rule_id}: {reason}")
+        lines.append(f"result: skipped by {story.skip.id}: {story.skip.reason}")
         return "\n".join(lines)
     for n, event in enumerate(story.events, start=1):
         lines.append(f"event {n}" if len(story.events) > 1 else "event")
-        for key, child in event.children:
+        for key, child in event.children.items():
             _rule(lines, key, child, story.file, 1)
     if story.error is not None:
         error = story.error
-        lines.append(f"result: payload error at {error['rule']}: {error['message']} (at {error['path']})")
+        lines.append(f"result: payload error at {error.rule}: {error.message} (at {error.path})")
     elif story.events:
         lines.append(f"result: {len(story.events)} event{'s' if len(story.events) != 1 else ''}")
     else:
@@ -72,10 +71,10 @@ def _body(lines: list[str], trace: RuleTrace, file: str, depth: int) -> None:
     elif trace.children:
         if trace.expression is not None:
             lines.append(f"{pad}{trace.expression} ({trace.json_path})")
-        for key, child in trace.children:
+        for key, child in trace.children.items():
             _rule(lines, key, child, file, depth)
-    for name, value in trace.filters:
-        lines.append(f"{pad}| {name} → {_show(value)}")
+    for step in trace.filters:
+        lines.append(f"{pad}| {step.name} → {_show(step.value)}")
     if trace.error is not None:
         lines.append(f"{pad}ERROR: {trace.error}" + (f" (at {trace.json_path})" if trace.json_path else ""))
     elif not trace.children or trace.value is NOVALUE:

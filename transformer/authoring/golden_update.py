@@ -17,13 +17,13 @@ import yaml
 
 __all__ = ["update_expectations"]
 
-Edit = tuple[int, int, str]  # replace text[start:end] with the string
+_Edit = tuple[int, int, str]  # replace text[start:end] with the string
 
 
 def update_expectations(text: str, updates: Mapping[str, dict[str, Any]]) -> str:
     """The case file `text` with the `expect` of each case named in `updates` set to its value."""
     root = yaml.compose(text)
-    edits: list[Edit] = []
+    edits: list[_Edit] = []
     cases = _get(root, "cases") if isinstance(root, yaml.MappingNode) else None
     for case in cases.value if isinstance(cases, yaml.SequenceNode) else []:
         name = _get(case, "name")
@@ -58,7 +58,7 @@ def _same(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-def _changes(text: str, node: yaml.Node, new: Any) -> Iterator[Edit]:
+def _changes(text: str, node: yaml.Node, new: Any) -> Iterator[_Edit]:
     """Edits that turn `node`'s value into `new`, touching as little text as they can."""
     if _same(_value(node), new):
         return
@@ -105,11 +105,11 @@ def _line_after(text: str, at: int) -> int:
     return len(text) if newline < 0 else newline + 1
 
 
-def _delete_pair(text: str, key: yaml.Node, value: yaml.Node) -> Edit:
+def _delete_pair(text: str, key: yaml.Node, value: yaml.Node) -> _Edit:
     return _line_start(text, key.start_mark.index), _line_after(text, _content_end(value)), ""
 
 
-def _insert_key(text: str, mapping: yaml.Node, key: str, value: Any) -> Edit:
+def _insert_key(text: str, mapping: yaml.Node, key: str, value: Any) -> _Edit:
     assert isinstance(mapping, yaml.MappingNode) and mapping.value
     at = _line_after(text, _content_end(mapping))
     column = mapping.value[0][0].start_mark.column

@@ -1,5 +1,9 @@
 """Warnings that `validate` does not raise: a valid mapping that is probably wrong.
 
+Lint walks the compiled plan (`mapping.plan`: its rules, lets, skips, settings and the schemas it
+names) and places each warning through the plan's source index; each warning's `Problem.code` is
+a `LintCode`:
+
 - `unknown-path`: a payload path the input schema does not describe (a typo), with a suggestion;
 - `output-key`: an output key the output schema does not allow;
 - `or-fallback`: `a || b` where `a` can be false or 0, which `||` treats as missing;
@@ -17,77 +21,65 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import load_mapping
-from ..errors import PayloadError, Problem
+from ..errors import Problem, Severity, format_rule_path
 from ..expr.parse import ParseFailure, parse_expression
-from ..io.jsonio import read_json_file
 from ..runtime.mapping import CompiledMapping
-from ..spec.compiler import Plan
-from ..spec.yaml_source import SourceIndex, load_yaml_file
-from .paths import Finding, PathWalker, Place
+from ..spec.plan import RestSpec, RuleSpec
+from ..spec.yaml_source import PathKey
+from .lint_codes import LintCode
+from .paths import PathWalker, Place
 from .shapes import Shape, shape_of
 from .synth import allowed_combinations
 
-__all__ = ["lint_mapping"]
-
-PathKey = tuple[str | int, ...]
+__all__ = ["lint_compiled", "lint_mapping"]
 
 
 def lint_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,
                  settings_file: str | Path | None = None,
                  environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Every lint warning for a mapping (raises `SpecError` if it is not even valid)."""
-    mapping = load_mapping(path, settings, settings_file=settings_file,
-                           environ=environ if environ is not None else {})
-    located = load_yaml_file(path)
-    return _Linter(mapping, located.data, located.index).run()
+    return lint_compiled(load_mapping(path, settings, settings_file=settings_file,
+                                      environ=environ if environ is not None else {}))
 
 
-def _load_shape(schema_path: Path | None) -> tuple[Shape | None, dict[str, Any] | None]:
-    if schema_path is None:
-        return None, None
-    schema = read_json_file(schema_path)
-    return shape_of(schema), schema
+def lint_compiled(mapping: CompiledMapping) -> list[Problem]:
+    """Every lint warning for a compiled mapping, in the order of their places in the spec."""
+    return _Linter(mapping).run()
 
 
 class _Linter:
-    def __init__(self, mapping: CompiledMapping, data: dict[str, Any], index: SourceIndex) -> None:
+    def __init__(self, mapping: CompiledMapping) -> None:
         self.mapping = mapping
-        self.plan: Plan = mapping.plan
-        self.data = data
-        self.index = index
-        self.input_shape, self.input_schema = _load_shape(self.plan.input_schema)
-        self.output_shape, _ = _load_shape(self.plan.output_schema)
-        self.input_name = self.plan.input_schema.name if self.plan.input_schema else "the input schema"
+        self.plan = plan = mapping.plan
+        self.input_shape = shape_of(plan.input_schema.document) if plan.input_schema else None
+        self.output_shape = shape_of(plan.output_schema.document) if plan.output_schema else None
+        self.input_name = plan.input_schema.name if plan.input_schema else "the input schema"
         self.places: dict[str, Place | None] = {}
         self.problems: list[Problem] = []
-        settings = data.get("settings") or {}
-        self.boolean_settings = {n for n, d in settings.items()
-                                 if isinstance(d, dict) and d.get("type") in ("boolean", "integer")}
+        self.boolean_settings = {name for name, decl in plan.settings.decls.items()
+                                 if decl.type in ("boolean", "integer")}
 
-    def warn(self, path: PathKey, code: str, message: str, *, offset: int | None = None,
-             at_key: bool = False, severity: str = "warning") -> None:
-        problem = self.index.problem(path, _rule(path), f"{message} [{code}]", at_key=at_key,
-                                     offset=offset, severity=severity)
+    def warn(self, path: PathKey, code: LintCode, message: str, *, offset: int | None = None,
+             at_key: bool = False) -> None:
+        problem = self.plan.index.problem(path, format_rule_path(path), message, at_key=at_key,
+                                          offset=offset, severity=Severity.WARNING, code=code)
         if problem not in self.problems:
             self.problems.append(problem)
 
     def run(self) -> list[Problem]:
+        plan = self.plan
         root = Place(self.input_shape, "") if self.input_shape is not None else None
-        each = self.data.get("each")
-        if isinstance(each, dict) and isinstance(each.get("from"), str):
-            found = self.expression(each["from"], ("each", "from"), root)
-            item = each.get("as", "item")
-            self.places[item] = Place(found.shape.items, found.name + "[]") \
+        if plan.each is not None:
+            found = self.expression(plan.each.source.text, ("each", "from"), root)
+            self.places[plan.each.name] = Place(found.shape.items, found.name + "[]") \
                 if found is not None and found.shape.items is not None else None
-        for name, rule in (self.data.get("let") or {}).items():
-            self.places[name] = self.rule(rule, ("let", name), root)
-        for i, skip in enumerate(self.data.get("skip") or []):
-            if isinstance(skip, dict) and isinstance(skip.get("when"), str):
-                self.expression(skip["when"], ("skip", i, "when"), root)
-        input_spec = self.data.get("input") or {}
-        if isinstance(input_spec.get("id"), str):
-            self.expression(input_spec["id"], ("input", "id"), root)
-        self.fields(self.data.get("fields") or {}, ("fields",), root, self.output_shape)
+        for let in plan.lets:
+            self.places[let.name] = self.rule(let.rule, root)
+        for skip in plan.skips:
+            self.expression(skip.when.text, (*skip.key, "when"), root)
+        if plan.input_id is not None:
+            self.expression(plan.input_id.text, ("input", "id"), root)
+        self.fields(plan.output, root, self.output_shape)
         self.unused_settings()
         self.coverage()
         return sorted(self.problems, key=lambda p: (p.line, p.column, p.message))
@@ -99,63 +91,48 @@ class _Linter:
             ast = parse_expression(text)
         except ParseFailure:
             return None
-        walker = PathWalker(self.input_name, lambda name: self.places.get(name), self.boolean_settings)
+        walker = PathWalker(self.input_name, self.places.get, self.boolean_settings)
         found = walker.walk(ast, here)
         for finding in walker.findings:
-            self.report(finding, path)
+            self.warn(path, finding.code, finding.message, offset=finding.offset)
         return found
 
-    def report(self, finding: Finding, path: PathKey) -> None:
-        self.warn(path, finding.code, finding.message, offset=finding.offset)
-
-    def rule(self, raw: Any, path: PathKey, here: Place | None) -> Place | None:
-        if isinstance(raw, str):
-            return self.expression(raw, path, here)
-        if not isinstance(raw, dict):
-            return None
-        if isinstance(raw.get("when"), str):
-            self.expression(raw["when"], (*path, "when"), here)
+    def rule(self, spec: RuleSpec, here: Place | None) -> Place | None:
+        if spec.when is not None:
+            self.expression(spec.when.text, (*spec.key, "when"), here)
         found: Place | None = None
-        if isinstance(raw.get("from"), str):
-            found = self.expression(raw["from"], (*path, "from"), here)
-        for i, candidate in enumerate(raw.get("first") or []):
-            place = self.rule(candidate, (*path, "first", i), here)
+        if spec.source is not None:
+            found = self.expression(spec.source.text, spec.source_key, here)
+        for candidate in spec.first:
+            place = self.rule(candidate, here)
             found = found or place
-        rest = raw.get("rest")
-        if rest is not None:
-            self.rest(rest, (*path, "rest"), here)
-        if isinstance(raw.get("fields"), dict):
-            self.fields(raw["fields"], (*path, "fields"), here, None)
+        if spec.rest is not None:
+            self.rest(spec.rest, here)
+        if spec.fields is not None:
+            self.fields(spec, here, None)
         return found
 
-    def rest(self, rest: Any, path: PathKey, here: Place | None) -> None:
-        rest = {"from": rest} if isinstance(rest, str) else rest
-        if not isinstance(rest, dict) or not isinstance(rest.get("from"), str):
-            return
-        source = self.expression(rest["from"], (*path, "from"), here)
-        for i, item in enumerate(rest.get("except") or []):
-            key_path, item_path = (item, (*path, "except", i)) if isinstance(item, str) else \
-                (item.get("path"), (*path, "except", i, "path"))
-            if isinstance(item, dict) and isinstance(item.get("when"), str):
-                self.expression(item["when"], (*path, "except", i, "when"), here)
-            if isinstance(key_path, str) and source is not None:
-                self.expression(key_path, item_path, source)
+    def rest(self, rest: RestSpec, here: Place | None) -> None:
+        source = self.expression(rest.source.text, (*rest.key, "from"), here)
+        for exclusion in rest.exclusions:
+            if exclusion.when is not None:  # only an `except` item written as a mapping has one
+                self.expression(exclusion.when.text, (*exclusion.key[:-1], "when"), here)
+            if source is not None:
+                self.expression(exclusion.text, exclusion.key, source)
 
-    def fields(self, fields: dict[str, Any], path: PathKey, here: Place | None,
-               output: Shape | None) -> None:
-        for key, raw in fields.items():
-            child_path = (*path, key)
+    def fields(self, spec: RuleSpec, here: Place | None, output: Shape | None) -> None:
+        for key, sub in spec.fields or []:
             if output is not None and (output.properties or output.closed) and key not in output.properties:
                 allowed = ", ".join(sorted(output.properties)[:12])
                 name = self.plan.output_schema.name if self.plan.output_schema else "the output schema"
-                self.warn(child_path, "output-key", f"output key '{key}' is not allowed by {name} "
-                                                    f"(allowed: {allowed}, …)", at_key=True)
-            self.rule(raw, child_path, here)
+                self.warn(sub.key, LintCode.OUTPUT_KEY, f"output key '{key}' is not allowed by {name} "
+                                                        f"(allowed: {allowed}, …)", at_key=True)
+            self.rule(sub, here)
             nested = output.properties.get(key) if output is not None else None
-            if isinstance(raw, dict) and isinstance(raw.get("fields"), dict) and nested is not None:
-                for sub_key in raw["fields"]:
+            if sub.fields is not None and nested is not None:
+                for sub_key, leaf in sub.fields:
                     if (nested.properties or nested.closed) and sub_key not in nested.properties:
-                        self.warn((*child_path, "fields", sub_key), "output-key",
+                        self.warn(leaf.key, LintCode.OUTPUT_KEY,
                                   f"output key '{key}.{sub_key}' is not allowed by the output schema",
                                   at_key=True)
 
@@ -163,38 +140,36 @@ class _Linter:
 
     def unused_settings(self) -> None:
         used = self.plan.used_variables
-        for name, decl in (self.data.get("settings") or {}).items():
-            if name in used or (isinstance(decl, dict) and decl.get("used_by")):
+        for name, decl in self.plan.settings.decls.items():
+            if name in used or decl.used_by:
                 continue
-            self.warn(("settings", name), "unused-setting",
+            self.warn(("settings", name), LintCode.UNUSED_SETTING,
                       f"setting '{name}' is declared but no expression reads it "
                       "(say `used_by:` if something outside the mapping does)", at_key=True)
 
     def coverage(self) -> None:
-        config = (self.data.get("lint") or {}).get("coverage")
-        if not isinstance(config, dict) or self.input_schema is None:
+        config, schema = self.plan.coverage, self.plan.input_schema
+        if config is None or schema is None:
             return
-        over = [str(name) for name in config.get("over") or []]
-        names = str(config.get("names", ""))
-        declared = self.data.get("fields") or {}
+        names = config.names
+        declared = {key for key, _ in self.plan.output.fields or []}
         where: PathKey = ("fields", names) if names in declared else ("lint", "coverage")
         by_name: dict[Any, list[str]] = {}
-        for combo, payload in allowed_combinations(self.input_schema, over):
+        for combo, payload in allowed_combinations(schema.document, list(config.over)):
             label = "/".join(str(v) for v in combo)
             for problem in self.coverage_gap(label, payload, names, by_name):
-                self.warn(where, "coverage", problem)
+                self.warn(where, LintCode.COVERAGE, problem)
         for value, labels in by_name.items():
             if len(labels) > 1:
                 shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
-                self.warn(where, "coverage", f"{len(labels)} input combinations all become {names} "
-                                             f"{value} ({shown}): one name for different events")
+                self.warn(where, LintCode.COVERAGE, f"{len(labels)} input combinations all become {names} "
+                                                    f"{value} ({shown}): one name for different events")
 
     def coverage_gap(self, label: str, payload: Any, names: str,
                      by_name: dict[Any, list[str]]) -> Iterator[str]:
-        try:
-            result = self.mapping.apply(payload)
-        except PayloadError as exc:
-            yield f"{label}: the mapping fails on a payload the input schema allows: {exc}"
+        result = self.mapping.result(payload)
+        if result.error is not None:
+            yield f"{label}: the mapping fails on a payload the input schema allows: {result.error}"
             return
         if result.skip is not None:
             return
@@ -206,9 +181,3 @@ class _Linter:
                 yield f"{label}: the event has no {names}"
             else:
                 by_name.setdefault(json.dumps(value), []).append(label)
-
-
-def _rule(path: PathKey) -> str:
-    from ..errors import format_rule_path
-
-    return format_rule_path(path)

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..expr.parse import Node
+from .lint_codes import Finding, LintCode
 from .shapes import Shape
 
-__all__ = ["Finding", "PathWalker", "Place"]
+__all__ = ["PathWalker", "Place"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,15 +21,6 @@ class Place:
 
     shape: Shape
     name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """A warning about an expression, `offset` characters into its text."""
-
-    code: str
-    offset: int
-    message: str
 
 
 def _join(base: str, key: str) -> str:
@@ -101,7 +93,7 @@ class PathWalker:
         key: str = node["value"]
         if key in ("null", "true", "false") and node.get("pos") is not None:
             self.findings.append(Finding(
-                "bare-literal", node["pos"],
+                LintCode.BARE_LITERAL, node["pos"],
                 f"'{key}' here is a field called \"{key}\", not the literal: write `{key}` (in backquotes)"))
             return None
         if here is None:
@@ -122,7 +114,7 @@ class PathWalker:
         return None
 
     def _unknown(self, node: Node, message: str) -> None:
-        self.findings.append(Finding("unknown-path", node.get("pos", 0), message))
+        self.findings.append(Finding(LintCode.UNKNOWN_PATH, node.get("pos", 0), message))
 
     def check_or(self, node: Node, left: Node, place: Place | None) -> None:
         falsy_values = place is not None and place.shape.may_be("boolean", "integer", "number") \
@@ -131,7 +123,7 @@ class PathWalker:
         if falsy_values or setting:
             what = f"'{place.name}'" if place is not None else f"${left['value']}"
             self.findings.append(Finding(
-                "or-fallback", node.get("pos", 0),
+                LintCode.OR_FALLBACK, node.get("pos", 0),
                 f"`||` treats false and 0 as missing, and {what} can be false or 0: "
                 "use `first:` fallbacks, which move on only when there is no value"))
 

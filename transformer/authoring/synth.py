@@ -16,7 +16,7 @@ import jsonschema
 
 from ..spec.patterns import candidate_values
 
-__all__ = ["allowed_combinations", "candidate_values", "synthesize"]
+__all__ = ["allowed_combinations", "synthesize"]
 
 _PREFERENCE = ("object", "string", "integer", "number", "boolean", "array")
 

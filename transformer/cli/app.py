@@ -23,6 +23,8 @@ from . import (
     validate,
 )
 
+__all__ = ["HELP_SETTINGS", "app", "main"]
+
 # Plain help (as click writes it): flags show no type, values show their metavar
 HELP_SETTINGS = {"help_option_names": ["-h", "--help"]}
 

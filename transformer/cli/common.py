@@ -32,6 +32,7 @@ __all__ = [
     "SettingsOpt",
     "check_listen_address",
     "check_writable_file",
+    "err",
     "fail",
     "load_from_options",
     "make_destination",

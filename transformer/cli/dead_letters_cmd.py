@@ -29,6 +29,8 @@ from .common import (
 )
 from .serve import DataDirOpt
 
+__all__ = ["KINDS", "app", "list_letters", "resend_letters", "show"]
+
 app = typer.Typer(
     name="dead-letters",
     help="Dead letters kept by `transformer serve` in its data dir: list, show, resend.",

@@ -20,6 +20,8 @@ from .common import (
     load_from_options,
 )
 
+__all__ = ["diff"]
+
 
 def diff(
     mapping_a: Annotated[str, typer.Argument(metavar="A", help="A mapping spec (e.g. your edited one).")],

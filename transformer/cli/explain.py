@@ -23,6 +23,8 @@ from .common import (
     load_from_options,
 )
 
+__all__ = ["explain"]
+
 
 def explain(
     source: Annotated[str, typer.Argument(

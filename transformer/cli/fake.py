@@ -12,22 +12,24 @@ from ..destinations.fake import Faults
 from ..destinations.registry import DESTINATIONS, destination_kind
 from .common import check_listen_address, err, fail
 
-PortOpt = Annotated[int, typer.Option(metavar="PORT", help="Port on 127.0.0.1.")]
-ErrorRateOpt = Annotated[float, typer.Option(metavar="SHARE", help="Share of requests answered 503.")]
-ThrottleRateOpt = Annotated[float, typer.Option(metavar="SHARE", help="Share of requests answered 429.")]
-DropRateOpt = Annotated[float, typer.Option(metavar="SHARE",
+__all__ = ["fake", "fake_amplitude"]
+
+_PortOpt = Annotated[int, typer.Option(metavar="PORT", help="Port on 127.0.0.1.")]
+_ErrorRateOpt = Annotated[float, typer.Option(metavar="SHARE", help="Share of requests answered 503.")]
+_ThrottleRateOpt = Annotated[float, typer.Option(metavar="SHARE", help="Share of requests answered 429.")]
+_DropRateOpt = Annotated[float, typer.Option(metavar="SHARE",
                                             help="Share of connections dropped without answer.")]
 
 
 def fake(
     destination: Annotated[str, typer.Argument(
         metavar="DESTINATION", help=f"Which destination to fake: {', '.join(sorted(DESTINATIONS))}.")],
-    port: PortOpt = 8787,
+    port: _PortOpt = 8787,
     key: Annotated[str | None, typer.Option(metavar="KEY",
         help="Accept only this credential (the destination's key or token); default: any.")] = None,
-    error_rate: ErrorRateOpt = 0.0,
-    throttle_rate: ThrottleRateOpt = 0.0,
-    drop_rate: DropRateOpt = 0.0,
+    error_rate: _ErrorRateOpt = 0.0,
+    throttle_rate: _ThrottleRateOpt = 0.0,
+    drop_rate: _DropRateOpt = 0.0,
     retry_after: Annotated[float | None, typer.Option(metavar="SECONDS",
         help="Send Retry-After with every 503 and 429.")] = None,
 ) -> None:
@@ -41,12 +43,12 @@ def fake(
 
 
 def fake_amplitude(
-    port: PortOpt = 8787,
+    port: _PortOpt = 8787,
     api_key: Annotated[str | None, typer.Option(metavar="KEY",
         help="Accept only this key (default: any); read it from an environment variable in scripts.")] = None,
-    error_rate: ErrorRateOpt = 0.0,
-    throttle_rate: ThrottleRateOpt = 0.0,
-    drop_rate: DropRateOpt = 0.0,
+    error_rate: _ErrorRateOpt = 0.0,
+    throttle_rate: _ThrottleRateOpt = 0.0,
+    drop_rate: _DropRateOpt = 0.0,
 ) -> None:
     """Serve a fake Amplitude on 127.0.0.1 (send with --set endpoint=http://127.0.0.1:PORT);
     the same as `transformer fake amplitude`. Exit 1 when the port is taken, 2 for a bad option."""

@@ -9,9 +9,12 @@ from typing import Annotated
 import typer
 
 from ..authoring.lint import lint_mapping
-from ..errors import SettingsError, SpecError
+from ..authoring.lint_codes import LintCode
+from ..errors import SettingsError, Severity, SpecError
 from ..spec.settings import parse_assignments
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, resolve_mapping_path
+
+__all__ = ["lint"]
 
 
 def lint(
@@ -41,13 +44,14 @@ def lint(
             for message in exc.messages:
                 err(f"error: {message}")
             raise typer.Exit(2) from None
-        counts = {"error": 0, "warning": 0}
+        counts = dict.fromkeys(Severity, 0)
         for problem in problems:
-            if strict or (fail_on_unmapped and problem.message.endswith("[coverage]")):
-                problem = replace(problem, severity="error")
+            if strict or (fail_on_unmapped and problem.code == LintCode.COVERAGE):
+                problem = replace(problem, severity=Severity.ERROR)
             counts[problem.severity] += 1
             sys.stdout.write(problem.render(label=True) + "\n")
-        errors += counts["error"]
-        err(f"{path}: {counts['warning']} warning{'s' if counts['warning'] != 1 else ''}, "
-            f"{counts['error']} error{'s' if counts['error'] != 1 else ''}")
+        warnings, found = counts[Severity.WARNING], counts[Severity.ERROR]
+        errors += found
+        err(f"{path}: {warnings} warning{'s' if warnings != 1 else ''}, "
+            f"{found} error{'s' if found != 1 else ''}")
     raise typer.Exit(1 if errors else 0)

@@ -32,6 +32,8 @@ from .common import (
 from .progress import RunProgress
 from .signals import Stop
 
+__all__ = ["replay"]
+
 
 def replay(
     inputs: Annotated[list[str], typer.Argument(
@@ -144,24 +146,30 @@ class _Replay:
     def lines(self, where: str, payload: Any) -> bytes:
         """The NDJSON lines for one payload, written in one piece (or nothing, on an error)."""
         compiled, stats = self.compiled, self.stats
-        try:
-            if self.check_in is not None:
-                _raise_first(self.check_in.errors(payload), where, compiled, payload)
-            result = compiled.apply(payload)
-            if self.check_out is not None:
-                for event in result.events:
-                    _raise_first(self.check_out.errors(event), where, compiled, payload)
+        problems = self.check_in.errors(payload) if self.check_in is not None else []
+        result = compiled.result(payload) if not problems else None
+        if result is not None and result.error is not None:
+            problems = [result.error]
+        if result is not None and not problems and self.check_out is not None:
+            problems = next((found for found in map(self.check_out.errors, result.events) if found), [])
+        out = b""
+        if result is not None and not problems:
             if result.skip is not None:
                 stats.skips[result.skip.rule] += 1
                 if not self.include_skips:
                     return b""
                 return dumps({"skip": {"id": result.id, "rule": result.skip.rule,
                                        "reason": result.skip.reason}})
-            out = b"".join(_encode(event) for event in result.events)
-        except PayloadError as exc:
+            try:
+                out = b"".join(_encode(event) for event in result.events)
+            except PayloadError as exc:
+                problems = [exc]
+        if problems:
             stats.errors += 1
-            _report(where, compiled.payload_id(payload), exc)
+            for problem in problems[1:] + problems[:1]:  # as replay has always printed them:
+                _report(where, compiled.payload_id(payload), problem)  # the most relevant last
             return b""
+        assert result is not None
         stats.written += len(result.events)
         return out
 
@@ -172,15 +180,6 @@ def _encode(event: Any) -> bytes:
     except Exception as exc:  # noqa: BLE001 - e.g. nested too deeply for either JSON encoder
         raise PayloadError("fields", "$", f"the event cannot be written as JSON ({describe_failure(exc)})"
                            ) from None
-
-
-def _raise_first(errors: list[PayloadError], where: str, compiled: CompiledMapping,
-                 payload: object) -> None:
-    if not errors:
-        return
-    for extra in errors[1:]:
-        _report(where, compiled.payload_id(payload), extra)
-    raise errors[0]
 
 
 def _report(where: str, payload_id: str | None, exc: PayloadError) -> None:

@@ -34,6 +34,8 @@ from .common import (
 from .progress import RunProgress
 from .signals import Stop
 
+__all__ = ["DEFAULT_DEAD_LETTERS", "send"]
+
 DEFAULT_DEAD_LETTERS = "dead-letters.ndjson"
 
 

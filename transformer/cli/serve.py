@@ -33,6 +33,8 @@ from .common import (
     make_destination,
 )
 
+__all__ = ["EVENT_LOOPS", "HTTP_PARSERS", "MIN_SECRET_LENGTH", "DataDirOpt", "serve"]
+
 HTTP_PARSERS = ("auto", "h11", "httptools")
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import IO, Any
 
-__all__ = ["Stop"]
+__all__ = ["SIGNALS", "Stop"]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

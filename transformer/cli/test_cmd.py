@@ -10,6 +10,8 @@ from ..authoring.golden import CaseResult, load_cases, run_cases, update_cases
 from ..errors import TransformerError
 from .common import DEFAULT_MAPPING, MappingOpt, err, load_from_options, resolve_mapping_path
 
+__all__ = ["test"]
+
 
 def test(
     mappings: Annotated[list[str] | None, typer.Argument(

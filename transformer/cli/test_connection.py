@@ -23,6 +23,8 @@ from .common import (
     make_destination,
 )
 
+__all__ = ["DEADLINE", "REQUEST_TIMEOUT", "TEST_USER", "connection_event", "test_connection"]
+
 TEST_USER = "transformer-test-connection"
 # one request may take REQUEST_TIMEOUT; a retry is started only within DEADLINE: under 10 s in all
 REQUEST_TIMEOUT = 4.0

@@ -12,6 +12,8 @@ from ..errors import SettingsError, SpecError
 from ..spec.settings import parse_assignments
 from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, resolve_mapping_path
 
+__all__ = ["validate"]
+
 
 def validate(
     files: Annotated[list[str] | None, typer.Argument(

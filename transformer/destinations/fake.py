@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 import orjson
 
@@ -117,7 +117,7 @@ class FakeServer:
                     "duplicates": sum(self.state.received.values()) - len(self.state.kept),
                     "statuses": {str(k): v for k, v in sorted(self.state.statuses.items())}}
 
-    def start(self) -> FakeServer:
+    def start(self) -> Self:
         """Serve in a background thread."""
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-destination",
                                         daemon=True)
@@ -132,7 +132,7 @@ class FakeServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

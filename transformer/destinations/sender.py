@@ -35,7 +35,7 @@ from .base import Destination, Key, Response, RetryPolicy, UnencodableError, Ver
 from .dead_letters import DeadLetterSink, DeadLetterWriter
 from .report import Outgoing, SendInterrupted, SendReport
 
-__all__ = ["Sender"]
+__all__ = ["SET_ASIDE", "UNDELIVERED", "Sender"]
 
 SET_ASIDE = "set_aside"
 UNDELIVERED = "undelivered"

@@ -32,12 +32,12 @@ from .functions import (
     specialize,
 )
 from .parse import Node, ParseFailure, parse_expression
-from .runtime import RUNTIME, UNSET
+from .runtime import RUNTIME
 
 __all__ = [
-    "UNSET",
     "CompiledExpr",
     "ExprError",
+    "Fn",
     "Namespace",
     "Scope",
     "compile_expression",

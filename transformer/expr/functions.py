@@ -27,13 +27,17 @@ from jmespath import exceptions as jexc
 from jmespath import functions as jfunctions
 from jmespath import visitor as jvisitor
 
+from ..errors import describe_value, python_types
+
 __all__ = [
     "FUNCTIONS",
     "EvalError",
     "FunctionDef",
     "check_constant_argument",
+    "is_blank",
     "make_value_call",
     "path_exists",
+    "sha256_of",
     "specialize",
 ]
 
@@ -132,8 +136,6 @@ def check_constant_argument(fdef: FunctionDef, i: int, value: Any) -> str | None
 
 
 def _type_message(fdef: FunctionDef, i: int, value: Any) -> str:
-    from ..errors import describe_value
-
     wanted = " or ".join(t.replace("array-", "array of ") + ("s" if t.startswith("array-") else "")
                          for t in fdef.arg_types(i))
     return f"argument {i + 1} of {fdef.name}() must be {wanted}, got {describe_value(value)}"
@@ -160,8 +162,8 @@ def _checker(types: Sequence[str]) -> Callable[[Any], bool] | None:
     tests: list[Callable[[Any], bool]] = []
     for name in types:
         kind, _, sub = name.partition("-")
-        pytypes = _PYTYPES[kind]
-        tests.append(_array_test(pytypes, _PYTYPES[sub]) if sub else _type_test(pytypes))
+        pytypes = _pytypes(kind)
+        tests.append(_array_test(pytypes, _pytypes(sub)) if sub else _type_test(pytypes))
     if len(tests) == 1:
         return tests[0]
     return lambda v: any(test(v) for test in tests)
@@ -175,10 +177,9 @@ def _array_test(pytypes: tuple[type, ...], subtypes: tuple[type, ...]) -> Callab
     return lambda value: type(value) in pytypes and all(type(x) in subtypes for x in value)
 
 
-_PYTYPES: dict[str, tuple[type, ...]] = {
-    "boolean": (bool,), "array": (list,), "object": (dict,), "null": (type(None),), "string": (str,),
-    "number": (int, float), "expref": (jvisitor._Expression,), "any": (),
-}
+def _pytypes(name: str) -> tuple[type, ...]:
+    """The Python types of a JMESPath type name: a JSON type's, or an `expref`'s."""
+    return (jvisitor._Expression,) if name == "expref" else python_types(name)
 
 
 def make_value_call(fdef: FunctionDef) -> Callable[..., Any]:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from jmespath import exceptions, lexer, parser
 
-__all__ = ["ParseFailure", "parse_expression"]
+__all__ = ["Node", "ParseFailure", "parse_expression"]
 
 Node = dict[str, Any]
 

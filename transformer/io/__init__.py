@@ -1,1 +1,3 @@
 """Payload readers and writers, and schema checks of payloads."""
+
+__all__: list[str] = []

@@ -23,8 +23,18 @@ import orjson
 
 from .split import BOM, Piece, Splitter, depth_exceeds
 
-__all__ = ["DEFAULT_MAX_DEPTH", "InputError", "Item", "TooDeepError", "depth_exceeds", "dumps",
-           "loads_payload", "parse_item", "read_items", "read_json_file"]
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "InputError",
+    "Item",
+    "TooDeepError",
+    "dumps",
+    "loads",
+    "loads_payload",
+    "parse_item",
+    "read_items",
+    "read_json_file",
+]
 
 DEFAULT_MAX_DEPTH = 128
 """How deeply a payload's arrays and objects may nest; deeper input is a payload error."""

@@ -1,8 +1,16 @@
-"""Check payloads and output events against the JSON Schemas a mapping names."""
+"""The JSON Schemas a mapping names: read and checked once per content, and payloads and output
+events checked against them.
+
+Checking a schema against its metaschema is the costly part of loading a mapping (about a
+quarter of a second for the 2,300-line Customer.io schema), so a process checks each distinct
+text once: `read_schema_file` remembers the SHA-256 of every text it found valid.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,20 +18,70 @@ import jsonschema
 from jsonschema.exceptions import relevance
 
 from ..errors import PayloadError, describe_value, short_repr
-from .jsonio import read_json_file
 
-__all__ = ["SchemaCheck"]
+__all__ = ["SchemaCheck", "SchemaFile", "SchemaFileError", "read_schema_file", "trust_schema_digests"]
+
+
+class SchemaFileError(ValueError):
+    """A schema file that is not JSON, or not a valid JSON Schema: `str()` says which, to follow
+    the file's name (`x.json is not readable JSON: …`)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SchemaFile:
+    """A JSON Schema read from a file: where, its text, that text's SHA-256, the document."""
+
+    path: Path
+    raw: bytes
+    digest: str
+    document: Any
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+_VALID: dict[str, None] = {}   # digests of texts found valid (insertion-ordered, bounded)
+_REMEMBERED = 64
+
+
+def read_schema_file(path: Path, raw: bytes | None = None) -> SchemaFile:
+    """Parse a schema (from `raw` when given, else from `path`) and check it against its
+    metaschema, unless a text with the same SHA-256 was found valid before in this process.
+    A UTF-8 byte order mark is accepted. Raises `OSError`, or `SchemaFileError` saying what
+    is wrong."""
+    raw = path.read_bytes() if raw is None else raw
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        document = json.loads(raw.decode("utf-8-sig"))
+    except ValueError as exc:  # UnicodeDecodeError is one
+        raise SchemaFileError(f"not readable JSON: {exc}") from None
+    if digest not in _VALID:
+        try:
+            jsonschema.validators.validator_for(document).check_schema(document)
+        except jsonschema.SchemaError as exc:
+            raise SchemaFileError(f"not a valid JSON Schema: {exc.message}") from None
+        trust_schema_digests([digest])
+    return SchemaFile(path, raw, digest, document)
+
+
+def trust_schema_digests(digests: list[str]) -> None:
+    """Remember texts as valid schemas without checking them (a process that receives a mapping
+    compiled and checked elsewhere)."""
+    for digest in digests:
+        _VALID[digest] = None
+    while len(_VALID) > _REMEMBERED:
+        del _VALID[next(iter(_VALID))]
 
 
 class SchemaCheck:
     """A compiled validator for one schema; `errors` lists each violation as a `PayloadError`."""
 
-    def __init__(self, path: Path, rule: str) -> None:
-        schema = read_json_file(path)
-        cls = jsonschema.validators.validator_for(schema)
-        self.validator = cls(schema)
+    def __init__(self, schema: SchemaFile, rule: str) -> None:
+        document = schema.document
+        self.validator = jsonschema.validators.validator_for(document)(document)
         self.rule = rule
-        self.name = path.name
+        self.name = schema.name
 
     def errors(self, instance: Any) -> list[PayloadError]:
         """Every violation, most relevant first; a missing required key is reported at its own

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import orjson
 
-__all__ = ["BOM", "Piece", "Splitter", "depth_exceeds"]
+__all__ = ["BOM", "CHUNK", "Piece", "Splitter", "depth_exceeds"]
 
 BOM = b"\xef\xbb\xbf"
 CHUNK = 1 << 16

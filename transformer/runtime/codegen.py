@@ -269,15 +269,15 @@ def generate(plan: Plan) -> tuple[Callable[[Any], Any], str]:
             gen.emit(2, "raise _events_error(_out, _BUDGET)")
         gen.emit(1, "return [{} if _out is _NV else _out]")
     else:
-        gen.expression(1, "_items", each, "each.from")
+        gen.expression(1, "_items", each.source, "each.from")
         gen.emit(1, "if _items is None:")
         gen.emit(2, "return []")
         gen.emit(1, "if type(_items) is not list:")
-        gen.emit(2, f"raise _PayloadError('each.from', {each.json_path()!r}, 'expected a list')")
+        gen.emit(2, f"raise _PayloadError('each.from', {each.source.json_path()!r}, 'expected a list')")
         gen.emit(1, "_events = []")
         gen.emit(1, "_left = _BUDGET")
         gen.emit(1, "for _item in _items:")
-        gen.emit(2, f"env[{plan.item_slot}] = _item")
+        gen.emit(2, f"env[{each.slot}] = _item")
         for let in plan.lets:
             if let.per_item:
                 gen.emit(2, f"env[{let.slot}] = _U")

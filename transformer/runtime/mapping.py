@@ -1,25 +1,82 @@
-"""Apply a compiled mapping to payloads: pure, no I/O, never sees YAML text."""
+"""Apply a compiled mapping to payloads: pure, no I/O.
+
+A compiled mapping pickles as its `Recipe`: the YAML text, its file name, the files it names (as
+read), the resolved values of its non-secret settings, the output budget, and the destinations
+and sources it could name (with the settings they declare). Unpickling
+compiles the recipe again, once per process (later copies of the same recipe are the same
+object), without reading the environment or any file.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import PayloadError
 from ..expr.budget import DEFAULT_OUTPUT_BUDGET
+from ..io.schema_check import trust_schema_digests
 from ..spec.compiler import Plan, compile_spec
 from ..spec.components import Components
+from ..spec.origin import Origin, SpecFiles
 from ..spec.settings import Settings, read_settings_file
-from ..spec.yaml_source import load_yaml_file
+from ..spec.yaml_source import load_yaml_file, load_yaml_text
 from .codegen import describe_failure, generate
 from .result import Result, Skip
 
-__all__ = ["CompiledMapping", "Result", "Skip", "load_mapping"]
+__all__ = ["CompiledMapping", "Recipe", "load_mapping"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """What a mapping is compiled from, all plain data: what a pickled mapping holds. Secret
+    settings are left out (a process that needs one resolves it there)."""
+
+    origin: Origin
+    settings: Mapping[str, Any]
+    output_budget: int
+    components: Components | None = None
+
+    def key(self) -> str:
+        """A SHA-256 of everything the compiled mapping depends on."""
+        files = {name: [found.path, None if found.raw is None else hashlib.sha256(found.raw).hexdigest()]
+                 for name, found in sorted(self.origin.files.items())}
+        text = json.dumps([self.origin.text, self.origin.file, files, self.settings, self.output_budget,
+                           repr(self.components)], sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def compile(self) -> CompiledMapping:
+        """Compile the recipe (its schemas trusted as checked where it was made)."""
+        origin = self.origin
+        trust_schema_digests([hashlib.sha256(found.raw).hexdigest()
+                              for found in origin.files.values() if found.raw is not None])
+        plan = compile_spec(load_yaml_text(origin.text, origin.file), given=self.settings, environ={},
+                            output_budget=self.output_budget, files=SpecFiles(origin.file, origin.files),
+                            components=self.components)
+        return CompiledMapping(plan)
+
+
+_COMPILED: dict[str, CompiledMapping] = {}
+_KEPT = 16  # compiled recipes a process keeps
+
+
+def _from_recipe(recipe: Recipe) -> CompiledMapping:
+    """What unpickling does: the recipe compiled, once per process."""
+    key = recipe.key()
+    found = _COMPILED.get(key)
+    if found is None:
+        found = _COMPILED[key] = recipe.compile()
+        while len(_COMPILED) > _KEPT:
+            del _COMPILED[next(iter(_COMPILED))]
+    return found
 
 
 class CompiledMapping:
-    """A loaded, checked mapping; `apply` turns one payload into a `Result`."""
+    """A loaded, checked mapping; `apply` turns one payload into a `Result`. Picklable: see
+    `Recipe`."""
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -31,6 +88,17 @@ class CompiledMapping:
 
     def __repr__(self) -> str:
         return f"CompiledMapping({self.file!r}, settings={self.settings!r})"
+
+    @property
+    def recipe(self) -> Recipe:
+        """What this mapping is compiled from; `recipe.compile()` makes an equal mapping."""
+        plan = self.plan
+        values = {name: value for name, value in plan.settings.resolved.items()
+                  if not plan.settings.decls[name].secret}
+        return Recipe(plan.origin, values, plan.output_budget, plan.components)
+
+    def __reduce__(self) -> tuple[Any, tuple[Recipe]]:
+        return _from_recipe, (self.recipe,)
 
     def payload_id(self, payload: Any) -> str | None:
         """The payload's id by the mapping's `input.id` expression, or None."""

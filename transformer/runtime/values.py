@@ -29,10 +29,13 @@ def _trie(paths: list[tuple[str, ...]]) -> Trie:
 
 
 def rest_copier(rest: RestSpec) -> tuple[Any, list[Exclusion]]:
-    """For a `rest` rule: the fixed trie when no exclusion has a condition, else a function of
-    (object, flags) that copies with the exclusions whose flags are on, and the conditional ones."""
-    fixed = [e.keys for e in rest.exclusions if e.when is None]
-    conditional = [e for e in rest.exclusions if e.when is not None]
+    """For a `rest` rule: the fixed trie when no exclusion has a condition that depends on the
+    payload, else a function of (object, flags) that copies with the exclusions whose flags are
+    on, and those conditional exclusions. A condition decided at load (on settings) makes its
+    exclusion fixed, or drops it."""
+    fixed = [e.keys for e in rest.exclusions
+             if e.when is None or (e.when.const and not is_false(e.when.value))]
+    conditional = [e for e in rest.exclusions if e.when is not None and not e.when.const]
     if not conditional:
         return _trie(fixed), []
     prune = rest.prune_empty

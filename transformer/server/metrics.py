@@ -11,7 +11,15 @@ import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["HTTP_LIMIT_REASONS", "Counter", "Gauge", "Histogram", "ReceiverMetrics", "Registry"]
+__all__ = [
+    "HTTP_LIMIT_REASONS",
+    "Counter",
+    "Gauge",
+    "Histogram",
+    "Labels",
+    "ReceiverMetrics",
+    "Registry",
+]
 
 HTTP_LIMIT_REASONS = ("headers_too_large", "request_timeout", "body_timeout", "too_many_connections",
                       "evicted")

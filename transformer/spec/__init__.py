@@ -1,1 +1,3 @@
 """YAML spec → a checked plan: source index, schema check, settings, compiler."""
+
+__all__: list[str] = []

@@ -13,15 +13,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from ..errors import Problem, SettingsError, SpecError, did_you_mean, format_rule_path, unknown_name
 from ..expr import CompiledExpr, ExprError, Namespace, Scope, compile_expression
 from ..expr.budget import DEFAULT_OUTPUT_BUDGET
 from ..filters import FILTERS, FilterArgError, FilterFn
-from ..io.jsonio import read_json_file
+from ..io.schema_check import SchemaFile, SchemaFileError, read_schema_file
 from .components import Components
 from .growth import UNCHECKED_COPIES, Growth
+from .origin import Origin, SpecFiles
 from .patterns import PatternSpec
 from .plan import NO_VALUE_SOURCES, Exclusion, FilterStep, RestSpec, RuleSpec
 from .schema import check_spec_schema
@@ -33,18 +32,17 @@ from .settings import (
     resolve_setting_patterns,
     resolve_settings,
 )
-from .yaml_source import Located, SourceIndex
+from .yaml_source import Located, PathKey, SourceIndex
 
-__all__ = ["LetSpec", "Plan", "SkipSpec", "compile_spec"]
+__all__ = ["CoverageSpec", "EachSpec", "LetSpec", "Plan", "SkipSpec", "compile_spec"]
 
-PathKey = tuple[str | int, ...]
-SOURCE_KEYS = ("from", "const", "first", "rest", "fields")
-RULE_KEYS = {*SOURCE_KEYS, "description", "when", "filters", "no_value", "required"}
+_SOURCE_KEYS = ("from", "const", "first", "rest", "fields")
+_RULE_KEYS = {*_SOURCE_KEYS, "description", "when", "filters", "no_value", "required"}
 
 
 @dataclass(slots=True)
 class SkipSpec:
-    """A compiled skip rule."""
+    """A compiled skip rule, at `key` in the spec."""
 
     id: str
     when: CompiledExpr
@@ -52,6 +50,25 @@ class SkipSpec:
     path: str
     line: int
     column: int
+    key: PathKey = ()
+
+
+@dataclass(slots=True)
+class EachSpec:
+    """`each`: the list expression, and the variable (name and slot) each element is bound to."""
+
+    source: CompiledExpr
+    name: str
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageSpec:
+    """`lint: coverage:`: the input fields whose value combinations lint tries, and the output
+    field that names the event."""
+
+    over: tuple[str, ...]
+    names: str
 
 
 @dataclass(slots=True)
@@ -71,21 +88,22 @@ class Plan:
 
     file: str
     name: str
-    description: str
     settings: Settings
     lets: list[LetSpec]
     skips: list[SkipSpec]
     output: RuleSpec
-    each: CompiledExpr | None
-    item_slot: int | None
+    each: EachSpec | None
     input_id: CompiledExpr | None
-    input_schema: Path | None
-    output_schema: Path | None
+    input_schema: SchemaFile | None
+    output_schema: SchemaFile | None
     cases: Path | None
     namespace: Namespace
     slot_count: int
+    index: SourceIndex
+    origin: Origin
+    coverage: CoverageSpec | None
+    """The text, file name and named files it was compiled from (what a pickled mapping carries)."""
     used_variables: set[str] = field(default_factory=set)
-    index: SourceIndex | None = None
     output_budget: int = DEFAULT_OUTPUT_BUDGET
     measured: list[str] = field(default_factory=list)
     """What is measured against the output budget: lets by name, and "fields" (the events)."""
@@ -93,26 +111,31 @@ class Plan:
     """Where `send` and `serve` deliver the events (the spec's `destination:`, or the override)."""
     source: str | None = None
     """Where `serve` takes payloads from (the spec's `source:`)."""
+    components: Components | None = None
+    """The destinations and sources the spec could name, as given to the compiler."""
 
 
 def compile_spec(located: Located, *, given: Mapping[str, Any] | None = None,
                  file_values: Mapping[str, Any] | None = None,
                  environ: Mapping[str, str] | None = None,
-                 output_budget: int = DEFAULT_OUTPUT_BUDGET,
+                 output_budget: int = DEFAULT_OUTPUT_BUDGET, files: SpecFiles | None = None,
                  components: Components | None = None) -> Plan:
     """Check and compile a composed spec; raises `SpecError` or `SettingsError`.
 
-    `environ` is the environment settings are read from (None: none). `components` are the
+    `environ` is the environment settings are read from (None: none). The files the spec names
+    are found through `files` (default: on disk, beside the spec). `components` are the
     destinations and sources the spec may name, with their settings; without them the names are
     taken unchecked and declare no settings."""
-    return _SpecCompiler(located, output_budget).run(given, file_values, environ, components)
+    return _SpecCompiler(located, output_budget, files).run(given, file_values, environ, components)
 
 
 class _SpecCompiler:
-    def __init__(self, located: Located, output_budget: int) -> None:
+    def __init__(self, located: Located, output_budget: int, files: SpecFiles | None) -> None:
+        self.located = located
         self.data = located.data
         self.index = located.index
         self.file = located.index.file
+        self.files = files if files is not None else SpecFiles(self.file)
         self.problems: list[Problem] = []
         self.growth = Growth()
         self.scope = Scope(guarded=self.growth.guarded, budget=output_budget)
@@ -158,8 +181,8 @@ class _SpecCompiler:
         scope.secret = frozenset(n for n, d in decls.items() if d.secret)
         self.slot_count = 1
         scope.undefined_hint = self.undefined_hint
-        item_slot, each = self.each(data.get("each"))
-        lets = self.lets(data.get("let"), item_slot)
+        each = self.each(data.get("each"))
+        lets = self.lets(data.get("let"), each.slot if each is not None else None)
         skips = self.skips(data.get("skip"))
         output = self.rule(data.get("fields", {}), ("fields",), "null", top=True)
         output_spec = _section(data, "output")
@@ -178,13 +201,14 @@ class _SpecCompiler:
         if each is not None or self.growth.rule(output).copies > UNCHECKED_COPIES:
             measured.append("fields")
         return Plan(
-            file=self.file, name=str(data.get("name", Path(self.file).stem)),
-            description=str(data.get("description", "")), settings=settings, lets=lets,
-            skips=skips, output=output, each=each, item_slot=item_slot, input_id=input_id,
+            file=self.file, name=str(data.get("name", Path(self.file).stem)), settings=settings,
+            lets=lets, skips=skips, output=output, each=each, input_id=input_id,
             input_schema=input_schema, output_schema=output_schema, cases=cases,
-            namespace=scope.ns, slot_count=self.slot_count, used_variables=scope.used,
-            index=self.index, output_budget=scope.budget, measured=measured,
-            destination=destination, source=source)
+            namespace=scope.ns, slot_count=self.slot_count, index=self.index,
+            origin=Origin(self.located.text, self.file, dict(self.files.found)),
+            coverage=_coverage(data.get("lint")),
+            used_variables=scope.used, output_budget=scope.budget, measured=measured,
+            destination=destination, source=source, components=components)
 
     def undefined_hint(self, name: str) -> str:
         lets = self.data.get("let") if isinstance(self.data.get("let"), dict) else {}
@@ -213,7 +237,7 @@ class _SpecCompiler:
 
     # settings ----------------------------------------------------------------------------
 
-    def settings(self, raw: Any, input_schema: Path | None) -> dict[str, SettingDecl]:
+    def settings(self, raw: Any, input_schema: SchemaFile | None) -> dict[str, SettingDecl]:
         decls: dict[str, SettingDecl] = {}
         if not isinstance(raw, dict):
             return decls
@@ -260,7 +284,7 @@ class _SpecCompiler:
         return decls
 
     def pattern_spec(self, spec: dict[str, Any], path: PathKey,
-                     input_schema: Path | None) -> PatternSpec | None:
+                     input_schema: SchemaFile | None) -> PatternSpec | None:
         raw = spec.get("patterns")
         if not isinstance(raw, dict) or not isinstance(raw.get("over"), list):
             return None  # absent, or the schema check reports it
@@ -277,18 +301,18 @@ class _SpecCompiler:
 
     # variables ---------------------------------------------------------------------------
 
-    def each(self, raw: Any) -> tuple[int | None, CompiledExpr | None]:
+    def each(self, raw: Any) -> EachSpec | None:
         if not isinstance(raw, dict) or not isinstance(raw.get("from"), str):
-            return None, None
+            return None
         name = raw.get("as", "item")
         if not isinstance(name, str):
-            return None, None
+            return None
         expr = self.expression(raw["from"], ("each", "from"))
         if name in self.scope.constants or name in self.scope.secret:
             self.problem(("each", "as"), f"'{name}' is already the name of a setting")
         slot = self.new_slot(name)
         self.growth.each(name, raw["from"])
-        return slot, expr
+        return EachSpec(expr, name, slot) if expr is not None else None
 
     def new_slot(self, name: str) -> int:
         slot = self.slot_count
@@ -342,7 +366,8 @@ class _SpecCompiler:
             compiled = self.expression(when, (*path, "when"), condition=True)
             if compiled is not None and isinstance(rule_id, str) and isinstance(reason, str):
                 pos = self.index.value_at(path)
-                out.append(SkipSpec(rule_id, compiled, reason, format_rule_path(path), pos.line, pos.column))
+                out.append(SkipSpec(rule_id, compiled, reason, format_rule_path(path), pos.line, pos.column,
+                                    path))
         return out
 
     # expressions -------------------------------------------------------------------------
@@ -361,13 +386,12 @@ class _SpecCompiler:
 
     def rule(self, raw: Any, path: PathKey, no_value: str, *, top: bool = False) -> RuleSpec | None:
         pos = self.index.value_at(path)
-        spec = RuleSpec(path=format_rule_path(path), line=pos.line, column=pos.column,
-                        no_value=no_value)
-        if isinstance(raw, str):
+        shorthand = isinstance(raw, str)
+        spec = RuleSpec(path=format_rule_path(path), key=path,
+                        source_key=path if shorthand else (*path, "from"),
+                        line=pos.line, column=pos.column, no_value=no_value)
+        if shorthand:
             raw = {"from": raw}
-            shorthand = True
-        else:
-            shorthand = False
         if not isinstance(raw, dict):
             return None
         if top:
@@ -377,10 +401,10 @@ class _SpecCompiler:
             spec.no_value = level
         spec.description = str(raw.get("description", ""))
         spec.required = raw.get("required") is True
-        sources = [k for k in SOURCE_KEYS if k in raw]
+        sources = [k for k in _SOURCE_KEYS if k in raw]
         if sorted(sources) == ["fields", "rest"]:
             pass
-        elif not sources and not set(raw) <= RULE_KEYS:
+        elif not sources and not set(raw) <= _RULE_KEYS:
             return None  # an unknown key, reported by the schema check, is the likelier mistake
         elif len(sources) != 1:
             found = f" (found: {', '.join(sources)})" if sources else ""
@@ -392,7 +416,7 @@ class _SpecCompiler:
             spec.when = self.expression(raw["when"], (*path, "when"), condition=True)
             ok = ok and spec.when is not None
         if "from" in raw:
-            spec.source = self.expression(raw["from"], path if shorthand else (*path, "from"))
+            spec.source = self.expression(raw["from"], spec.source_key)
             ok = ok and spec.source is not None
         if "const" in raw:
             spec.const = raw["const"]
@@ -446,14 +470,10 @@ class _SpecCompiler:
             when = self.expression(item["when"], (*item_path, "when"), condition=True) \
                 if "when" in item else None
             if keys is not None and ("when" not in item or when is not None):
-                if when is not None and when.const:
-                    if when.value in (None, False, "", [], {}):
-                        continue
-                    when = None
-                exclusions.append(Exclusion(keys, when))
+                exclusions.append(Exclusion(keys, when, item["path"], key_path))
         if source is None:
             return None
-        return RestSpec(source, exclusions, raw.get("prune_empty") is True, format_rule_path(path))
+        return RestSpec(source, exclusions, raw.get("prune_empty") is True, format_rule_path(path), path)
 
     def key_path(self, text: Any, path: PathKey) -> tuple[str, ...] | None:
         if not isinstance(text, str):
@@ -505,35 +525,31 @@ class _SpecCompiler:
             if exc.message:  # an empty message: a nested filter, already reported
                 self.problem((*path, name, *exc.path), exc.message)
             return None
-        pos = self.index.value_at(path)
-        return FilterStep(name, fn, format_rule_path(path), fdef.inline, pos.line, pos.column)
+        return FilterStep(name, fn, format_rule_path(path), fdef.inline)
 
     # files -------------------------------------------------------------------------------
 
     def relative_path(self, raw: Any, path: PathKey, *, must_be_dir: bool = False) -> Path | None:
         if not isinstance(raw, str):
             return None
-        found = (Path(self.file).parent / raw).resolve()
-        if not found.exists():
+        found = self.files.find(raw)
+        if found is None:
             self.problem(path, f"no such {'folder' if must_be_dir else 'file'}: {raw} "
                                f"(relative to {Path(self.file).parent or '.'})")
             return None
         return found
 
-    def schema_file(self, raw: Any, path: PathKey) -> Path | None:
+    def schema_file(self, raw: Any, path: PathKey) -> SchemaFile | None:
         found = self.relative_path(raw, path)
         if found is None:
             return None
         try:
-            schema = read_json_file(found)
-            jsonschema.validators.validator_for(schema).check_schema(schema)
-        except (OSError, ValueError) as exc:
+            return read_schema_file(found, self.files.read(raw))
+        except OSError as exc:
             self.problem(path, f"{raw} is not readable JSON: {exc}")
-            return None
-        except jsonschema.SchemaError as exc:
-            self.problem(path, f"{raw} is not a valid JSON Schema: {exc.message}")
-            return None
-        return found
+        except SchemaFileError as exc:
+            self.problem(path, f"{raw} is {exc}")
+        return None
 
 
 class _FilterContext:
@@ -549,6 +565,13 @@ class _FilterContext:
         if len(steps) != len(items):
             raise FilterArgError("", path)  # the nested problem is already reported
         return [step.fn for step in steps]
+
+
+def _coverage(raw: Any) -> CoverageSpec | None:
+    config = raw.get("coverage") if isinstance(raw, dict) else None
+    if not isinstance(config, dict):
+        return None
+    return CoverageSpec(tuple(str(name) for name in config.get("over") or []), str(config.get("names", "")))
 
 
 def _section(data: dict[str, Any], key: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ __all__ = ["UNCHECKED_COPIES", "Flow", "Growth"]
 UNCHECKED_COPIES = 8
 """Values that can hold at most this many copies of any part of a payload are not measured."""
 
-Path = tuple[str, ...]
+_Keys = tuple[str, ...]
 _CAP = 1 << 62
 _ELEMENT = "*"  # a path step standing for any element of a list
 
@@ -37,8 +37,8 @@ class Flow:
     """What a value can be made of: payload paths (and constants, as paths of their own) with
     how many copies of each; `exact` when the value is the payload's subtree at that path."""
 
-    paths: Mapping[Path, int]
-    exact: Path | None = None
+    paths: Mapping[_Keys, int]
+    exact: _Keys | None = None
 
     @property
     def copies(self) -> int:
@@ -55,12 +55,12 @@ class Flow:
         return Flow({path: 1}, path)
 
 
-EMPTY = Flow({})
-ROOT = Flow({(): 1}, ())
+_EMPTY = Flow({})
+_ROOT = Flow({(): 1}, ())
 
 
 def _sum(flows: Iterable[Flow], times: int = 1) -> Flow:
-    out: dict[Path, int] = {}
+    out: dict[_Keys, int] = {}
     for flow in flows:
         for path, n in flow.paths.items():
             out[path] = min(out.get(path, 0) + n * times, _CAP)
@@ -69,7 +69,7 @@ def _sum(flows: Iterable[Flow], times: int = 1) -> Flow:
 
 def _either(flows: Iterable[Flow]) -> Flow:
     """One of several values (`first`, `||`, `not_null`): the most of each part."""
-    out: dict[Path, int] = {}
+    out: dict[_Keys, int] = {}
     for flow in flows:
         for path, n in flow.paths.items():
             out[path] = max(out.get(path, 0), n)
@@ -82,7 +82,7 @@ _SMALL = {"abs", "avg", "ceil", "contains", "ends_with", "exists", "floor", "is_
 # functions whose result is (a part of) their arguments, as they are
 _PART = {"keys", "max", "max_by", "merge", "min", "min_by", "not_null", "reverse", "sort", "sort_by",
          "to_array", "values"}
-BUILDERS = {"join", "to_string"}
+_BUILDERS = {"join", "to_string"}
 """Functions that build a string of their whole argument: guarded when it may be large."""
 _ESCAPED = 6  # to_string: a character may take six (\u0001)
 
@@ -104,8 +104,8 @@ class Growth:
         try:
             ast = parse_expression(text)
         except Exception:  # noqa: BLE001 - the compiler reports a bad expression
-            return EMPTY
-        flow = self._node(ast, ROOT, text)
+            return _EMPTY
+        flow = self._node(ast, _ROOT, text)
         self.expressions[text] = flow
         return flow
 
@@ -114,18 +114,18 @@ class Growth:
         return flow
 
     def each(self, name: str, source: str) -> None:
-        self.item = (name, self.expressions.get(source, EMPTY).at(_ELEMENT))
+        self.item = (name, self.expressions.get(source, _EMPTY).at(_ELEMENT))
 
     def rule(self, spec: Any) -> Flow:
         """The flow of a compiled `RuleSpec` (its expressions analysed already)."""
         if spec.source is not None:
-            flow = self.expressions.get(spec.source.text, EMPTY)
+            flow = self.expressions.get(spec.source.text, _EMPTY)
         elif spec.first:
             flow = _either(self.rule(candidate) for candidate in spec.first)
         elif spec.fields is not None or spec.rest is not None:
             parts = [self.rule(sub) for _, sub in spec.fields or []]
             if spec.rest is not None:
-                parts.append(self.expressions.get(spec.rest.source.text, EMPTY))
+                parts.append(self.expressions.get(spec.rest.source.text, _EMPTY))
             flow = _sum(parts)
         else:
             flow = Flow({("#const", str(id(spec))): 1})
@@ -164,7 +164,7 @@ class Growth:
         if kind in ("and_expression", "or_expression"):
             return _either(self._node(child, cur, text) for child in children)
         if kind in ("comparator", "not_expression", "expref"):
-            return EMPTY
+            return _EMPTY
         if kind == "literal":
             return Flow({("#literal", text, str(node.get("pos", id(node)))): 1})
         if kind == "variable":
@@ -184,7 +184,7 @@ class Growth:
         name: str = node["value"]
         children: list[Node] = node["children"]
         if name in _SMALL:
-            return EMPTY
+            return _EMPTY
         if name == "map" and len(children) == 2:
             items = self._node(children[1], cur, text)
             return Flow(self._node(children[0]["children"][0], items.at(_ELEMENT), text).paths)
@@ -198,6 +198,6 @@ class Growth:
             flow = _sum(args, _ESCAPED)
         else:
             flow = _either(args) if name in _PART and name != "merge" else _sum(args)
-        if name in BUILDERS and flow.copies > UNCHECKED_COPIES:
+        if name in _BUILDERS and flow.copies > UNCHECKED_COPIES:
             self.guarded.add((text, node.get("pos", 0)))
         return flow

@@ -23,14 +23,12 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from ..errors import closest, short_repr
-from ..io.jsonio import read_json_file
+from ..io.schema_check import SchemaFile
 
 __all__ = ["PatternSpec", "allowed_value_combinations", "candidate_values", "resolve_patterns"]
 
@@ -70,15 +68,22 @@ def candidate_values(schema: Any, name: str) -> list[Any]:
     return found
 
 
-def allowed_value_combinations(schema_path: Path, names: Sequence[str]) -> list[tuple[str, ...]]:
-    """The combinations of the named fields' values that the schema at `schema_path` allows,
-    in the schema's order; cached per file and modification time."""
-    return list(_combinations(schema_path.resolve(), schema_path.stat().st_mtime_ns, tuple(names)))
+def allowed_value_combinations(schema: SchemaFile, names: Sequence[str]) -> list[tuple[str, ...]]:
+    """The combinations of the named fields' values that the schema allows, in the schema's
+    order; cached per schema text (its SHA-256)."""
+    key = (schema.digest, tuple(names))
+    found = _COMBINATIONS.get(key)
+    if found is None:
+        found = _COMBINATIONS[key] = _combinations(schema.document, key[1])
+        while len(_COMBINATIONS) > 8:
+            del _COMBINATIONS[next(iter(_COMBINATIONS))]
+    return list(found)
 
 
-@lru_cache(maxsize=8)
-def _combinations(path: Path, mtime: int, names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
-    schema = read_json_file(path)
+_COMBINATIONS: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, ...], ...]] = {}
+
+
+def _combinations(schema: Any, names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     validator = jsonschema.validators.validator_for(schema)(schema)
     values = [[v for v in candidate_values(schema, name) if isinstance(v, str)] for name in names]
     out = []

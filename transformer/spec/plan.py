@@ -1,8 +1,10 @@
 """Compiled rules: what the compiler makes of each value rule of a spec.
 
 A `RuleSpec` is plain and inspectable: what `runtime.codegen` turns into the per-event function
-and what `authoring.explain` walks. A rule with no value is `NOVALUE`; its key is left out. What
-counts as "no value" is defined here once, per level (`null`, `empty`, `blank`).
+and what `authoring.explain` and `authoring.lint` walk. Each part keeps its place in the spec as a
+key of the `SourceIndex` (`("fields", "time", "from")`). A rule with no value is `NOVALUE`; its
+key is left out. What counts as "no value" is defined here once, per level (`null`, `empty`,
+`blank`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from ..expr import CompiledExpr
 from ..filters import FilterFn
+from .yaml_source import PathKey
 
 __all__ = [
     "NOVALUE",
@@ -61,16 +64,17 @@ class FilterStep:
     fn: FilterFn
     path: str
     inline: str | None = None
-    line: int = 0
-    column: int = 0
 
 
 @dataclass(slots=True)
 class Exclusion:
-    """A path left out of a `rest` copy, always or when a condition holds."""
+    """A path left out of a `rest` copy, always or when a condition holds. `text` is the path
+    as written, at `key` in the spec; a condition is at `(*key[:-1], "when")`."""
 
     keys: tuple[str, ...]
     when: CompiledExpr | None = None
+    text: str = ""
+    key: PathKey = ()
 
 
 @dataclass(slots=True)
@@ -81,13 +85,18 @@ class RestSpec:
     exclusions: list[Exclusion]
     prune_empty: bool
     path: str
+    key: PathKey = ()
 
 
 @dataclass(slots=True)
 class RuleSpec:
-    """One value rule, compiled: exactly one source kind is set (`rest` may join `fields`)."""
+    """One value rule, compiled: exactly one source kind is set (`rest` may join `fields`).
+    `key` is the rule's place in the spec, `source_key` its `from` expression's (the rule's own
+    for the shorthand `name: expression`); a `when` is at `(*key, "when")`."""
 
     path: str
+    key: PathKey = ()
+    source_key: PathKey = ()
     line: int = 0
     column: int = 0
     description: str = ""

@@ -15,23 +15,21 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from ..data import data_file
-from ..errors import Problem, did_you_mean, format_rule_path
+from ..errors import Problem, did_you_mean, format_rule_path, json_type
 from ..io.jsonio import read_json_file
 from .yaml_source import SourceIndex
 
 __all__ = ["check_spec_schema", "spec_validator"]
 
-_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
-               dict: "mapping", type(None): "null"}
+_YAML_NAMES = {"object": "mapping", "array": "list"}  # what a spec author calls them
 
 
 @lru_cache(maxsize=1)
 def spec_validator() -> jsonschema.protocols.Validator:
-    """The validator for mapping specs, its schema checked once."""
+    """The validator for mapping specs (the schema ships with the package; a test checks it
+    against its metaschema, so that loading a mapping does not have to)."""
     schema = read_json_file(data_file("schemas", "mapping.schema.json"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 def check_spec_schema(data: Any, index: SourceIndex) -> list[Problem]:
@@ -81,7 +79,8 @@ def _message(error: ValidationError) -> str:
     kind, instance = error.validator, error.instance
     value: Any = error.validator_value
     schema: Any = error.schema
-    got = _JSON_TYPES.get(type(instance), type(instance).__name__)
+    got = json_type(instance, integer=True)
+    got = _YAML_NAMES.get(got, got)
     if kind == "type":
         wanted = [value] if isinstance(value, str) else list(value)
         words = " or ".join({"object": "a mapping", "array": "a list", "string": "a string",

@@ -15,10 +15,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import SettingsError, SpecError, describe_value, did_you_mean, short_repr
+from ..io.schema_check import SchemaFile
 from .patterns import PatternSpec, allowed_value_combinations, resolve_patterns
 from .yaml_source import load_yaml_file
 
 __all__ = [
+    "ENV_PREFIX",
     "SETTING_FORMATS",
     "SETTING_TYPES",
     "SettingDecl",
@@ -203,7 +205,7 @@ def resolve_settings(decls: Mapping[str, SettingDecl], given: Mapping[str, Any] 
     return Settings(decls, values, sources)
 
 
-def resolve_setting_patterns(settings: Settings, input_schema: Path) -> Settings:
+def resolve_setting_patterns(settings: Settings, input_schema: SchemaFile) -> Settings:
     """Settings with `patterns` checked against the input schema's combinations and written in
     the canonical spelling (see `setting_patterns`); raises `SettingsError`."""
     values = dict(settings.resolved)

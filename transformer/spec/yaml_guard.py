@@ -15,7 +15,7 @@ import yaml
 
 from ..errors import Problem
 
-__all__ = ["DEFAULT_LIMITS", "YamlLimits", "check_yaml"]
+__all__ = ["COLLECTION_TAGS", "DEFAULT_LIMITS", "SCALAR_TAGS", "YamlLimits", "check_yaml"]
 
 _CORE = "tag:yaml.org,2002:"
 SCALAR_TAGS = frozenset(_CORE + t for t in ("str", "int", "float", "bool", "null")) | {"!"}

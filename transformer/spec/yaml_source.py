@@ -15,12 +15,13 @@ from typing import Any
 
 import yaml
 
-from ..errors import Problem, SpecError, format_rule_path
+from ..errors import Problem, Severity, SpecError, format_rule_path
 from .yaml_guard import DEFAULT_LIMITS, YamlLimits, check_yaml
 
-__all__ = ["Located", "Position", "SourceIndex", "YamlLimits", "load_yaml_file", "load_yaml_text"]
+__all__ = ["Located", "PathKey", "Position", "SourceIndex", "load_yaml_file", "load_yaml_text"]
 
 PathKey = tuple[str | int, ...]
+"""A place in a spec, as the index keys it: `("fields", "event_properties", "rest")`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,21 +55,23 @@ class SourceIndex:
         return self.keys.get(path) or self.value_at(path)
 
     def problem(self, path: PathKey, rule: str, message: str, *, at_key: bool = False,
-                offset: int | None = None, severity: str = "error") -> Problem:
+                offset: int | None = None, severity: Severity = Severity.ERROR,
+                code: str | None = None) -> Problem:
         """A `Problem` located at `path`, `offset` characters into a one-line scalar."""
         pos = self.key_at(path) if at_key else self.value_at(path)
         column = pos.column
         if offset is not None and pos.single_line:
             column += offset + (1 if pos.style in ("'", '"') else 0)
-        return Problem(self.file, pos.line, column, rule, message, severity)
+        return Problem(self.file, pos.line, column, rule, message, severity, code)
 
 
 @dataclass(frozen=True, slots=True)
 class Located:
-    """Plain data and the index of where each part came from."""
+    """Plain data, the index of where each part came from, and the text it was read from."""
 
     data: Any
     index: SourceIndex
+    text: str = ""
 
 
 def load_yaml_file(path: str | Path, limits: YamlLimits = DEFAULT_LIMITS, *,
@@ -96,7 +99,7 @@ def load_yaml_text(text: str, name: str = "<string>", limits: YamlLimits = DEFAU
     if beyond is not None:
         raise SpecError([beyond])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -107,13 +110,28 @@ def load_yaml_text(text: str, name: str = "<string>", limits: YamlLimits = DEFAU
     except RecursionError:  # the limits keep nesting far below this; a last guard
         raise SpecError([Problem(name, 1, 1, "", "YAML nested too deeply")]) from None
     if node is None:
-        return Located(None, index)
+        return Located(None, index, text)
     problems: list[Problem] = []
     constructed = _CONSTRUCTED - {_CORE + "int"} if integers_as_text else _CONSTRUCTED
     data = _build(node, (), index, problems, set(), constructed)
     if problems:
         raise SpecError(problems)
-    return Located(data, index)
+    return Located(data, index, text)
+
+
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)  # libyaml's, when PyYAML was built with it
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node tree: composed by libyaml (about 30 times faster), and by PyYAML's own parser
+    when libyaml is missing or refuses the text, so that a syntax error is worded as PyYAML
+    words it. Both give the same nodes, marks and styles (`tests/test_yaml_source.py`)."""
+    if _FAST_LOADER is not None:
+        try:
+            return yaml.compose(text, Loader=_FAST_LOADER)
+        except (yaml.YAMLError, RecursionError):
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 _scalars = yaml.constructor.SafeConstructor()
@@ -125,7 +143,8 @@ def _build(node: yaml.Node, path: PathKey, index: SourceIndex, problems: list[Pr
            within: set[int], constructed: frozenset[str]) -> Any:
     mark = node.start_mark
     single = node.start_mark.line == node.end_mark.line
-    index.values[path] = Position(mark.line + 1, mark.column + 1, getattr(node, "style", None), single)
+    style = getattr(node, "style", None) or None  # libyaml says '' for plain where PyYAML says None
+    index.values[path] = Position(mark.line + 1, mark.column + 1, style, single)
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node, path, index, problems, constructed)
     if id(node) in within:  # an alias of a collection that contains it (the guard reports these first)

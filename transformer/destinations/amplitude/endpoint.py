@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ...spec.settings import check_url
 
-__all__ = ["API_PATHS", "Endpoint", "endpoint_from_settings"]
+__all__ = ["API_PATHS", "EU_HOST", "US_HOST", "Endpoint", "endpoint_from_settings"]
 
 US_HOST = "https://api2.amplitude.com"
 EU_HOST = "https://api.eu.amplitude.com"

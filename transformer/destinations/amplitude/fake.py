@@ -17,7 +17,7 @@ import orjson
 
 from ..fake import Answer, FakeServer, Faults, poisoned
 
-__all__ = ["FakeAmplitude", "Faults", "dedupe_key"]
+__all__ = ["DedupeKey", "FakeAmplitude", "Faults", "dedupe_key"]
 
 _LIMITS = {"/batch": (2000, 20_000_000), "/2/httpapi": (1999, 1_000_000)}
 

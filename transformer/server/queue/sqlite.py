@@ -38,7 +38,7 @@ from ...destinations.dead_letters import DeadLetterKind
 from .base import Claim, Claimed, Handle, Intake, Letter, Outcome, QueueError, Reason, Stats
 from .sqlite_schema import SCHEMA_VERSION, immediate, upgrade
 
-__all__ = ["DB_NAME", "SYNC_MODES", "Pending", "SqliteQueue"]
+__all__ = ["DB_NAME", "PID_NAME", "SYNC_MODES", "Pending", "SqliteQueue"]
 
 DB_NAME = "transformer.db"
 PID_NAME = "serve.pid"
