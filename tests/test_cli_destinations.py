@@ -94,4 +94,4 @@ def test_fake_serves_any_destination_and_refuses_an_unknown_one() -> None:
         wait_for(lambda: json.loads(httpx.get(f"{url}/stats", timeout=10).text)["ingested"] == 1, 10, "the stats")
     finally:
         process.terminate()
-        process.wait(30)
+        process.communicate(timeout=30)  # waits, and closes the pipe

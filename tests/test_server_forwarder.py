@@ -44,6 +44,7 @@ def ids(*numbers: int) -> set[str]:
     return {payload(n)["event_id"] for n in numbers}
 
 
+@pytest.mark.slow
 def test_events_not_accepted_within_the_retry_window_go_back_to_the_queue_and_are_claimed_again(
         tmp_path: Path) -> None:
     faults = Faults(down=True)
@@ -67,6 +68,7 @@ def test_events_not_accepted_within_the_retry_window_go_back_to_the_queue_and_ar
         assert all(count == 1 for count in amplitude.received.values())
 
 
+@pytest.mark.slow
 def test_no_store_lock_is_held_while_a_request_is_in_flight(tmp_path: Path) -> None:
     entered, release = threading.Event(), threading.Event()
 
@@ -94,6 +96,7 @@ def test_no_store_lock_is_held_while_a_request_is_in_flight(tmp_path: Path) -> N
         store.close()
 
 
+@pytest.mark.slow
 def test_a_stopped_forwarder_gives_back_what_it_holds(tmp_path: Path) -> None:
     with FakeAmplitude(api_key=KEY, faults=Faults(down=True)) as amplitude:
         with receiver(tmp_path / "var", amplitude.url) as (url, _):
@@ -106,6 +109,7 @@ def test_a_stopped_forwarder_gives_back_what_it_holds(tmp_path: Path) -> None:
         after.close()
 
 
+@pytest.mark.slow
 def test_a_refused_key_gives_the_events_back_while_blocked(tmp_path: Path) -> None:
     with FakeAmplitude(api_key=KEY) as amplitude, \
             receiver(tmp_path / "var", amplitude.url, api_key="revoked-key-0000") as (url, store):

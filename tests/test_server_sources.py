@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from transformer import load_mapping
 from transformer.destinations.http.fake import FakeHttp
@@ -36,6 +37,7 @@ class Batches:
         return list(body) if isinstance(body, list) else [body]
 
 
+@pytest.mark.slow
 def test_webhooks_are_forwarded_to_the_http_destination(tmp_path: Path) -> None:
     with FakeHttp(token=TOKEN) as collector:
         compiled = load_mapping(MAPPING, {"url": f"{collector.url}/in", "auth_token": TOKEN,
@@ -52,6 +54,7 @@ def test_webhooks_are_forwarded_to_the_http_destination(tmp_path: Path) -> None:
     assert event["insert_id"] == "01JTEST0000000000000000001" and event["event_type"] == "Email Delivered"
 
 
+@pytest.mark.slow
 def test_a_source_of_ones_own_verifies_and_splits_bodies(tmp_path: Path) -> None:
     compiled = load_mapping(MAPPING)
     store = SqliteQueue(tmp_path / "var")

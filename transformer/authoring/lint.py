@@ -141,7 +141,7 @@ class _Linter:
     def unused_settings(self) -> None:
         used = self.plan.used_variables
         for name, decl in self.plan.settings.decls.items():
-            if name in used or decl.used_by:
+            if name in used or decl.used_by or decl.owner is not None:  # owned: the destination's or source's
                 continue
             self.warn(("settings", name), LintCode.UNUSED_SETTING,
                       f"setting '{name}' is declared but no expression reads it "
