@@ -9,7 +9,8 @@ event loop. The forwarder's claims, acks, set-asides and releases go through the
 so that the process never contends with itself for SQLite's write lock; in each round the
 thread takes in webhooks first, then settles, then claims.
 
-A failed group is retried webhook by webhook, so that one bad intake fails alone. `failure`
+A failed group is retried webhook by webhook, so that one bad intake fails alone (not when the
+queue's server cannot be reached at all: then the whole group fails at once). `failure`
 says why the last intake or probe failed (e.g. the store's file was deleted), until one succeeds
 again. Payload ids older than `dedupe_window` are pruned every `prune_every` seconds.
 """
@@ -29,7 +30,7 @@ from queue import Empty, SimpleQueue
 from typing import Any, TypeVar
 
 from .logs import log
-from .queue.base import Claim, Handle, Intake, Outcome, Queue, Reason
+from .queue.base import Claim, Handle, Intake, Outcome, Queue, Reason, UnreachableError
 
 __all__ = ["ClosedError", "Committer"]
 
@@ -242,6 +243,9 @@ class Committer:
         try:
             outcomes: list[Any] = self.queue.intake(items)
             self._committed(len(items))
+        except UnreachableError as exc:  # each alone would fail the same way, one timeout after another
+            log(_logger, "error", "store_commit_failed", op="intake", webhooks=len(items), error=str(exc))
+            outcomes = [exc] * len(items)
         except Exception:  # noqa: BLE001 - retried one by one below, so one bad intake fails alone
             outcomes = [self._one(item) for item in items]
         failed = [o for o in outcomes if isinstance(o, BaseException)]

@@ -139,7 +139,8 @@ class AmplitudeSender:
     leaving what is not settled yet to the caller. When Amplitude refuses every request (invalid
     key, other 4xx), `send` stops and dead-letters everything not accepted, the rest of `events`
     included; with `keep_unsent_on_fatal` it leaves them unread and unsettled instead, for a
-    caller that keeps its own queue. `transport` replaces the network (tests use
+    caller that keeps its own queue. `pauses` holds the users ("u", id) and devices ("d", id) a 429
+    paused, until when (by `clock`): give a dict to share it. `transport` replaces the network (tests use
     `httpx.MockTransport`).
     """
 
@@ -152,7 +153,7 @@ class AmplitudeSender:
                  transport: httpx.BaseTransport | None = None, schema_path: Path | None = None,
                  on_progress: Callable[[SendReport], None] | None = None,
                  on_accepted: Callable[[list[Outgoing]], None] | None = None,
-                 keep_unsent_on_fatal: bool = False,
+                 keep_unsent_on_fatal: bool = False, pauses: dict[tuple[str, str], float] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if not api_key:
             raise ValueError("an Amplitude API key is needed (setting api_key, or AMPLITUDE_API_KEY)")
@@ -189,7 +190,7 @@ class AmplitudeSender:
                                                        max_keepalive_connections=self.concurrency))
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="amplitude-send")
         self._seq = 0
-        self._paused: dict[tuple[str, str], float] = {}
+        self._paused: dict[tuple[str, str], float] = {} if pauses is None else pauses
         self._warned = False
         self._answered = False  # whether any request has had a response
 

@@ -40,7 +40,7 @@ from ...destinations.dead_letters import DeadLetterKind
 from .base import Claim, Claimed, Handle, Intake, Letter, Outcome, QueueError, Reason, Stats, UnreachableError
 from .postgres_schema import SCHEMA, SCHEMA_VERSION, applied_version, migrate
 
-__all__ = ["PostgresQueue", "redact"]
+__all__ = ["PostgresQueue", "migrate_database", "redact"]
 
 _NOW = "extract(epoch FROM now())::float8"
 _T = SCHEMA
@@ -108,14 +108,7 @@ class PostgresQueue:
                                  "--queue URL, or transformer serve --queue URL, creates one)")
             if version < SCHEMA_VERSION:
                 version = migrate(conn)[1]
-        if version > SCHEMA_VERSION:
-            raise QueueError(f"{self._location} was migrated by a newer transformer (schema {version}, "
-                             f"this one knows {SCHEMA_VERSION})")
-
-    def migrate(self) -> tuple[int, int]:
-        """Apply what migrations are missing; (the version before, after)."""
-        with self._connection() as conn:
-            return migrate(conn)
+        _refuse_newer(self._location, version)
 
     # connections -------------------------------------------------------------------------
 
@@ -338,6 +331,24 @@ class PostgresQueue:
             row = conn.execute(f"SELECT {_NOW} - received_at FROM {_T}.pending "
                                "ORDER BY id LIMIT 1").fetchone()
         return 0.0 if row is None else max(0.0, float(row[0]))
+
+
+def migrate_database(url: str) -> tuple[int, int]:
+    """Create or migrate the queue's tables at `url`; (the schema version before, after)."""
+    location = redact(url)
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            before, after = migrate(conn)
+    except psycopg.Error as exc:
+        raise QueueError(f"{location}: {_first_line(exc)}") from None
+    _refuse_newer(location, after)
+    return before, after
+
+
+def _refuse_newer(location: str, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise QueueError(f"{location} was migrated by a newer transformer (schema {version}, "
+                         f"this one knows {SCHEMA_VERSION})")
 
 
 def _enqueue(conn: Connection[Any], events: Sequence[tuple[str | None, bytes]]) -> None:
