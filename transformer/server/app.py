@@ -97,7 +97,8 @@ class Receiver:
         self.clock = clock
         self.metrics = ReceiverMetrics([r.value for r in Rejection])
         self.committer = Committer(store, max_batch=options.commit_batch,
-                                   dedupe_window=options.dedupe_window, on_commit=self._committed)
+                                   dedupe_window=options.dedupe_window, on_commit=self._committed,
+                                   on_stale=self.metrics.stale.inc)
         self.forwarder: Forwarder | None = None
         if options.forward:
             self.forwarder = Forwarder(

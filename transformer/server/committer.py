@@ -81,18 +81,21 @@ class Committer:
     """Writes to a `Queue` in groups from one thread; see the module docstring.
 
     `on_stored` is called after a commit that enqueued events; `on_commit` after each
-    transaction that took in webhooks or settled events (for metrics).
+    transaction that took in webhooks or settled events, `on_stale` with the number of handles
+    a settle found no longer under their claim (for metrics).
     """
 
     def __init__(self, queue: Queue, *, max_batch: int = 1000, dedupe_window: float = 7 * 86400.0,
                  prune_every: float = 60.0, on_stored: Callable[[], None] | None = None,
-                 on_commit: Callable[[int], None] | None = None) -> None:
+                 on_commit: Callable[[int], None] | None = None,
+                 on_stale: Callable[[int], None] | None = None) -> None:
         self.queue = queue
         self.max_batch = max_batch
         self.dedupe_window = dedupe_window
         self.prune_every = prune_every
         self.on_stored = on_stored
         self.on_commit = on_commit
+        self.on_stale = on_stale
         self._jobs: SimpleQueue[_Job] = SimpleQueue()
         self._closed = False
         self.failure: str | None = None
@@ -282,13 +285,15 @@ class Committer:
             self._settle(len(jobs), self.queue.release, handles, after)
         return []
 
-    def _settle(self, jobs: int, write: Callable[..., int], *args: Any) -> None:
+    def _settle(self, jobs: int, write: Callable[..., int], handles: list[Handle], *args: Any) -> None:
         try:
-            write(*args)
+            settled = write(handles, *args)
         except Exception as exc:  # noqa: BLE001 - the leases run out and the events are claimed again
             log(_logger, "error", "store_write_failed", op=write.__name__, error=str(exc))
             return
         self._committed(jobs)
+        if settled < len(handles) and self.on_stale is not None:
+            self.on_stale(len(handles) - settled)
 
     def _probe(self, jobs: list[_Job]) -> list[tuple[_Waiter, Any]]:
         try:
