@@ -73,6 +73,7 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.waiter: asyncio.Future[int] | None = None
         self.closed = False
+        self.body = b""   # the last answer's body
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -90,6 +91,7 @@ class _Connection(asyncio.Protocol):
         if len(self.buffer) < end + 4 + length:
             return
         status = int(self.buffer[9:12])
+        self.body = bytes(self.buffer[end + 4:end + 4 + length])
         del self.buffer[:end + 4 + length]
         waiter, self.waiter = self.waiter, None
         if not waiter.done():

@@ -71,7 +71,7 @@ class PostgresQueue:
     most connections this object opens.
     """
 
-    def __init__(self, url: str, *, create: bool = True, timeout: float = 5.0, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, create: bool = True, timeout: float = 2.0, pool_size: int = 4) -> None:
         self.url = url
         self._location = redact(url)
         self.timeout = timeout
