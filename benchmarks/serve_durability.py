@@ -95,11 +95,11 @@ class Result:
 class Serve:
     """`transformer serve` as a subprocess that can be killed and started again."""
 
-    def __init__(self, data_dir: Path, port: int, endpoint: str, log: Path) -> None:
+    def __init__(self, store: list[str], port: int, endpoint: str, log: Path, *extra: str) -> None:
         self.args = [sys.executable, "-m", "transformer", "serve", "--port", str(port),
-                     "--data-dir", str(data_dir), "--mapping", str(ROOT / "mappings" / "amplitude.yaml"),
+                     *store, "--mapping", str(ROOT / "mappings" / "amplitude.yaml"),
                      "--set", f"endpoint={endpoint}", "--retry-max-wait", "0.2", "--linger", "0.01",
-                     "--throttle-pause", "1", "--max-depth", "512"]
+                     "--throttle-pause", "1", "--max-depth", "512", *extra]
         self.env = {**{k: v for k, v in os.environ.items()
                        if not k.startswith(("TRANSFORMER_", "AMPLITUDE_", "CIO_"))},
                     "AMPLITUDE_API_KEY": KEY, "CIO_SIGNING_SECRET": SECRET}
@@ -189,7 +189,7 @@ def run(work: Path, *, webhooks: int, rate: float, kills: int, deep_at: int | No
     port = free_port()
     data_dir = work / "var"
     with FakeAmplitude(api_key=KEY, faults=faults) as amplitude:
-        serve = Serve(data_dir, port, amplitude.url, work / "serve.log")
+        serve = Serve(["--data-dir", str(data_dir)], port, amplitude.url, work / "serve.log")
         serve.start()
         acked: set[int] = set()
         began = time.monotonic()

@@ -8,6 +8,10 @@ sent to when its answer was read. Afterwards it waits for the store to drain int
 Amplitude and checks that every stored event arrived.
 
     python benchmarks/serve_load.py [--rate 1000] [--seconds 20] [--serve-arg=--http=httptools ...]
+    python benchmarks/serve_load.py --queue postgresql://USER@HOST:PORT/DB --receivers 3
+
+With `--queue`, every receiver shares that PostgreSQL queue (use an empty database); with
+`--receivers N`, webhooks go round-robin over N receivers, as a load balancer sends them.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.waiter: asyncio.Future[int] | None = None
         self.closed = False
+        self.body = b""   # the last answer's body
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -90,6 +95,7 @@ class _Connection(asyncio.Protocol):
         if len(self.buffer) < end + 4 + length:
             return
         status = int(self.buffer[9:12])
+        self.body = bytes(self.buffer[end + 4:end + 4 + length])
         del self.buffer[:end + 4 + length]
         waiter, self.waiter = self.waiter, None
         if not waiter.done():
@@ -108,21 +114,23 @@ class _Connection(asyncio.Protocol):
         return await self.waiter
 
 
-async def fire(port: int, requests: list[bytes], rate: float) -> tuple[list[float], list[float], int, float]:
+async def fire(ports: list[int], requests: list[bytes],
+               rate: float) -> tuple[list[float], list[float], int, float]:
     """Send every request at `rate` per second, open loop, over a pool of keep-alive
-    connections; returns (latencies, start lags, errors, elapsed).
+    connections (round-robin over `ports`); returns (latencies, start lags, errors, elapsed).
 
     A small asyncio protocol instead of httpx: httpx's async client costs about 1.8 ms of CPU
     per request here, more than the server itself, so on two cores it cannot offer 1,000/s.
     """
     loop = asyncio.get_running_loop()
-    idle: list[_Connection] = []
+    idles: dict[int, list[_Connection]] = {port: [] for port in ports}
     latencies: list[float] = []
     lags: list[float] = []
     errors = 0
 
-    async def one(raw: bytes, due: float) -> None:
+    async def one(port: int, raw: bytes, due: float) -> None:
         nonlocal errors
+        idle = idles[port]
         started = time.perf_counter()
         lags.append(started - due)
         while idle and idle[-1].closed:   # the server closed it while idle (keep-alive timeout)
@@ -146,10 +154,10 @@ async def fire(port: int, requests: list[bytes], rate: float) -> tuple[list[floa
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(raw, due)))
+        tasks.append(asyncio.create_task(one(ports[i % len(ports)], raw, due)))
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - begin
-    for conn in idle:
+    for conn in (conn for idle in idles.values() for conn in idle):
         if conn.transport is not None:
             conn.transport.close()
     return latencies, lags, errors, elapsed
@@ -160,52 +168,68 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="webhooks per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--serve-arg", action="append", default=[], help="extra option for serve")
+    parser.add_argument("--queue", help="a PostgreSQL queue shared by the receivers (postgresql://…)")
+    parser.add_argument("--receivers", type=int, default=1)
     args = parser.parse_args()
     count = int(args.rate * args.seconds)
     timestamp = str(int(time.time()))
     env = {**os.environ, "AMPLITUDE_API_KEY": KEY, "CIO_SIGNING_SECRET": SECRET}
-    fake_port, serve_port = free_port(), free_port()
-    requests = [(f"POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1:{serve_port}\r\n"
+    fake_port, ports = free_port(), [free_port() for _ in range(args.receivers)]
+    requests = [(f"POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                  f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
                  f"X-CIO-Timestamp: {timestamp}\r\nX-CIO-Signature: {sign(SECRET, timestamp, body)}\r\n"
                  f"\r\n").encode() + body for body in corpus(count, seed=11)]
-    fake_url, serve_url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{serve_port}"
+    fake_url, serve_urls = f"http://127.0.0.1:{fake_port}", [f"http://127.0.0.1:{p}" for p in ports]
+
+    def total(texts: list[str], name: str) -> float:
+        return sum(metric(text, name) for text in texts)
+
+    def depth(texts: list[str]) -> float:   # one shared queue: each receiver reports all of it
+        name = "transformer_queue_depth"
+        return metric(texts[0], name) if args.queue else total(texts, name)
+
     with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryFile("w+") as log_file:
         fake = subprocess.Popen([sys.executable, "-m", "transformer", "fake-amplitude",
                                  "--port", str(fake_port), "--api-key", KEY],
                                 stderr=subprocess.DEVNULL, cwd=ROOT)
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "transformer", "serve", "--port", str(serve_port), "--data-dir", data_dir,
+        serves = [subprocess.Popen(
+            [sys.executable, "-m", "transformer", "serve", "--port", str(port),
+             *(["--queue", args.queue] if args.queue else ["--data-dir", f"{data_dir}/{port}"]),
              "--set", f"endpoint={fake_url}", "--set", "account_id=1", "--set", "workspace_id=56354",
-             *args.serve_arg], env=env, cwd=ROOT, stderr=log_file)
+             *args.serve_arg], env=env, cwd=ROOT, stderr=log_file) for port in ports]
         try:
             wait_until_up(f"{fake_url}/stats")
-            wait_until_up(f"{serve_url}/healthz")
-            serve_cpu, client_cpu = cpu_seconds(serve.pid), time.process_time()
+            for url in serve_urls:
+                wait_until_up(f"{url}/healthz")
+            serve_cpu, client_cpu = sum(cpu_seconds(s.pid) for s in serves), time.process_time()
             gc.disable()   # a collection over thousands of tasks would stall the client, not the server
             latencies, lags, errors, elapsed = asyncio.run(
-                fire(serve_port, requests, args.rate))
+                fire(ports, requests, args.rate))
             gc.enable()
-            serve_cpu, client_cpu = cpu_seconds(serve.pid) - serve_cpu, time.process_time() - client_cpu
+            serve_cpu = sum(cpu_seconds(s.pid) for s in serves) - serve_cpu
+            client_cpu = time.process_time() - client_cpu
             after_load = time.perf_counter()
-            text = httpx.get(f"{serve_url}/metrics").text
-            depth_at_end = metric(text, "transformer_queue_depth")
-            while metric(text, "transformer_queue_depth") > 0 and time.perf_counter() - after_load < 120:
+            texts = [httpx.get(f"{url}/metrics").text for url in serve_urls]
+            depth_at_end = depth(texts)
+            while depth(texts) > 0 and time.perf_counter() - after_load < 120:
                 time.sleep(0.1)
-                text = httpx.get(f"{serve_url}/metrics").text
+                texts = [httpx.get(f"{url}/metrics").text for url in serve_urls]
             drained = time.perf_counter() - after_load
             stats = httpx.get(f"{fake_url}/stats").json()
         finally:
-            serve.terminate()
-            serve.wait(30)
+            for serve in serves:
+                serve.terminate()
+            for serve in serves:
+                serve.wait(30)
             fake.terminate()
             fake.wait()
             log_file.seek(0)
             log = log_file.read()
-    stored = metric(text, "transformer_events_stored_total")
-    commits = metric(text, "transformer_store_commits_total")
+    stored = total(texts, "transformer_events_stored_total")
+    commits = total(texts, "transformer_store_commits_total")
     ms = [x * 1000 for x in latencies]
-    print(f"webhooks:    {count:>9,} sent at {args.rate:,.0f}/s for {args.seconds:g} s "
+    print(f"webhooks:    {count:>9,} sent at {args.rate:,.0f}/s for {args.seconds:g} s to {args.receivers} "
+          f"receiver(s) on {'PostgreSQL' if args.queue else 'SQLite'} "
           f"(serve options: {' '.join(args.serve_arg) or 'defaults'})")
     print(f"throughput:  {len(latencies) / elapsed:>9,.0f} answered/s  ({elapsed:.2f} s; client start lag "
           f"p99 {percentile(lags, 0.99) * 1000:.1f} ms, max {max(lags) * 1000:.1f} ms)")
@@ -213,7 +237,7 @@ def main() -> None:
           f"max {max(ms):.2f} ms   (target p99 < 50 ms)")
     print(f"errors:      {errors:>9,}")
     print(f"cpu:         serve {serve_cpu / elapsed:.0%} of a core, this client {client_cpu / elapsed:.0%}")
-    skipped = metric(text, 'transformer_webhooks_skipped_total{rule="no_identity"}')
+    skipped = total(texts, 'transformer_webhooks_skipped_total{rule="no_identity"}')
     print(f"server:      {stored:,.0f} events stored, {skipped:,.0f} skipped, "
           f"{commits:,.0f} commits ({(count - errors) / max(commits, 1):.1f} webhooks per commit)")
     print(f"drain:       queue {depth_at_end:,.0f} when the load ended, empty {drained:.2f} s later; "

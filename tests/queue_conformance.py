@@ -259,6 +259,30 @@ def test_two_claimers_never_get_the_same_event(backend: Backend) -> None:
     assert all(part == sorted(part) for part in taken)     # each claimer's share oldest first
 
 
+# shared pauses -------------------------------------------------------------------------------
+
+def test_pauses_are_seen_by_every_queue_object_and_a_longer_one_is_kept(backend: Backend) -> None:
+    first, second = backend.open(), backend.open()
+    assert first.pauses() == {}
+    first.pause({"u:ann": LONG, "d:dev-1": SHORT})
+    second.pause({"u:ann": 60.0, "u:bob": 60.0})       # ann keeps her hour
+    left = second.pauses()
+    assert set(left) >= {"u:ann", "u:bob"}
+    assert LONG - 60 < left["u:ann"] <= LONG and 0 < left["u:bob"] <= 60
+    wait_for(lambda: "d:dev-1" not in first.pauses(), what="the short pause to end")
+    assert set(first.pauses()) == {"u:ann", "u:bob"}
+    first.pause({})
+
+
+def test_prune_keeps_the_pauses_still_running(backend: Backend) -> None:
+    queue = backend.open()
+    queue.pause({"u:ann": SHORT, "u:bob": LONG})
+    wait_for(lambda: set(queue.pauses()) == {"u:bob"}, what="the short pause to end")
+    queue.prune(older_than=LONG)
+    queue.pause({"u:ann": 0.0})                         # a pause that ended is not revived by a past one
+    assert set(queue.pauses()) == {"u:bob"}
+
+
 # dead letters --------------------------------------------------------------------------------
 
 def _letters(backend: Backend) -> tuple[Queue, int, int]:

@@ -15,6 +15,7 @@ from transformer.cli import app
 from transformer.destinations.amplitude.fake import FakeAmplitude
 from transformer.server import SqliteQueue
 
+from .conftest import MAPPING
 from .test_server_harness import KEY, SECRET, ServeProcess, encode, payload, wait_for
 
 runner = CliRunner()
@@ -105,3 +106,53 @@ def test_a_port_already_taken_is_reported_and_exits_1(tmp_path: Path) -> None:
     store = SqliteQueue(tmp_path / "var")
     store.lock()            # the data dir is free again for the next attempt
     store.close()
+
+
+def test_every_serve_option_also_reads_an_environment_variable_shown_in_help() -> None:
+    import typer.main
+
+    from transformer import load_mapping
+    from transformer.spec.settings import env_names
+
+    command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    options = [p for p in command.params if p.name != "help"]
+    assert len(options) == 30
+    names = {p.opts[-1] if p.opts[-1].startswith("--") else p.opts[0]: p.envvar for p in options}
+    assert all(env == "TRANSFORMER_" + flag[2:].upper().replace("-", "_") for flag, env in names.items()
+               if flag != "--queue"), names
+    assert names["--queue"] == "TRANSFORMER_QUEUE_URL" and names["--port"] == "TRANSFORMER_PORT"
+    assert all(p.show_envvar for p in options)
+    settings = load_mapping(MAPPING, {}, environ={}).settings.decls.values()
+    assert not set(names.values()) & {name for decl in settings for name in env_names(decl)}
+    shown = runner.invoke(app, ["serve", "--help"]).output
+    assert "[env var: TRANSFORMER_RETRY_MAX_WAIT;" in " ".join(shown.split())
+
+
+def test_serve_takes_its_options_from_the_environment(tmp_path: Path) -> None:
+    code, err = serve(tmp_path, env={"AMPLITUDE_API_KEY": KEY, "CIO_SIGNING_SECRET": SECRET,
+                                     "TRANSFORMER_SYNC": "sometimes"})
+    assert (code, err) == (2, "error: --sync must be one of full, normal, got 'sometimes'\n")
+
+
+def test_serve_wants_one_queue_data_dir_or_url(tmp_path: Path) -> None:
+    env = {"AMPLITUDE_API_KEY": KEY, "CIO_SIGNING_SECRET": SECRET}
+    neither = runner.invoke(app, ["serve", "--port", "9"], env=env)
+    assert (neither.exit_code, neither.stderr) == (2, "error: give --data-dir DIR (an SQLite queue, one receiver) "
+                                                      "or --queue postgresql://… (a PostgreSQL queue, several receivers)\n")
+    both = runner.invoke(app, ["serve", "--port", "9", "--data-dir", str(tmp_path), "--queue", "postgresql://x@h/d"],
+                         env=env)
+    assert both.exit_code == 2 and both.stderr.endswith(", not both\n")
+    other = runner.invoke(app, ["serve", "--port", "9", "--queue", "mysql://x@h/d"], env=env)
+    assert (other.exit_code, other.stderr) == (
+        2, "error: --queue takes a postgresql://USER@HOST:PORT/DB URL, got 'mysql'://…\n")
+
+
+def test_without_the_postgres_extra_the_message_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.delitem(sys.modules, "transformer.server.queue.postgres", raising=False)
+    result = runner.invoke(app, ["dead-letters", "list", "--queue", "postgresql://x@127.0.0.1:9/d"])
+    assert (result.exit_code, result.stderr) == (
+        2, "error: --queue needs the PostgreSQL driver, which is not installed (psycopg): "
+           "pip install 'transformer[postgres]'\n")

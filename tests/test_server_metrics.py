@@ -60,6 +60,7 @@ def test_the_receiver_exposes_every_metric_the_issue_asks_for() -> None:
         "transformer_store_commits_total", "transformer_queue_depth",
         "transformer_queue_oldest_age_seconds", "transformer_queue_leased", "transformer_dead_letters",
         "transformer_events_released_total",
+        "transformer_events_settle_stale_total",
         "transformer_forwarding_blocked", "transformer_webhook_duration_seconds",
         "transformer_forwarding_errors_total", "transformer_http_refused_total",
         "transformer_http_connections"}

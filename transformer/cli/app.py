@@ -15,6 +15,7 @@ from . import (
     explain,
     fake,
     lint,
+    queue_cmd,
     replay,
     send,
     serve,
@@ -79,6 +80,7 @@ app.command("fake")(fake.fake)
 app.command("fake-amplitude")(fake.fake_amplitude)
 app.command("serve")(serve.serve)
 app.add_typer(dead_letters_cmd.app, name="dead-letters")
+app.add_typer(queue_cmd.app, name="queue")
 app.command("explain")(explain.explain)
 app.command("test")(test_cmd.test)
 app.command("lint")(lint.lint)

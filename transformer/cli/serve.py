@@ -9,31 +9,23 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 
 from ..io.jsonio import DEFAULT_MAX_DEPTH
 from ..runtime.mapping import CompiledMapping
-from ..server import QueueError, ReceiverOptions, SqliteQueue, create_app
+from ..server import QueueError, ReceiverOptions, create_app
 from ..server.guard import REFUSAL_SLOTS, HttpLimits, guarded_protocol, raise_descriptor_limit
 from ..server.logs import configure, log
+from ..server.queue.base import Queue
 from ..server.queue.sqlite import SYNC_MODES
 from ..sources.registry import source_kind
-from .common import (
-    DEFAULT_MAPPING,
-    DestinationOpt,
-    MappingOpt,
-    SetOpt,
-    SettingsOpt,
-    check_listen_address,
-    fail,
-    load_from_options,
-    make_destination,
-)
+from .common import DEFAULT_MAPPING, check_listen_address, fail, load_from_options, make_destination
+from .queue_cmd import open_queue
 
-__all__ = ["EVENT_LOOPS", "HTTP_PARSERS", "MIN_SECRET_LENGTH", "DataDirOpt", "serve"]
+__all__ = ["EVENT_LOOPS", "HTTP_PARSERS", "MIN_SECRET_LENGTH", "serve"]
 
 HTTP_PARSERS = ("auto", "h11", "httptools")
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
@@ -43,66 +35,84 @@ _logger = logging.getLogger("transformer.server")
 MIN_SECRET_LENGTH = 16
 """The shortest signing secret serve accepts."""
 
-DataDirOpt = Annotated[Path, typer.Option(
-    "--data-dir", metavar="DIR", help="Folder of the store (SQLite); one per instance.", show_default=False)]
+def _env(flag: str) -> str:
+    """The environment variable a serve flag also reads: --retry-max-wait → TRANSFORMER_RETRY_MAX_WAIT."""
+    return "TRANSFORMER_" + flag.lstrip("-").upper().replace("-", "_")
+
+
+def _opt(flag: str, metavar: str | None, help: str, **more: Any) -> Any:
+    return typer.Option(flag, *more.pop("aliases", ()), metavar=metavar, envvar=_env(flag), help=help,
+                        **more)
 
 
 def serve(
-    data_dir: DataDirOpt,
-    host: Annotated[str, typer.Option(metavar="HOST",
-        help="Address to listen on (0.0.0.0 for every interface).")
+    data_dir: Annotated[Path | None, _opt("--data-dir", "DIR",
+        "Folder of an SQLite queue (one receiver); or give --queue.", show_default=False)] = None,
+    queue_url: Annotated[str | None, typer.Option("--queue", metavar="URL", envvar="TRANSFORMER_QUEUE_URL",
+        help="A PostgreSQL queue shared by several receivers: postgresql://USER[:PASSWORD]@HOST:PORT/DB "
+             "(needs pip install 'transformer[postgres]').", show_default=False)] = None,
+    host: Annotated[str, _opt("--host", "HOST", "Address to listen on (0.0.0.0 for every interface).")
                     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8080,
-    mapping: MappingOpt = DEFAULT_MAPPING,
-    assignments: SetOpt = None,
-    settings_file: SettingsOpt = None,
-    allow_unsigned: Annotated[bool, typer.Option(
-        "--allow-unsigned-INSECURE",
-        help="Accept webhooks without checking their signature. Anyone who can reach the port "
-             "can then inject events: for local experiments only.")] = False,
-    timestamp_tolerance: Annotated[float, typer.Option(metavar="SECONDS",
-        help="Seconds X-CIO-Timestamp may differ from this machine's clock.")] = 300.0,
-    max_body_bytes: Annotated[int, typer.Option(metavar="BYTES",
-        help="Larger bodies are refused with 413.")] = 1_048_576,
-    max_depth: Annotated[int, typer.Option(metavar="N",
-        help="Deepest nesting of a webhook's JSON; deeper ones are acknowledged and kept as dead "
-             "letters.")] = DEFAULT_MAX_DEPTH,
-    max_header_bytes: Annotated[int, typer.Option(metavar="BYTES",
-        help="Most bytes of request line and headers; beyond, 431 and the connection is closed.")
+    port: Annotated[int, _opt("--port", "PORT", "Port to listen on.")] = 8080,
+    mapping: Annotated[str, _opt("--mapping", "PATH", "Mapping spec (YAML).", aliases=("-m",))
+                       ] = DEFAULT_MAPPING,
+    assignments: Annotated[list[str] | None, _opt("--set", "NAME=VALUE",
+        "Set a setting (repeatable; the variable holds them separated by spaces).", aliases=("-s",))
+                           ] = None,
+    settings_file: Annotated[Path | None, _opt("--settings", "FILE", "YAML or JSON file of setting values.")
+                             ] = None,
+    allow_unsigned: Annotated[bool, _opt("--allow-unsigned-INSECURE", None,
+        "Accept webhooks without checking their signature. Anyone who can reach the port "
+        "can then inject events: for local experiments only.")] = False,
+    timestamp_tolerance: Annotated[float, _opt("--timestamp-tolerance", "SECONDS",
+        "Seconds X-CIO-Timestamp may differ from this machine's clock.")] = 300.0,
+    max_body_bytes: Annotated[int, _opt("--max-body-bytes", "BYTES",
+        "Larger bodies are refused with 413.")] = 1_048_576,
+    max_depth: Annotated[int, _opt("--max-depth", "N",
+        "Deepest nesting of a webhook's JSON; deeper ones are acknowledged and kept as dead "
+        "letters.")] = DEFAULT_MAX_DEPTH,
+    max_header_bytes: Annotated[int, _opt("--max-header-bytes", "BYTES",
+        "Most bytes of request line and headers; beyond, 431 and the connection is closed.")
     ] = 32 * 1024,
-    request_timeout: Annotated[float, typer.Option(metavar="SECONDS",
-        help="Seconds a request may take to arrive complete; then 408 and close.")] = 10.0,
-    body_timeout: Annotated[float, typer.Option(metavar="SECONDS",
-        help="Seconds of silence allowed while a body arrives; then 408 and close.")] = 5.0,
-    max_connections: Annotated[int, typer.Option(metavar="N",
-        help="Open connections at most; more are answered 503 and closed.")] = 2048,
-    keep_alive_timeout: Annotated[float, typer.Option(metavar="SECONDS",
-        help="Seconds an idle keep-alive connection stays open.")] = 5.0,
-    stuck_after: Annotated[float, typer.Option(metavar="SECONDS",
-        help="/readyz reports forwarding stuck when the oldest waiting event is older than this "
-             "and nothing was delivered for as long.")] = 300.0,
-    dedupe_days: Annotated[float, typer.Option(metavar="DAYS",
-        help="Days a payload id (event_id, or the body's hash) is remembered, so that Customer.io's "
-             "retries are not stored twice.")] = 7.0,
-    batch_size: Annotated[int | None, typer.Option(metavar="N",
-        help="Most events per Amplitude request (default: the API's limit, 2000 on /batch).")] = None,
-    concurrency: Annotated[int, typer.Option(metavar="N", help="Amplitude requests in flight.")] = 4,
-    throttle_pause: Annotated[float, typer.Option(metavar="SECONDS",
-        help="Seconds a user or device named in a 429 is paused.")] = 30.0,
-    retry_max_wait: Annotated[float, typer.Option(metavar="SECONDS",
-        help="Longest wait between retries of a failing Amplitude request.")] = 30.0,
-    blocked_pause: Annotated[float, typer.Option(metavar="SECONDS",
-        help="Seconds between tries while Amplitude refuses every request (e.g. invalid key).")] = 60.0,
-    linger: Annotated[float, typer.Option(metavar="SECONDS",
-        help="Seconds events may gather before a small batch is sent.")] = 0.2,
-    sync: Annotated[str, typer.Option(metavar="MODE",
-        help="SQLite synchronous mode: full (survives power loss) or normal (survives a crash "
-             "of the process).")] = "full",
-    log_level: Annotated[str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")] = "info",
-    http: Annotated[str, typer.Option(metavar="PARSER",
-        help="uvicorn HTTP parser: auto, h11 or httptools.")] = "auto",
-    loop: Annotated[str, typer.Option(metavar="LOOP", help="Event loop: auto, asyncio or uvloop.")] = "auto",
-    destination: DestinationOpt = None,
+    request_timeout: Annotated[float, _opt("--request-timeout", "SECONDS",
+        "Seconds a request may take to arrive complete; then 408 and close.")] = 10.0,
+    body_timeout: Annotated[float, _opt("--body-timeout", "SECONDS",
+        "Seconds of silence allowed while a body arrives; then 408 and close.")] = 5.0,
+    max_connections: Annotated[int, _opt("--max-connections", "N",
+        "Open connections at most; more are answered 503 and closed.")] = 2048,
+    keep_alive_timeout: Annotated[float, _opt("--keep-alive-timeout", "SECONDS",
+        "Seconds an idle keep-alive connection stays open.")] = 5.0,
+    stuck_after: Annotated[float, _opt("--stuck-after", "SECONDS",
+        "/readyz reports forwarding stuck when the oldest waiting event is older than this "
+        "and nothing was delivered for as long.")] = 300.0,
+    dedupe_days: Annotated[float, _opt("--dedupe-days", "DAYS",
+        "Days a payload id (event_id, or the body's hash) is remembered, so that Customer.io's "
+        "retries are not stored twice.")] = 7.0,
+    batch_size: Annotated[int | None, _opt("--batch-size", "N",
+        "Most events per Amplitude request (default: the API's limit, 2000 on /batch).")] = None,
+    concurrency: Annotated[int, _opt("--concurrency", "N", "Amplitude requests in flight.")] = 4,
+    throttle_pause: Annotated[float, _opt("--throttle-pause", "SECONDS",
+        "Seconds a user or device named in a 429 is paused (by every receiver on the queue).")] = 30.0,
+    retry_max_wait: Annotated[float, _opt("--retry-max-wait", "SECONDS",
+        "Longest wait between retries of a failing Amplitude request.")] = 30.0,
+    retry_window: Annotated[float, _opt("--retry-window", "SECONDS",
+        "Seconds claimed events are retried before they go back to the queue for later.")] = 60.0,
+    lease: Annotated[float | None, _opt("--lease", "SECONDS",
+        "How long claimed events stay this receiver's; if it dies, others take them after this "
+        "(default: twice --retry-window and 30 s).", show_default=False)] = None,
+    blocked_pause: Annotated[float, _opt("--blocked-pause", "SECONDS",
+        "Seconds between tries while Amplitude refuses every request (e.g. invalid key).")] = 60.0,
+    linger: Annotated[float, _opt("--linger", "SECONDS",
+        "Seconds events may gather before a small batch is sent.")] = 0.2,
+    sync: Annotated[str, _opt("--sync", "MODE",
+        "SQLite synchronous mode: full (survives power loss) or normal (survives a crash "
+        "of the process).")] = "full",
+    log_level: Annotated[str, _opt("--log-level", "LEVEL", "debug, info, warning or error.")] = "info",
+    http: Annotated[str, _opt("--http", "PARSER", "uvicorn HTTP parser: auto, h11 or httptools.")] = "auto",
+    loop: Annotated[str, _opt("--loop", "LOOP", "Event loop: auto, asyncio or uvloop.")] = "auto",
+    destination: Annotated[str | None, _opt("--destination", "NAME",
+        "Deliver to this destination instead of the mapping's (with its settings).",
+        show_default=False)] = None,
 ) -> None:
     """Receive webhooks from the mapping's source on POST /webhooks/SOURCE (Customer.io:
     /webhooks/customerio), store them, forward to the mapping's destination (Amplitude)."""
@@ -110,7 +120,8 @@ def serve(
         allow_unsigned=allow_unsigned, timestamp_tolerance=timestamp_tolerance,
         max_body_bytes=max_body_bytes, max_depth=max_depth, dedupe_window=dedupe_days * 86400.0,
         batch_size=batch_size, concurrency=concurrency, throttle_pause=throttle_pause,
-        backoff_max=retry_max_wait, blocked_pause=blocked_pause, linger=linger, stuck_after=stuck_after)
+        backoff_max=retry_max_wait, retry_window=retry_window, lease=lease, blocked_pause=blocked_pause,
+        linger=linger, stuck_after=stuck_after)
     limits = HttpLimits(max_header_bytes=max_header_bytes, request_timeout=request_timeout,
                         body_timeout=body_timeout, max_connections=max_connections,
                         keep_alive_timeout=keep_alive_timeout)
@@ -118,8 +129,8 @@ def serve(
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         compiled = load_from_options(mapping, assignments, settings_file, destination=destination)
-        _serve(stop, data_dir, host, port, compiled, options, limits, sync=sync, log_level=log_level,
-               http=http, loop=loop)
+        _serve(stop, data_dir, queue_url, host, port, compiled, options, limits, sync=sync,
+               log_level=log_level, http=http, loop=loop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -143,9 +154,9 @@ class _Stop:
             self.server.should_exit = True
 
 
-def _serve(stop: _Stop, data_dir: Path, host: str, port: int, compiled: CompiledMapping,
-           options: ReceiverOptions, limits: HttpLimits, *, sync: str, log_level: str, http: str,
-           loop: str) -> None:
+def _serve(stop: _Stop, data_dir: Path | None, queue_url: str | None, host: str, port: int,
+           compiled: CompiledMapping, options: ReceiverOptions, limits: HttpLimits, *, sync: str,
+           log_level: str, http: str, loop: str) -> None:
     target = make_destination(compiled)
     secret = _signing_secret(compiled, options)
     if secret and len(secret) < MIN_SECRET_LENGTH:
@@ -162,7 +173,7 @@ def _serve(stop: _Stop, data_dir: Path, host: str, port: int, compiled: Compiled
     check_listen_address(host, port)
     configure(log_level, secrets=[*target.secrets, secret or ""])
     limits = _within_descriptors(limits, reserve=_RESERVED_DESCRIPTORS + options.concurrency)
-    store = _open_store(data_dir, sync)
+    store = _open_store(data_dir, queue_url, sync)
     receiver = None
     try:
         if stop.signal is not None:
@@ -222,13 +233,10 @@ def _within_descriptors(limits: HttpLimits, reserve: int) -> HttpLimits:
     return dataclasses.replace(limits, max_connections=allowed)
 
 
-def _open_store(data_dir: Path, sync: str) -> SqliteQueue:
-    """The store, prepared for serving (locked, checked for damage, shown to take a commit);
-    else exit 2."""
-    try:
-        store = SqliteQueue(data_dir, synchronous=sync)
-    except QueueError as exc:
-        fail(f"error: {exc}", 2)
+def _open_store(data_dir: Path | None, queue_url: str | None, sync: str) -> Queue:
+    """The queue, prepared for serving (SQLite: locked and checked for damage; each: shown to take
+    a commit); else exit 2."""
+    store = open_queue(data_dir, queue_url, sync=sync)
     try:
         started = time.monotonic()
         store.prepare()

@@ -80,7 +80,8 @@ class Sender:
     refuses every request (a fatal verdict: an invalid key, a wrong URL), `send` stops and
     dead-letters everything not accepted, the rest of `events` included; with
     `keep_unsent_on_fatal` it leaves them unread and unsettled instead, for a caller that keeps
-    its own queue. `transport` replaces the network (tests use `httpx.MockTransport`).
+    its own queue. `pauses` holds the keys a 429 paused, until when (by `clock`): give a dict to
+    share it. `transport` replaces the network (tests use `httpx.MockTransport`).
     """
 
     def __init__(self, destination: Destination, *,
@@ -91,7 +92,7 @@ class Sender:
                  transport: httpx.BaseTransport | None = None,
                  on_progress: Callable[[SendReport], None] | None = None,
                  on_accepted: Callable[[list[Outgoing]], None] | None = None,
-                 keep_unsent_on_fatal: bool = False,
+                 keep_unsent_on_fatal: bool = False, pauses: dict[Key, float] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.destination = destination
         limits = destination.limits
@@ -118,7 +119,7 @@ class Sender:
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{destination.name}-send")
         self._random = random.Random()
         self._seq = 0
-        self._paused: dict[Key, float] = {}
+        self._paused: dict[Key, float] = {} if pauses is None else pauses
         self._warned = False
         self._answered = False  # whether any request has had a response
 

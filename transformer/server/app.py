@@ -77,6 +77,7 @@ class ReceiverOptions:
     throttle_pause: float = 30.0           # seconds a user/device named in a 429 waits
     backoff_max: float = 30.0              # longest wait between retries
     retry_window: float = 60.0             # seconds a claimed event is retried, then back to the queue
+    lease: float | None = None             # seconds claimed events stay ours (None: 2 * retry_window + 30)
     linger: float = 0.2                    # seconds to let events gather between small rounds
     blocked_pause: float = 60.0            # seconds between tries while Amplitude refuses the key
     commit_batch: int = 1000               # most ops in one store transaction
@@ -101,13 +102,14 @@ class Receiver:
         self.clock = clock
         self.metrics = ReceiverMetrics(list(self.source.rejections))
         self.committer = Committer(store, max_batch=options.commit_batch,
-                                   dedupe_window=options.dedupe_window, on_commit=self._committed)
+                                   dedupe_window=options.dedupe_window, on_commit=self._committed,
+                                   on_stale=self.metrics.stale.inc)
         self.forwarder: Forwarder | None = None
         if options.forward:
             self.forwarder = Forwarder(
                 self.committer, destination or _destination(mapping), self.metrics,
                 linger=options.linger, blocked_pause=options.blocked_pause,
-                retry_window=options.retry_window, concurrency=options.concurrency,
+                retry_window=options.retry_window, lease=options.lease, concurrency=options.concurrency,
                 throttle_pause=options.throttle_pause, backoff_max=options.backoff_max,
                 max_events=options.batch_size, transport=transport)
             self.committer.on_stored = self.forwarder.wake

@@ -9,7 +9,8 @@ event loop. The forwarder's claims, acks, set-asides and releases go through the
 so that the process never contends with itself for SQLite's write lock; in each round the
 thread takes in webhooks first, then settles, then claims.
 
-A failed group is retried webhook by webhook, so that one bad intake fails alone. `failure`
+A failed group is retried webhook by webhook, so that one bad intake fails alone (not when the
+queue's server cannot be reached at all: then the whole group fails at once). `failure`
 says why the last intake or probe failed (e.g. the store's file was deleted), until one succeeds
 again. Payload ids older than `dedupe_window` are pruned every `prune_every` seconds.
 """
@@ -29,7 +30,7 @@ from queue import Empty, SimpleQueue
 from typing import Any, TypeVar
 
 from .logs import log
-from .queue.base import Claim, Handle, Intake, Outcome, Queue, Reason
+from .queue.base import Claim, Handle, Intake, Outcome, Queue, Reason, UnreachableError
 
 __all__ = ["ClosedError", "Committer"]
 
@@ -80,18 +81,21 @@ class Committer:
     """Writes to a `Queue` in groups from one thread; see the module docstring.
 
     `on_stored` is called after a commit that enqueued events; `on_commit` after each
-    transaction that took in webhooks or settled events (for metrics).
+    transaction that took in webhooks or settled events, `on_stale` with the number of handles
+    a settle found no longer under their claim (for metrics).
     """
 
     def __init__(self, queue: Queue, *, max_batch: int = 1000, dedupe_window: float = 7 * 86400.0,
                  prune_every: float = 60.0, on_stored: Callable[[], None] | None = None,
-                 on_commit: Callable[[int], None] | None = None) -> None:
+                 on_commit: Callable[[int], None] | None = None,
+                 on_stale: Callable[[int], None] | None = None) -> None:
         self.queue = queue
         self.max_batch = max_batch
         self.dedupe_window = dedupe_window
         self.prune_every = prune_every
         self.on_stored = on_stored
         self.on_commit = on_commit
+        self.on_stale = on_stale
         self._jobs: SimpleQueue[_Job] = SimpleQueue()
         self._closed = False
         self.failure: str | None = None
@@ -242,6 +246,9 @@ class Committer:
         try:
             outcomes: list[Any] = self.queue.intake(items)
             self._committed(len(items))
+        except UnreachableError as exc:  # each alone would fail the same way, one timeout after another
+            log(_logger, "error", "store_commit_failed", op="intake", webhooks=len(items), error=str(exc))
+            outcomes = [exc] * len(items)
         except Exception:  # noqa: BLE001 - retried one by one below, so one bad intake fails alone
             outcomes = [self._one(item) for item in items]
         failed = [o for o in outcomes if isinstance(o, BaseException)]
@@ -278,13 +285,15 @@ class Committer:
             self._settle(len(jobs), self.queue.release, handles, after)
         return []
 
-    def _settle(self, jobs: int, write: Callable[..., int], *args: Any) -> None:
+    def _settle(self, jobs: int, write: Callable[..., int], handles: list[Handle], *args: Any) -> None:
         try:
-            write(*args)
+            settled = write(handles, *args)
         except Exception as exc:  # noqa: BLE001 - the leases run out and the events are claimed again
             log(_logger, "error", "store_write_failed", op=write.__name__, error=str(exc))
             return
         self._committed(jobs)
+        if settled < len(handles) and self.on_stale is not None:
+            self.on_stale(len(handles) - settled)
 
     def _probe(self, jobs: list[_Job]) -> list[tuple[_Waiter, Any]]:
         try:

@@ -6,16 +6,21 @@ pause and set-aside rules as `transformer send`). Every claimed event is settled
 `Committer`: accepted → ack (deleted); set aside → moved to the dead letters; not accepted
 within `retry_window` seconds (an outage, a long 429 pause) → released, claimable again after
 `retry_pause` seconds, and claimed again by a later round. What a round still holds when it
-ends (stopped, or blocked below) is released at once. A claim's lease (`lease`, twice the retry
-window and a margin) outlasts all of that, so it only runs out when the process dies; the
-events are then claimed again. No store lock is held while a request is in flight. After a
-crash or `kill -9`, events that were sent but not yet acked are sent again: their `insert_id`
-is unchanged and a deduplicating destination (Amplitude) drops the copy.
+ends (stopped, or blocked below) is released at once. A claim's lease (`lease`, by default twice
+the retry window and a margin) outlasts all of that, so it only runs out when the process dies
+or stalls; the events are then claimed again (by any receiver on the queue). No store lock is
+held while a request is in flight. After a crash or `kill -9`, events that were sent but not
+yet acked are sent again: their `insert_id` is unchanged and a deduplicating destination
+(Amplitude) drops the copy.
 
 The one rule that differs from `send`: when the destination refuses every request (invalid API key,
 403, 404), `send` gives up and dead-letters everything; a long-running receiver instead gives
 the events back to the queue, reports `forwarding_blocked`, and tries again after
 `blocked_pause`, so that fixing the key and restarting is all it takes.
+
+The users and devices a 429 pauses are shared through the queue (`Queue.pause`), and the
+pauses other receivers recorded are read from it at most once a second
+(`Queue.pauses`), so that one throttled user is paused by every receiver at once.
 
 No one event can stall the others: a stored event that cannot be decoded is set aside here, and
 one the sender cannot check or encode is set aside by the sender, each with the reason.
@@ -40,7 +45,7 @@ from ..destinations.dead_letters import DeadLetterKind
 from .committer import ClosedError, Committer
 from .logs import log
 from .metrics import ReceiverMetrics
-from .queue.base import Claim, Handle, Reason
+from .queue.base import Claim, Handle, QueueError, Reason
 
 __all__ = ["LEASE_MARGIN", "Forwarder"]
 
@@ -49,6 +54,29 @@ LEASE_MARGIN = 30.0
 ends (the sender's timeout is 10 s), and slack."""
 
 _logger = logging.getLogger("transformer.server.forwarder")
+
+QUEUE_RETRY = 2.0
+"""Seconds before forwarding tries again when the queue failed (e.g. PostgreSQL restarting)."""
+
+PAUSES_EVERY = 1.0
+"""Seconds between reads of the pauses other receivers recorded."""
+
+
+class _Pauses(dict[tuple[str, str], float]):
+    """The sender's pauses (key → monotonic time it ends), noting those it sets, to share them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.new: dict[tuple[str, str], float] = {}
+
+    def __setitem__(self, key: tuple[str, str], until: float) -> None:
+        super().__setitem__(key, until)
+        self.new[key] = until
+
+    def learn(self, key: tuple[str, str], until: float) -> None:
+        """A pause another receiver set: kept if it ends later, not shared again."""
+        if until > self.get(key, 0.0):
+            super().__setitem__(key, until)
 
 
 class _Tally:
@@ -74,7 +102,7 @@ class Forwarder:
 
     def __init__(self, committer: Committer, destination: Destination, metrics: ReceiverMetrics, *,
                  page: int = 1000, linger: float = 0.2, idle: float = 1.0, blocked_pause: float = 60.0,
-                 retry_window: float = 60.0, **sender_options: Any) -> None:
+                 retry_window: float = 60.0, lease: float | None = None, **sender_options: Any) -> None:
         if not retry_window > 0:
             raise ValueError(f"retry_window must be more than 0 seconds, got {retry_window}")
         self.committer = committer
@@ -84,10 +112,12 @@ class Forwarder:
         self.idle = idle
         self.blocked_pause = blocked_pause
         self.retry_window = retry_window
-        self.lease = 2 * retry_window + LEASE_MARGIN
+        self.lease = lease if lease is not None else 2 * retry_window + LEASE_MARGIN
+        self._pauses = _Pauses()
+        self._pauses_read = -PAUSES_EVERY
         self.sender = Sender(
             destination, deadline=retry_window, dead_letters=self, on_accepted=self._accepted,
-            on_progress=self._progress, keep_unsent_on_fatal=True, **sender_options)
+            on_progress=self._progress, keep_unsent_on_fatal=True, pauses=self._pauses, **sender_options)
         self.retry_pause = self.sender.retry.backoff_max
         self.blocked = False
         self.last_progress = time.monotonic()
@@ -131,6 +161,11 @@ class Forwarder:
                     return
             except ClosedError:
                 return
+            except QueueError as exc:  # unreachable, restarting: try again soon, without a traceback
+                log(_logger, "warning", "queue_unavailable", error=str(exc))
+                self.metrics.forwarding_errors.inc(kind="queue")
+                self.last_error = f"the queue cannot be used: {exc}"
+                self._stopping.wait(min(self.blocked_pause, QUEUE_RETRY))
             except Exception as exc:  # a store or sender bug must not end forwarding
                 _logger.exception("forwarding_failed", extra={"fields": {"error": str(exc)}})
                 self.metrics.forwarding_errors.inc(kind="internal")
@@ -140,6 +175,7 @@ class Forwarder:
     def _round(self) -> bool:
         """Claim and send until nothing is left to claim; False when stopping."""
         self._wake.clear()
+        self._share_pauses()
         first = self.committer.claim(self.page, self.lease)
         if not first.events:
             self._wake.wait(self.idle)
@@ -235,7 +271,25 @@ class Forwarder:
             log(_logger, "debug", "event_released", event_id=event_id, reason=reason,
                 retry_in=self.retry_pause)
 
+    def _share_pauses(self) -> None:
+        """Record the pauses the sender set since last time; read the others' once a second."""
+        queue, now = self.committer.queue, time.monotonic()
+        new, self._pauses.new = self._pauses.new, {}
+        shared = {f"{kind}:{name}": until - now for (kind, name), until in new.items() if until > now}
+        try:
+            if shared:
+                self.committer.call(lambda: queue.pause(shared))
+            if now - self._pauses_read >= PAUSES_EVERY:
+                self._pauses_read = now
+                for key, left in self.committer.call(queue.pauses).items():
+                    kind, _, name = key.partition(":")
+                    self._pauses.learn((kind, name), now + left)
+        except QueueError as exc:  # this receiver's pauses still hold; shared on a later try
+            self._pauses.new = {**new, **self._pauses.new}
+            log(_logger, "warning", "pauses_not_shared", error=str(exc))
+
     def _progress(self, report: SendReport) -> None:
+        self._share_pauses()
         tally, metrics = self._tally, self.metrics
         if report.requests > tally.requests:
             metrics.requests.inc(report.requests - tally.requests)

@@ -189,6 +189,10 @@ class ReceiverMetrics:
         self.released = counter(
             "events_released_total",
             "Events given back to the queue, not accepted within the retry window; tried again later.")
+        self.stale = counter(
+            "events_settle_stale_total",
+            "Settles that changed nothing: the event's lease had passed to another receiver (this one "
+            "stalled past it), or it was settled already.")
         self.requests = counter("delivery_requests_total", "Requests made to Amplitude.")
         self.retries = counter("delivery_retries_total",
                                "Requests to Amplitude that carried events sent before.")

@@ -28,6 +28,10 @@ payload ids it took in (dedupe), and keeps dead letters. Its life cycle for one 
   it returns are unix seconds of that clock.
 - `prune(older_than, limit)` forgets payload ids remembered more than `older_than` seconds ago,
   at most `limit` in one go (call again while it returns `limit`); it never touches events.
+- Pauses shared by every receiver on the queue: `pause(keys)` records that the users or devices
+  `keys` (the sender's ordering keys as "NAME:VALUE", e.g. "user_id:ID") are paused for the
+  seconds given (a 429 named them; a pause already running longer is kept), and `pauses()`
+  returns those still paused, with the seconds left. `prune` also forgets pauses that ended.
 - Dead letters: `letters`, `letter`, `requeue` (back to pending: the letter's own event, or for
   a payload letter the events given for it), `drop`, `note_failure` (a resend failed again).
 - Health: `problem()` says, without writing, why nothing can be taken in now (a SQLite file
@@ -35,7 +39,8 @@ payload ids it took in (dedupe), and keeps dead letters. Its life cycle for one 
   `stats()` gives depth, oldest pending age, leased events and dead letters for /metrics (it
   may count every row); `oldest_age()` is the cheap part readiness needs, often.
   `prepare()` readies a queue for a server (SQLite: the single-instance lock, a damage check).
-- Every failure is a `QueueError` whose message says what is wrong.
+- Every failure is a `QueueError` whose message says what is wrong; `UnreachableError` when the
+  queue's server cannot be reached at all.
 
 `tests/queue_conformance.py` checks all of this against every implementation.
 """
@@ -50,12 +55,17 @@ from typing import Protocol
 from ...destinations.dead_letters import DeadLetterKind
 
 __all__ = ["Claim", "Claimed", "Handle", "Intake", "Letter", "Outcome", "Queue", "QueueError", "Reason",
-           "Stats"]
+           "Stats", "UnreachableError"]
 
 
 class QueueError(Exception):
     """The queue cannot do what was asked (unreachable, full, damaged, closed, …); the message
     says what and, where it can, what to do."""
+
+
+class UnreachableError(QueueError):
+    """The queue's server cannot be reached (down, restarting, a network cut): every call fails
+    alike until it is back, so retrying a group item by item is pointless."""
 
 
 class Outcome(StrEnum):
@@ -175,6 +185,12 @@ class Queue(Protocol):
 
     def prune(self, older_than: float, limit: int = 5000) -> int:
         """Forget at most `limit` payload ids remembered more than `older_than` seconds ago."""
+
+    def pause(self, keys: Mapping[str, float]) -> None:
+        """Pause these users or devices for the seconds given, unless paused longer already."""
+
+    def pauses(self) -> dict[str, float]:
+        """Users and devices still paused, with the seconds left."""
 
     def letters(self, *, kind: DeadLetterKind | None = None, limit: int | None = None) -> list[Letter]:
         """Dead letters, oldest first, optionally of one kind, at most `limit`."""

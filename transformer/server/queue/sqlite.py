@@ -1,12 +1,13 @@
 """The embedded `Queue`: one SQLite database in WAL mode in the data dir (`transformer.db`).
 
-Four tables. `pending` holds events until they are settled, one row each, in insert order (`id`
+Five tables. `pending` holds events until they are settled, one row each, in insert order (`id`
 is AUTOINCREMENT, so ids are never reused); a claim writes its lease into the rows
 (`lease_owner`, `lease_token`, `lease_until`, `claims` + 1), a release clears it and sets
 `not_before`, an ack deletes the row. `seen` holds the payload ids (`event_id`, or the body's
 hash) taken in during the dedupe window, so that Customer.io's retries are acknowledged
 without being enqueued again, across restarts too. `dead_letters` keeps what was set aside,
-with the reason. `probe` has one row, rewritten to show that the store still takes commits.
+with the reason. `pauses` holds the users and devices a 429 paused, and until when. `probe` has
+one row, rewritten to show that the store still takes commits.
 Older stores are upgraded in place when opened (`sqlite_schema`).
 
 One server uses a store at a time: `prepare()` takes an flock on the database file, runs
@@ -316,6 +317,7 @@ class SqliteQueue:
 
     def prune(self, older_than: float, limit: int = 5000) -> int:
         with self.transaction() as conn:
+            conn.execute("DELETE FROM pauses WHERE until < ?", (self.clock(),))
             before = self.clock() - older_than
             # ids grow with time, so the expired rows are a prefix: find where it ends, bounded
             first = conn.execute("SELECT min(id) FROM seen").fetchone()[0]
@@ -325,6 +327,23 @@ class SqliteQueue:
                                "ORDER BY id LIMIT 1", (first, first + limit, before)).fetchone()
             return conn.execute("DELETE FROM seen WHERE id < ?",
                                 (end[0] if end else first + limit,)).rowcount
+
+    # pauses ------------------------------------------------------------------------------
+
+    def pause(self, keys: Mapping[str, float]) -> None:
+        if not keys:
+            return
+        with self.transaction() as conn:
+            now = self.clock()
+            conn.executemany("INSERT INTO pauses (key, until) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                             "SET until = max(until, excluded.until)",
+                             [(key, now + seconds) for key, seconds in keys.items()])
+
+    def pauses(self) -> dict[str, float]:
+        now = self.clock()
+        with self._reading() as conn:
+            rows = conn.execute("SELECT key, until FROM pauses WHERE until > ?", (now,)).fetchall()
+        return {key: until - now for key, until in rows}
 
     # dead letters ------------------------------------------------------------------------
 

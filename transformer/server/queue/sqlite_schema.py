@@ -1,7 +1,8 @@
 """The SQLite queue's tables, and the upgrade of a store written by an earlier version.
 
 Schema 1 had `pending`, `seen` and `dead_letters`; 2 added `probe`; 3 added the lease columns to
-`pending` (`not_before`, `claims`, `lease_owner`, `lease_token`, `lease_until`). A store of an
+`pending` (`not_before`, `claims`, `lease_owner`, `lease_token`, `lease_until`); 4 added
+`pauses` (users and devices a 429 paused, and until when). A store of an
 earlier schema is upgraded in place, in one transaction, when it is opened: its pending events
 come out unleased and claimable, as they were. A store of a later schema is refused.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 
 __all__ = ["SCHEMA_VERSION", "immediate", "upgrade"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -43,6 +44,10 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     attempts INTEGER NOT NULL DEFAULT 0,
     status INTEGER,
     at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pauses (
+    key TEXT PRIMARY KEY,
+    until REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS probe (
     id INTEGER PRIMARY KEY CHECK (id = 1),
