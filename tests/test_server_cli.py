@@ -116,7 +116,7 @@ def test_every_serve_option_also_reads_an_environment_variable_shown_in_help() -
 
     command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
     options = [p for p in command.params if p.name != "help"]
-    assert len(options) == 30
+    assert len(options) == 31
     names = {p.opts[-1] if p.opts[-1].startswith("--") else p.opts[0]: p.envvar for p in options}
     assert all(env == "TRANSFORMER_" + flag[2:].upper().replace("-", "_") for flag, env in names.items()
                if flag != "--queue"), names

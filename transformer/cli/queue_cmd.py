@@ -12,7 +12,16 @@ from ..server import QueueError, SqliteQueue
 from ..server.queue.base import Queue
 from .common import err, fail
 
-__all__ = ["DataDirOpt", "QueueOpt", "app", "open_queue"]
+__all__ = [
+    "INSTALL_HINT",
+    "SCHEMES",
+    "DataDirOpt",
+    "QueueOpt",
+    "app",
+    "migrate",
+    "open_postgres",
+    "open_queue",
+]
 
 SCHEMES = ("postgresql://", "postgres://")
 INSTALL_HINT = "pip install 'transformer[postgres]'"

@@ -47,7 +47,7 @@ from .logs import log
 from .metrics import ReceiverMetrics
 from .queue.base import Claim, Handle, QueueError, Reason
 
-__all__ = ["LEASE_MARGIN", "Forwarder"]
+__all__ = ["LEASE_MARGIN", "PAUSES_EVERY", "QUEUE_RETRY", "Forwarder"]
 
 LEASE_MARGIN = 30.0
 """Seconds a lease lasts beyond twice the retry window: a request in flight when the window
