@@ -7,12 +7,38 @@ The public API: load a mapping spec, apply it to payloads.
 
 A compiled mapping pickles (as its `Recipe`) and compiles again, once, in the process that
 unpickles it.
+
+The names below are imported when first used (PEP 562), so that `import transformer.cli` or
+`transformer.io` costs only what they need.
 """
 
-from .catalog import load_mapping
-from .errors import PayloadError, Problem, SettingsError, Severity, SpecError, TransformerError
-from .runtime.mapping import CompiledMapping, Recipe
-from .runtime.result import Result, ResultKind, Skip
+from __future__ import annotations
+
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from .catalog import load_mapping
+    from .errors import PayloadError, Problem, SettingsError, Severity, SpecError, TransformerError
+    from .runtime.mapping import CompiledMapping, Recipe
+    from .runtime.result import Result, ResultKind, Skip
+
+_HOMES = {
+    "load_mapping": ".catalog", "PayloadError": ".errors", "Problem": ".errors",
+    "SettingsError": ".errors", "Severity": ".errors", "SpecError": ".errors",
+    "TransformerError": ".errors", "CompiledMapping": ".runtime.mapping", "Recipe": ".runtime.mapping",
+    "Result": ".runtime.result", "ResultKind": ".runtime.result", "Skip": ".runtime.result",
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CompiledMapping",

@@ -29,7 +29,6 @@ from .common import (
     load_from_options,
     stdout_failed,
 )
-from .progress import RunProgress
 from .signals import Stop
 
 __all__ = ["replay"]
@@ -62,6 +61,8 @@ def replay(
                 except OSError as exc:
                     stdout_failed(exc)
             else:
+                from .progress import RunProgress  # rich: only for a progress line
+
                 progress = RunProgress(sys.stderr, f"replay → {output}", inputs)
                 run.stats.tick = progress.tick
                 try:

@@ -1,14 +1,43 @@
 """Where events go: the `Destination` protocol, the generic `Sender`, dead letters, the registry
-of destinations (`registry.DESTINATIONS`, each in its own folder with its fake)."""
+of destinations (`registry.DESTINATIONS`, each in its own folder with its fake).
 
-from .amplitude.destination import Amplitude
-from .amplitude.endpoint import Endpoint, endpoint_from_settings
-from .amplitude.sender import AmplitudeSender
-from .base import Destination, DestinationKind, Limits, RetryPolicy, Verdict, VerdictKind
-from .dead_letters import DeadLetterSink, DeadLetterWriter, is_dead_letter
-from .registry import DESTINATIONS, destination_kind
-from .report import Outgoing, SendInterrupted, SendReport
-from .sender import Sender
+The names below are imported when first used (PEP 562), so that reading the registry (what
+loading a mapping does) does not import the HTTP client."""
+
+from __future__ import annotations
+
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from .amplitude.destination import Amplitude
+    from .amplitude.endpoint import Endpoint, endpoint_from_settings
+    from .amplitude.sender import AmplitudeSender
+    from .base import Destination, DestinationKind, Limits, RetryPolicy, Verdict, VerdictKind
+    from .dead_letters import DeadLetterSink, DeadLetterWriter, is_dead_letter
+    from .registry import DESTINATIONS, destination_kind
+    from .report import Outgoing, SendInterrupted, SendReport
+    from .sender import Sender
+
+_HOMES = {
+    "Amplitude": ".amplitude.destination", "Endpoint": ".amplitude.endpoint",
+    "endpoint_from_settings": ".amplitude.endpoint", "AmplitudeSender": ".amplitude.sender",
+    "Destination": ".base", "DestinationKind": ".base", "Limits": ".base", "RetryPolicy": ".base",
+    "Verdict": ".base", "VerdictKind": ".base", "DeadLetterSink": ".dead_letters",
+    "DeadLetterWriter": ".dead_letters", "is_dead_letter": ".dead_letters",
+    "DESTINATIONS": ".registry", "destination_kind": ".registry", "Outgoing": ".report",
+    "SendInterrupted": ".report", "SendReport": ".report", "Sender": ".sender",
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DESTINATIONS",
