@@ -110,16 +110,23 @@ class CompiledMapping:
             return None
         return value if type(value) is str else (str(value) if type(value) is int else None)
 
-    def apply(self, payload: Any) -> Result:
-        """Transform one payload; raises `PayloadError` when the mapping cannot handle it, and
-        nothing else: whatever goes wrong while applying it is a payload error."""
+    def outcome(self, payload: Any) -> list[dict[str, Any]] | Skip:
+        """The events of one payload, or the `Skip` that holds: `apply` without the `Result`
+        and without reading the payload's id (for streams, which need it only to report).
+        Raises `PayloadError` and nothing else, as `apply` does."""
         try:
-            out = self._run(payload)
+            out: list[dict[str, Any]] | Skip = self._run(payload)
         except PayloadError:
             raise
         except Exception as exc:  # noqa: BLE001 - outside any rule's own handler (memory, a bug)
             raise PayloadError("fields", "$", describe_failure(exc)) from None
-        if type(out) is Skip:
+        return out
+
+    def apply(self, payload: Any) -> Result:
+        """Transform one payload; raises `PayloadError` when the mapping cannot handle it, and
+        nothing else: whatever goes wrong while applying it is a payload error."""
+        out = self.outcome(payload)
+        if isinstance(out, Skip):
             return Result([], out, None, self.payload_id(payload))
         return Result(out, None, None, self.payload_id(payload))
 

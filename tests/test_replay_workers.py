@@ -1,0 +1,93 @@
+"""`replay` of NDJSON files in chunks, with one process or several: the output and the messages
+are byte for byte what the generic reader gives (standard input takes that path), and
+`--workers 2` gives exactly what one worker gives, in input order."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from transformer.cli.replay_batch import ndjson_chunks
+
+ROOT = Path(__file__).parent.parent
+CLI = [sys.executable, "-m", "transformer"]
+SETS = ["--set", "account_id=1", "--set", "workspace_id=56354", "--include-skips"]
+
+
+def payload(n: int, rng: random.Random) -> dict[str, Any]:
+    data: dict[str, Any] = {"identifiers": {"id": f"person-{n % 997:05d}"}, "delivery_id": f"dlv-{n}",
+                            "recipient": f"p{n}@example.com", "content": "Hi ✨ " * rng.randint(1, 400)}
+    body: dict[str, Any] = {"event_id": f"01JW{n:022d}", "object_type": "email",
+                            "metric": rng.choice(["sent", "delivered", "opened", "clicked"]),
+                            "timestamp": 1_700_000_000 + n, "data": data}
+    roll = rng.random()
+    if roll < 0.02:
+        body["timestamp"] = "yesterday"          # a payload error
+    elif roll < 0.04:
+        data["identifiers"] = {}                 # a skip (no_identity)
+    elif roll < 0.05:
+        del body["event_id"]                     # insert_id from the body's hash
+    return body
+
+
+def corpus(count: int, seed: int = 11) -> bytes:
+    """NDJSON with the unusual lines too: blank ones, bad JSON, too deep, CRLF, a last line
+    without a newline."""
+    rng = random.Random(seed)
+    lines = []
+    for n in range(count):
+        roll = rng.random()
+        if roll < 0.005:
+            lines.append(b"   ")
+        elif roll < 0.01:
+            lines.append(b'{"event_id": "x", oops}')
+        elif roll < 0.012:
+            lines.append(b"[" * 200 + b"]" * 200)
+        else:
+            text = json.dumps(payload(n, rng), ensure_ascii=rng.random() < 0.5).encode()
+            lines.append(text + b"\r" if roll > 0.99 else text)
+    return b"\n".join(lines)
+
+
+def replay(*args: str, stdin: bytes | None = None) -> tuple[bytes, str, int]:
+    run = subprocess.run([*CLI, "replay", *args, *SETS], input=stdin, capture_output=True, cwd=ROOT,
+                         env={**os.environ, "TRANSFORMER_CACHE_DIR": ""}, timeout=600)
+    return run.stdout, run.stderr.decode(), run.returncode
+
+
+@pytest.mark.slow
+def test_two_workers_write_exactly_what_one_does_and_what_the_generic_reader_does(tmp_path: Path) -> None:
+    source = tmp_path / "events.ndjson"
+    source.write_bytes(corpus(12_000))          # about 12 chunks of 1 MiB
+    one = replay(str(source), "--workers", "1")
+    two = replay(str(source), "--workers", "2")
+    assert two == one
+    out, err, code = one
+    assert code == 1                             # payload errors were reported
+    lines = err.splitlines()
+    assert lines[-1].startswith("read ") and "skipped" in lines[-1] and "payload errors" in lines[-1]
+    assert any("nested deeper than 128" in line for line in lines)
+    assert any("invalid JSON" in line for line in lines)
+    assert any("fields.time.filters[0]" in line for line in lines)
+    assert out.count(b'{"skip":') > 100
+    generic = replay("-", stdin=source.read_bytes())   # standard input: the reader of every other input
+    assert generic[0] == out
+    assert generic[1] == err.replace(f"{source}:", "<stdin>:")
+
+
+def test_chunks_are_whole_lines_numbered_from_the_first(tmp_path: Path) -> None:
+    text = b'{"a":1}\n\n' + b'{"long":"' + b"x" * 50 + b'"}\r\n{"b":2}'
+    path = tmp_path / "in.ndjson"
+    path.write_bytes(text)
+    chunks = list(ndjson_chunks(path, "in.ndjson", block=7))
+    assert [line for chunk in chunks for line in chunk.lines] == text.split(b"\n")
+    numbers = [chunk.first + i for chunk in chunks for i in range(len(chunk.lines))]
+    assert numbers == [1, 2, 3, 4]
+    assert [chunk.ends for chunk in chunks][-1] is False and all(chunk.ends for chunk in chunks[:-1])

@@ -1,0 +1,275 @@
+"""`replay` of NDJSON files in chunks: read in blocks, transformed a chunk at a time, in this
+process or in a pool of worker processes, written in input order.
+
+A chunk is a block of whole lines (about 1 MiB) and the number of its first line. Transforming
+one gives its NDJSON output as one `bytes`, its counts and its stderr lines, so that the output
+and the messages are the same, byte for byte, whichever process transformed it and however many
+there were. Per line, the common case does no more than parse, `outcome` and dump: the line's
+place (`events.ndjson:17`), the payload's id and the `Item` of the generic reader are made only
+for a payload that errs or a skip that is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from ..errors import PayloadError
+from ..io.jsonio import InputError, dumps, parse_item
+from ..io.schema_check import SchemaCheck
+from ..io.split import BOM
+from ..runtime.mapping import CompiledMapping
+from ..runtime.result import Skip
+
+__all__ = ["BLOCK", "Chunk", "ChunkReplay", "Done", "auto_workers", "ndjson_chunks", "replay_chunks"]
+
+BLOCK = 1 << 20
+"""Bytes read at a time; a chunk is this much input, or one line when a line is longer."""
+
+LARGE = 64 << 20
+"""NDJSON input from this size up is replayed by one worker per core unless --workers says."""
+
+_APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Whole lines of one input (`name`), the first of them line `first` of it; `ends` tells
+    whether the last line ended with a newline (only the input's last line may not)."""
+
+    name: str
+    first: int
+    lines: list[bytes]
+    ends: bool = True
+
+
+@dataclass(slots=True)
+class Done:
+    """What a chunk gave: its output, the payloads read, events written, payload errors, skips
+    by rule, and the stderr lines, in order."""
+
+    out: bytes = b""
+    read: int = 0
+    written: int = 0
+    errors: int = 0
+    skips: Counter[str] = field(default_factory=Counter)
+    messages: list[str] = field(default_factory=list)
+
+
+def ndjson_chunks(path: Path, name: str, block: int = BLOCK) -> Iterator[Chunk]:
+    """The chunks of an NDJSON file; raises `InputError` when it cannot be read."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
+    with handle:
+        first, rest = 1, b""
+        while True:
+            try:
+                data = handle.read(block)
+            except OSError as exc:
+                raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
+            if not data:
+                if rest:
+                    yield Chunk(name, first, [rest], ends=False)
+                return
+            data = rest + data if rest else data
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            lines = data[:cut].split(b"\n")
+            rest = data[cut + 1:]
+            yield Chunk(name, first, lines)
+            first += len(lines)
+
+
+class ChunkReplay:
+    """Transforms chunks with one mapping and `replay`'s options (picklable: a worker gets it
+    once)."""
+
+    def __init__(self, compiled: CompiledMapping, include_skips: bool, check: bool, max_depth: int) -> None:
+        self.compiled = compiled
+        self.include_skips = include_skips
+        self.check = check
+        self.max_depth = max_depth
+        self._checks: tuple[SchemaCheck | None, SchemaCheck | None] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"compiled": self.compiled, "include_skips": self.include_skips, "check": self.check,
+                "max_depth": self.max_depth}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+    def checks(self) -> tuple[SchemaCheck | None, SchemaCheck | None]:
+        if self._checks is None:
+            given = self.compiled.plan.input_schema, self.compiled.plan.output_schema
+            made = [SchemaCheck(schema, rule) if self.check and schema else None
+                    for schema, rule in zip(given, ("input", "output"), strict=True)]
+            self._checks = made[0], made[1]
+        return self._checks
+
+    def run(self, chunk: Chunk) -> Done:
+        """Transform every payload of the chunk: the fast path in the loop, anything unusual
+        (a blank line, bad JSON, deep nesting, a payload error, a skip, a check) by `slow`."""
+        done = Done()
+        parts: list[bytes] = []
+        append = parts.append
+        loads, dump, outcome = orjson.loads, orjson.dumps, self.compiled.outcome
+        fast = not self.check
+        limit = self.max_depth
+        number = chunk.first - 1
+        last = len(chunk.lines) - 1
+        read = written = 0
+        for i, line in enumerate(chunk.lines):
+            number += 1
+            if fast and line.count(b"[") + line.count(b"{") <= limit:
+                try:
+                    out = outcome(loads(line))
+                    if type(out) is list:
+                        if len(out) == 1:
+                            append(dump(out[0], option=_APPEND_NEWLINE))
+                        else:   # all of them, or (on an error) none
+                            parts.extend([dump(event, option=_APPEND_NEWLINE) for event in out])
+                        read += 1
+                        written += len(out)
+                        continue
+                except Exception:  # noqa: BLE001 - whatever it was, the slow path says it
+                    pass
+            raw = line + b"\n" if i < last or chunk.ends else line
+            read += self.slow(raw, f"{chunk.name}:{number}", done, append)
+        done.read += read
+        done.written += written
+        done.out = b"".join(parts)
+        return done
+
+    def slow(self, raw: bytes, where: str, done: Done, append: Callable[[bytes], Any]) -> int:
+        """One line as `replay` has always handled it; returns 1 for a payload, 0 for a blank line."""
+        line = raw.removeprefix(BOM)
+        if not line.strip():
+            return 0
+        item = parse_item(where, line, self.max_depth)
+        if item.error is not None:
+            done.errors += 1
+            done.messages.append(f"{where}: {item.error}")
+            return 1
+        payload, compiled = item.payload, self.compiled
+        check_in, check_out = self.checks()
+        problems = check_in.errors(payload) if check_in is not None else []
+        out: list[Any] | Skip | None = None
+        if not problems:
+            try:
+                out = compiled.outcome(payload)
+            except PayloadError as exc:
+                problems = [exc]
+        if type(out) is Skip:
+            done.skips[out.rule] += 1
+            if self.include_skips:
+                append(dumps({"skip": {"id": compiled.payload_id(payload), "rule": out.rule,
+                                       "reason": out.reason}}))
+            return 1
+        if type(out) is list and check_out is not None:
+            problems = next((found for found in map(check_out.errors, out) if found), [])
+        if type(out) is list and not problems:
+            try:
+                encoded = b"".join(_encode(event) for event in out)
+            except PayloadError as exc:
+                problems = [exc]
+            else:
+                append(encoded)
+                done.written += len(out)
+                return 1
+        done.errors += 1
+        payload_id = compiled.payload_id(payload)
+        label = f"{where} ({payload_id})" if payload_id else where
+        for problem in problems[1:] + problems[:1]:  # as replay has always printed them: most relevant last
+            done.messages.append(f"{label}: {problem.rule}: {problem.message}, at {problem.path}")
+        return 1
+
+
+def _encode(event: Any) -> bytes:
+    try:
+        return dumps(event)
+    except Exception as exc:  # noqa: BLE001 - e.g. nested too deeply for either JSON encoder
+        from ..runtime.codegen import describe_failure
+
+        raise PayloadError("fields", "$", f"the event cannot be written as JSON ({describe_failure(exc)})"
+                           ) from None
+
+
+def auto_workers(sources: list[str]) -> int:
+    """One worker per core when the NDJSON files given are large, else 1."""
+    size = 0
+    for source in sources:
+        if Path(source).suffix.lower() in (".ndjson", ".jsonl"):
+            with contextlib.suppress(OSError):
+                size += os.stat(source).st_size
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+               ) if size >= LARGE else 1
+
+
+_WORKER: list[ChunkReplay] = []
+
+
+def _start_worker(replay: ChunkReplay) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _WORKER[:] = [replay]
+
+
+def _run_in_worker(chunk: Chunk) -> Done:
+    return _WORKER[0].run(chunk)
+
+
+def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, sink: IO[bytes],
+                  done: Callable[[Done], None], stopped: Callable[[], bool]) -> bool:
+    """Transform `chunks` (with `workers` processes when more than 1), write each one's output
+    to `sink` and hand it to `done`, in input order. Stops between chunks when `stopped()`;
+    returns whether every chunk was read."""
+    if workers <= 1:
+        for chunk in chunks:
+            result = replay.run(chunk)
+            sink.write(result.out)
+            done(result)
+            if stopped():
+                return False
+        return True
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")   # no inherited threads or handlers
+    pending: deque[Future[Done]] = deque()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(replay,)) as pool:
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(_run_in_worker, chunk))
+                while len(pending) > 2 * workers or (pending and pending[0].done()):
+                    _emit(pending.popleft(), sink, done)
+                if stopped():
+                    break
+            else:
+                while pending:
+                    _emit(pending.popleft(), sink, done)
+                return True
+            while pending:   # stopped: what was read is still written
+                _emit(pending.popleft(), sink, done)
+            return False
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _emit(future: Future[Done], sink: IO[bytes], done: Callable[[Done], None]) -> None:
+    result = future.result()
+    sink.write(result.out)
+    done(result)
