@@ -30,7 +30,7 @@ from ..io.split import BOM
 from ..runtime.mapping import CompiledMapping
 from ..runtime.result import Skip
 
-__all__ = ["BLOCK", "Chunk", "ChunkReplay", "Done", "auto_workers", "ndjson_chunks", "replay_chunks"]
+__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "ndjson_chunks", "replay_chunks"]
 
 BLOCK = 1 << 20
 """Bytes read at a time; a chunk is this much input, or one line when a line is longer."""
@@ -119,9 +119,10 @@ class ChunkReplay:
             self._checks = made[0], made[1]
         return self._checks
 
-    def run(self, chunk: Chunk) -> Done:
+    def run(self, chunk: Chunk, stopped: Callable[[], bool] | None = None) -> Done:
         """Transform every payload of the chunk: the fast path in the loop, anything unusual
-        (a blank line, bad JSON, deep nesting, a payload error, a skip, a check) by `slow`."""
+        (a blank line, bad JSON, deep nesting, a payload error, a skip, a check) by `slow`.
+        With `stopped`, stop between two payloads (looked at every 64 lines) once it is true."""
         done = Done()
         parts: list[bytes] = []
         append = parts.append
@@ -132,6 +133,8 @@ class ChunkReplay:
         last = len(chunk.lines) - 1
         read = written = 0
         for i, line in enumerate(chunk.lines):
+            if stopped is not None and not i & 63 and stopped():
+                break
             number += 1
             if fast and line.count(b"[") + line.count(b"{") <= limit:
                 try:
@@ -238,7 +241,7 @@ def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, si
     returns whether every chunk was read."""
     if workers <= 1:
         for chunk in chunks:
-            result = replay.run(chunk)
+            result = replay.run(chunk, stopped)
             sink.write(result.out)
             done(result)
             if stopped():

@@ -22,8 +22,9 @@ from ..expr.runtime import UNSET
 from ..filters import FilterValueError
 from ..spec.compiler import Plan
 from ..spec.plan import NO_VALUE_SOURCES, NOVALUE, RestSpec, RuleSpec, missing_message
+from .rest_code import rest_copy_source
 from .result import Skip
-from .values import copy_except, deep_copy, locate, rest_copier
+from .values import ATOMS, copy_except, deep_copy, locate, rest_copier
 
 __all__ = ["Generator", "describe_failure", "generate"]
 
@@ -83,7 +84,7 @@ class Generator:
             "_expr_error": _expr_error, "_filter_error": _filter_error,
             "_required_error": _required_error, "_rest_error": _rest_error,
             "_rest_copy_error": _rest_copy_error, "_deep_copy": deep_copy,
-            "_copy_except": copy_except,
+            "_copy_except": copy_except, "_ATOMS": ATOMS,
         })
 
     # output ------------------------------------------------------------------------------
@@ -225,9 +226,12 @@ class Generator:
         if flags:
             pick = self.ns.bind(fixed, "_tries")
             call = f"{pick}({src}, ({', '.join(f'bool({f})' for f in flags)},))"
-        else:
-            trie = self.ns.bind(fixed, "_trie")
-            call = f"_copy_except({src}, {trie}, {rest.prune_empty!r})"
+        else:  # straight-line code for this trie
+            copier = self.ns.name("_rest_copy")
+            source = rest_copy_source(fixed, rest.prune_empty, copier)
+            self.ns.globals.setdefault("__sources__", []).append(source)
+            exec(compile(source, f"<transformer mapping: {copier}>", "exec"), self.ns.globals)
+            call = f"{copier}({src})"
         self.emit(depth + 1, "try:")
         self.emit(depth + 2, f"{out} = {call}")
         self.emit(depth + 1, "except _Exception as exc:")

@@ -7,11 +7,16 @@ from typing import Any
 from ..expr.compile import is_false
 from ..spec.plan import Exclusion, RestSpec, RuleSpec, no_value_test
 
-__all__ = ["Trie", "copy_except", "deep_copy", "locate", "rest_copier"]
+__all__ = ["ATOMS", "Trie", "copy_except", "deep_copy", "is_removed", "locate", "rest_copier"]
 
 
 _REMOVE: Any = object()
 Trie = dict[str, Any]
+
+
+def is_removed(node: Any) -> bool:
+    """Whether a trie node stands for a path that is excluded (not a deeper trie)."""
+    return node is _REMOVE
 
 
 def _trie(paths: list[tuple[str, ...]]) -> Trie:
@@ -75,6 +80,8 @@ def _copy_nested(value: Any, sub: Trie, prune: bool) -> Any:
 
 
 _ATOMS = frozenset({str, int, float, bool, type(None)})
+ATOMS = _ATOMS
+"""The types of JSON values that are shared, not copied."""
 
 
 def deep_copy(value: Any) -> Any:
