@@ -26,7 +26,7 @@ from .rest_code import rest_copy_source
 from .result import Skip
 from .values import ATOMS, copy_except, deep_copy, locate, rest_copier
 
-__all__ = ["Generator", "describe_failure", "generate"]
+__all__ = ["Generator", "describe_failure", "generate", "generate_id"]
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -293,3 +293,19 @@ def generate(plan: Plan) -> tuple[Callable[[Any], Any], str]:
         gen.emit(1, "return _events")
     run = gen.finish("_run")
     return run, "\n".join(gen.ns.globals.get("__sources__", []))
+
+
+def generate_id(plan: Plan) -> Callable[[Any], str | None]:
+    """The payload's id by `input.id` as one function: the expression inline, a string or an
+    integer (as text) kept, anything else (or a failure: an id is only a label) None."""
+    if plan.input_id is None:
+        return lambda payload: None
+    gen = Generator(plan.namespace, plan.output_budget)
+    gen.emit(0, "def _ident(_cur):")
+    gen.emit(1, "env = [_cur]")
+    gen.emit(1, "try:")
+    gen.emit(2, f"_v = {plan.input_id.source}")
+    gen.emit(1, "except _Exception:")
+    gen.emit(2, "return None")
+    gen.emit(1, "return _v if type(_v) is str else (str(_v) if type(_v) is int else None)")
+    return gen.finish("_ident")
