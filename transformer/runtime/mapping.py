@@ -83,9 +83,9 @@ class CompiledMapping:
         self.settings: Settings = plan.settings
         self.file = plan.file
         self.name = plan.name
-        self._run, self.source = generate(plan)
         self.payload_id: Callable[[Any], str | None] = generate_id(plan)
         """The payload's id by the mapping's `input.id` expression, or None."""
+        self._run, self.source = generate(plan)   # `source`: all of the generated code
         self.apply = self._make_apply()
 
     def __repr__(self) -> str:
