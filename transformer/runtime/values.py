@@ -7,7 +7,7 @@ from typing import Any
 from ..expr.compile import is_false
 from ..spec.plan import Exclusion, RestSpec, RuleSpec, no_value_test
 
-__all__ = ["ATOMS", "Trie", "copy_except", "deep_copy", "is_removed", "locate", "rest_copier"]
+__all__ = ["ATOMS", "Trie", "copy_except", "deep_copy", "is_removed", "locate", "rest_copier", "rest_tries"]
 
 
 _REMOVE: Any = object()
@@ -53,6 +53,20 @@ def rest_copier(rest: RestSpec) -> tuple[Any, list[Exclusion]]:
             found = tries[flags] = _trie(chosen)
         return copy_except(obj, found, prune)
     return copy_with, conditional
+
+
+def rest_tries(rest: RestSpec, most: int = 4) -> tuple[list[Trie], list[Exclusion]]:
+    """For a `rest` rule: the trie of each combination of its conditional exclusions (index
+    bit i set: the i-th conditional exclusion is on), none when there are more than `most` of
+    them, and those exclusions, as `rest_copier` decides them."""
+    fixed = [e.keys for e in rest.exclusions
+             if e.when is None or (e.when.const and not is_false(e.when.value))]
+    conditional = [e for e in rest.exclusions if e.when is not None and not e.when.const]
+    if len(conditional) > most:
+        return [], conditional
+    tries = [_trie(fixed + [e.keys for i, e in enumerate(conditional) if combo >> i & 1])
+             for combo in range(1 << len(conditional))]
+    return tries, conditional
 
 
 def copy_except(obj: dict[str, Any], trie: Trie, prune: bool) -> dict[str, Any]:
