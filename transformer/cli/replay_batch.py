@@ -128,6 +128,7 @@ class ChunkReplay:
         append = parts.append
         loads, dump, outcome = orjson.loads, orjson.dumps, self.compiled.outcome
         fast = not self.check
+        include_skips, skips = self.include_skips, done.skips
         limit = self.max_depth
         number = chunk.first - 1
         last = len(chunk.lines) - 1
@@ -139,13 +140,17 @@ class ChunkReplay:
             if fast and line.count(b"[") + line.count(b"{") <= limit:
                 try:
                     out = outcome(loads(line))
-                    if type(out) is list:
+                    if isinstance(out, list):
                         if len(out) == 1:
                             append(dump(out[0], option=_APPEND_NEWLINE))
                         else:   # all of them, or (on an error) none
                             parts.extend([dump(event, option=_APPEND_NEWLINE) for event in out])
                         read += 1
                         written += len(out)
+                        continue
+                    if not include_skips:   # a Skip, not written: only counted
+                        skips[out.rule] += 1
+                        read += 1
                         continue
                 except Exception:  # noqa: BLE001 - whatever it was, the slow path says it
                     pass
