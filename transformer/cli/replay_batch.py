@@ -43,13 +43,18 @@ _APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """Whole lines of one input (`name`), the first of them line `first` of it; `ends` tells
-    whether the last line ended with a newline (only the input's last line may not)."""
+    """Whole lines of one input (`name`), the first of them line `first` of it, as one text
+    without its last newline (one object to send to a worker); `ends` tells whether the last
+    line ended with a newline (only the input's last line may not)."""
 
     name: str
     first: int
-    lines: list[bytes]
+    text: bytes
     ends: bool = True
+
+    @property
+    def lines(self) -> list[bytes]:
+        return self.text.split(b"\n")
 
 
 @dataclass(slots=True)
@@ -80,17 +85,16 @@ def ndjson_chunks(path: Path, name: str, block: int = BLOCK) -> Iterator[Chunk]:
                 raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
             if not data:
                 if rest:
-                    yield Chunk(name, first, [rest], ends=False)
+                    yield Chunk(name, first, rest, ends=False)
                 return
             data = rest + data if rest else data
             cut = data.rfind(b"\n")
             if cut < 0:
                 rest = data
                 continue
-            lines = data[:cut].split(b"\n")
-            rest = data[cut + 1:]
-            yield Chunk(name, first, lines)
-            first += len(lines)
+            text, rest = data[:cut], data[cut + 1:]
+            yield Chunk(name, first, text)
+            first += text.count(b"\n") + 1
 
 
 class ChunkReplay:
@@ -131,9 +135,10 @@ class ChunkReplay:
         include_skips, skips = self.include_skips, done.skips
         limit = self.max_depth
         number = chunk.first - 1
-        last = len(chunk.lines) - 1
+        lines = chunk.lines
+        last = len(lines) - 1
         read = written = 0
-        for i, line in enumerate(chunk.lines):
+        for i, line in enumerate(lines):
             if stopped is not None and not i & 63 and stopped():
                 break
             number += 1
