@@ -82,12 +82,27 @@ def test_two_workers_write_exactly_what_one_does_and_what_the_generic_reader_doe
     assert generic[1] == err.replace(f"{source}:", "<stdin>:")
 
 
-def test_chunks_are_whole_lines_numbered_from_the_first(tmp_path: Path) -> None:
+def test_chunks_are_whole_lines_that_cover_the_file(tmp_path: Path) -> None:
     text = b'{"a":1}\n\n' + b'{"long":"' + b"x" * 50 + b'"}\r\n{"b":2}'
     path = tmp_path / "in.ndjson"
     path.write_bytes(text)
-    chunks = list(ndjson_chunks(path, "in.ndjson", block=7))
-    assert [line for chunk in chunks for line in chunk.lines] == text.split(b"\n")
-    numbers = [chunk.first + i for chunk in chunks for i in range(len(chunk.lines))]
-    assert numbers == [1, 2, 3, 4]
-    assert [chunk.ends for chunk in chunks][-1] is False and all(chunk.ends for chunk in chunks[:-1])
+    chunks = ndjson_chunks(path, "in.ndjson", block=7)
+    assert chunks is not None
+    found = list(chunks)
+    assert [(c.start, c.end) for c in found] == list(zip([0, *(c.end for c in found[:-1])],
+                                                         [c.end for c in found], strict=True))
+    assert found[-1].end == len(text)
+    assert all(text[c.end - 1:c.end] == b"\n" for c in found[:-1])          # each ends a line
+    read = [c.read() for c in found]
+    assert [line for lines, _ in read for line in lines] == text.split(b"\n")
+    assert [ends for _, ends in read] == [True] * (len(found) - 1) + [False]  # the last line has none
+
+
+def test_a_pipe_is_not_chunked(tmp_path: Path) -> None:
+    fifo = tmp_path / "in.ndjson"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)   # so that opening it to read does not wait
+    try:
+        assert ndjson_chunks(fifo, "in.ndjson") is None
+    finally:
+        os.close(writer)

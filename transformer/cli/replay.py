@@ -127,32 +127,40 @@ class _Replay:
         self.complete = False
         self.workers = 1
 
-    def chunks(self, source: str, sink: IO[bytes]) -> bool:
-        """An NDJSON file, in chunks (`replay_batch.py`); returns whether it was read to the end."""
+    def chunks(self, source: str, sink: IO[bytes]) -> bool | None:
+        """An NDJSON file, in chunks (`replay_batch.py`); returns whether it was read to the end,
+        None when it is not a regular file (read it as a stream)."""
+        chunks = ndjson_chunks(Path(source), source)
+        if chunks is None:
+            return None
         batch = ChunkReplay(self.compiled, self.include_skips, self.check_in is not None
                             or self.check_out is not None, self.max_depth)
         stats = self.stats
+        first = 1   # the number of the chunk's first line in the file
 
         def done(result: Done) -> None:
+            nonlocal first
             stats.read += result.read
             stats.written += result.written
             stats.errors += result.errors
             stats.skips.update(result.skips)
-            for message in result.messages:
-                err(message)
+            for number, message in result.messages:
+                err(f"{source}:{first + number - 1}{message}")
+            first += result.lines
             stats.tick(stats.read)
 
-        return replay_chunks(batch, ndjson_chunks(Path(source), source), self.workers, sink, done,
-                             lambda: self.stop.requested)
+        return replay_chunks(batch, chunks, self.workers, sink, done, lambda: self.stop.requested)
 
     def inputs(self, sources: list[str], sink: IO[bytes]) -> None:
         stdin = self.stop.stdin() if "-" in sources else None
         try:
             for source in sources:
                 try:
-                    if source != "-" and Path(source).suffix.lower() in (".ndjson", ".jsonl"):
-                        if not self.chunks(source, sink):
-                            return
+                    whole = (self.chunks(source, sink) if source != "-" and Path(source).suffix.lower()
+                             in (".ndjson", ".jsonl") else None)
+                    if whole is False:
+                        return
+                    if whole:
                         continue
                     for item in read_items(source, self.max_depth, stdin=stdin):
                         if self.stop.requested:

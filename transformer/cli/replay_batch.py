@@ -1,12 +1,14 @@
 """`replay` of NDJSON files in chunks: read in blocks, transformed a chunk at a time, in this
 process or in a pool of worker processes, written in input order.
 
-A chunk is a block of whole lines (about 1 MiB) and the number of its first line. Transforming
-one gives its NDJSON output as one `bytes`, its counts and its stderr lines, so that the output
-and the messages are the same, byte for byte, whichever process transformed it and however many
-there were. Per line, the common case does no more than parse, `outcome` and dump: the line's
-place (`events.ndjson:17`), the payload's id and the `Item` of the generic reader are made only
-for a payload that errs or a skip that is written.
+A chunk is where a block of whole lines (about 1 MiB) lies in the file: a worker reads it
+itself, so that the input does not travel between processes. Transforming one gives its NDJSON
+output as one `bytes`, its counts and its stderr lines (numbered within the chunk; the reader
+knows where the chunk starts), so that the output and the messages are the same, byte for
+byte, whichever process transformed it and however many there were. Per line, the common
+case does no more than parse, `outcome` and dump: the line's place (`events.ndjson:17`), the
+payload's id and the `Item` of the generic reader are made only for a payload that errs or a
+skip that is written.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -43,58 +46,72 @@ _APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """Whole lines of one input (`name`), the first of them line `first` of it, as one text
-    without its last newline (one object to send to a worker); `ends` tells whether the last
-    line ended with a newline (only the input's last line may not)."""
+    """Whole lines of one input file (`name`, at `path`): the bytes from `start` to `end`. What
+    a worker is sent; it reads the text itself."""
 
     name: str
-    first: int
-    text: bytes
-    ends: bool = True
+    path: str
+    start: int
+    end: int
 
-    @property
-    def lines(self) -> list[bytes]:
-        return self.text.split(b"\n")
+    def read(self) -> tuple[list[bytes], bool]:
+        """The chunk's lines, without their newlines, and whether the last one had one (only
+        the file's last line may not); raises `InputError`."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.start)
+                text = handle.read(self.end - self.start)
+        except OSError as exc:
+            raise InputError(f"cannot read {self.name}: {exc.strerror or exc}") from None
+        lines = text.split(b"\n")
+        ends = lines[-1] == b""
+        if ends:   # the text ends with a newline: no line after it
+            lines.pop()
+        return lines, ends
 
 
 @dataclass(slots=True)
 class Done:
-    """What a chunk gave: its output, the payloads read, events written, payload errors, skips
-    by rule, and the stderr lines, in order."""
+    """What a chunk gave: its output, its lines, the payloads read, events written, payload
+    errors, skips by rule, and the stderr lines, in order, each as the number of its line in
+    the chunk (from 1) and the text after the line's place (`events.ndjson:17`)."""
 
     out: bytes = b""
+    lines: int = 0
     read: int = 0
     written: int = 0
     errors: int = 0
     skips: Counter[str] = field(default_factory=Counter)
-    messages: list[str] = field(default_factory=list)
+    messages: list[tuple[int, str]] = field(default_factory=list)
 
 
-def ndjson_chunks(path: Path, name: str, block: int = BLOCK) -> Iterator[Chunk]:
-    """The chunks of an NDJSON file; raises `InputError` when it cannot be read."""
+def ndjson_chunks(path: Path, name: str, block: int = BLOCK) -> Iterator[Chunk] | None:
+    """The chunks of an NDJSON file as it is now (about `block` bytes each), found without
+    reading it all; None when it is not a regular file (a pipe: read it as a stream). Raises
+    `InputError` when it cannot be read."""
     try:
         handle = path.open("rb")
+        size = os.fstat(handle.fileno()).st_size if stat.S_ISREG(os.fstat(handle.fileno()).st_mode) else -1
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
+    if size < 0:
+        handle.close()
+        return None
+    return _spans(handle, name, str(path), size, block)
+
+
+def _spans(handle: IO[bytes], name: str, path: str, size: int, block: int) -> Iterator[Chunk]:
     with handle:
-        first, rest = 1, b""
-        while True:
+        start = 0
+        while start < size:
             try:
-                data = handle.read(block)
+                handle.seek(start + block)
+                handle.readline()   # to the end of the line the block ends in
             except OSError as exc:
                 raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
-            if not data:
-                if rest:
-                    yield Chunk(name, first, rest, ends=False)
-                return
-            data = rest + data if rest else data
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest = data
-                continue
-            text, rest = data[:cut], data[cut + 1:]
-            yield Chunk(name, first, text)
-            first += text.count(b"\n") + 1
+            end = min(handle.tell(), size)
+            yield Chunk(name, path, start, end)
+            start = end
 
 
 class ChunkReplay:
@@ -126,7 +143,7 @@ class ChunkReplay:
     def run(self, chunk: Chunk, stopped: Callable[[], bool] | None = None) -> Done:
         """Transform every payload of the chunk: the fast path in the loop, anything unusual
         (a blank line, bad JSON, deep nesting, a payload error, a skip, a check) by `slow`.
-        With `stopped`, stop between two payloads (looked at every 64 lines) once it is true."""
+        With `stopped`, stop between two payloads (looked at every 16 lines) once it is true."""
         done = Done()
         parts: list[bytes] = []
         append = parts.append
@@ -134,12 +151,13 @@ class ChunkReplay:
         fast = not self.check
         include_skips, skips = self.include_skips, done.skips
         limit = self.max_depth
-        number = chunk.first - 1
-        lines = chunk.lines
+        number = 0
+        lines, ends = chunk.read()
+        done.lines = len(lines)
         last = len(lines) - 1
         read = written = 0
         for i, line in enumerate(lines):
-            if stopped is not None and not i & 63 and stopped():
+            if stopped is not None and not i & 15 and stopped():
                 break
             number += 1
             if fast and line.count(b"[") + line.count(b"{") <= limit:
@@ -159,22 +177,23 @@ class ChunkReplay:
                         continue
                 except Exception:  # noqa: BLE001 - whatever it was, the slow path says it
                     pass
-            raw = line + b"\n" if i < last or chunk.ends else line
-            read += self.slow(raw, f"{chunk.name}:{number}", done, append)
+            raw = line + b"\n" if i < last or ends else line   # as the line reader gives it
+            read += self.slow(raw, number, done, append)
         done.read += read
         done.written += written
         done.out = b"".join(parts)
         return done
 
-    def slow(self, raw: bytes, where: str, done: Done, append: Callable[[bytes], Any]) -> int:
-        """One line as `replay` has always handled it; returns 1 for a payload, 0 for a blank line."""
+    def slow(self, raw: bytes, number: int, done: Done, append: Callable[[bytes], Any]) -> int:
+        """Line `number` of the chunk as `replay` has always handled it; returns 1 for a
+        payload, 0 for a blank line."""
         line = raw.removeprefix(BOM)
         if not line.strip():
             return 0
-        item = parse_item(where, line, self.max_depth)
+        item = parse_item("", line, self.max_depth)
         if item.error is not None:
             done.errors += 1
-            done.messages.append(f"{where}: {item.error}")
+            done.messages.append((number, f": {item.error}"))
             return 1
         payload, compiled = item.payload, self.compiled
         check_in, check_out = self.checks()
@@ -204,9 +223,9 @@ class ChunkReplay:
                 return 1
         done.errors += 1
         payload_id = compiled.payload_id(payload)
-        label = f"{where} ({payload_id})" if payload_id else where
+        label = f" ({payload_id})" if payload_id else ""
         for problem in problems[1:] + problems[:1]:  # as replay has always printed them: most relevant last
-            done.messages.append(f"{label}: {problem.rule}: {problem.message}, at {problem.path}")
+            done.messages.append((number, f"{label}: {problem.rule}: {problem.message}, at {problem.path}"))
         return 1
 
 
@@ -258,8 +277,13 @@ def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, si
                 return False
         return True
     import multiprocessing
+    import threading
 
-    context = multiprocessing.get_context("spawn")   # no inherited threads or handlers
+    # fork when this process has no other thread (the usual case): workers start at once with
+    # the compiled mapping; else spawn, which compiles the pickled mapping once per worker
+    methods = multiprocessing.get_all_start_methods()
+    alone = threading.active_count() == 1 and "fork" in methods
+    context = multiprocessing.get_context("fork" if alone else "spawn")
     pending: deque[Future[Done]] = deque()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(replay,)) as pool:
