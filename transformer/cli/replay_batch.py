@@ -33,7 +33,8 @@ from ..io.split import BOM
 from ..runtime.mapping import CompiledMapping
 from ..runtime.result import Skip
 
-__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "ndjson_chunks", "replay_chunks", "write"]
+__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "ndjson_chunks", "replay_chunks",
+           "write"]
 
 BLOCK = 1 << 20
 """Bytes read at a time; a chunk is this much input, or one line when a line is longer."""

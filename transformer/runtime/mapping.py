@@ -115,13 +115,13 @@ class CompiledMapping:
         return out
 
     def _make_apply(self) -> Callable[[Any], Result]:
-        run, ident, make = self._run, self.payload_id, tuple.__new__
+        ident, make = self.payload_id, tuple.__new__
 
         def apply(payload: Any) -> Result:
             """Transform one payload; raises `PayloadError` when the mapping cannot handle it,
             and nothing else: whatever goes wrong while applying it is a payload error."""
             try:
-                out = run(payload)
+                out = self._run(payload)
             except PayloadError:
                 raise
             except Exception as exc:  # noqa: BLE001 - outside any rule's own handler (memory, a bug)
