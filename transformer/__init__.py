@@ -14,8 +14,9 @@ The names below are imported when first used (PEP 562), so that `import transfor
 
 from __future__ import annotations
 
-import importlib
 import typing
+
+from .lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
     from .catalog import load_mapping
@@ -23,21 +24,12 @@ if typing.TYPE_CHECKING:
     from .runtime.mapping import CompiledMapping, Recipe
     from .runtime.result import Result, ResultKind, Skip
 
-_HOMES = {
+__getattr__ = _lazy_exports(__name__, {
     "load_mapping": ".catalog", "PayloadError": ".errors", "Problem": ".errors",
     "SettingsError": ".errors", "Severity": ".errors", "SpecError": ".errors",
     "TransformerError": ".errors", "CompiledMapping": ".runtime.mapping", "Recipe": ".runtime.mapping",
     "Result": ".runtime.result", "ResultKind": ".runtime.result", "Skip": ".runtime.result",
-}
-
-
-def __getattr__(name: str) -> typing.Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
+})
 
 
 __all__ = [

@@ -13,7 +13,6 @@ import typer
 from ..errors import PayloadError
 from ..io.jsonio import InputError, dumps, read_items
 from ..io.schema_check import SchemaCheck
-from ..runtime.codegen import describe_failure
 from ..runtime.mapping import CompiledMapping
 from .common import (
     DEFAULT_MAPPING,
@@ -29,7 +28,7 @@ from .common import (
     load_from_options,
     stdout_failed,
 )
-from .replay_batch import ChunkReplay, Done, auto_workers, ndjson_chunks, replay_chunks
+from .replay_batch import ChunkReplay, Done, auto_workers, encode_event, ndjson_chunks, replay_chunks
 from .signals import Stop
 
 __all__ = ["replay"]
@@ -199,7 +198,7 @@ class _Replay:
                 return dumps({"skip": {"id": result.id, "rule": result.skip.rule,
                                        "reason": result.skip.reason}})
             try:
-                out = b"".join(_encode(event) for event in result.events)
+                out = b"".join(encode_event(event) for event in result.events)
             except PayloadError as exc:
                 problems = [exc]
         if problems:
@@ -210,14 +209,6 @@ class _Replay:
         assert result is not None
         stats.written += len(result.events)
         return out
-
-
-def _encode(event: Any) -> bytes:
-    try:
-        return dumps(event)
-    except Exception as exc:  # noqa: BLE001 - e.g. nested too deeply for either JSON encoder
-        raise PayloadError("fields", "$", f"the event cannot be written as JSON ({describe_failure(exc)})"
-                           ) from None
 
 
 def _report(where: str, payload_id: str | None, exc: PayloadError) -> None:

@@ -33,8 +33,8 @@ from ..io.split import BOM
 from ..runtime.mapping import CompiledMapping
 from ..runtime.result import Skip
 
-__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "ndjson_chunks", "replay_chunks",
-           "write"]
+__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "encode_event", "ndjson_chunks",
+           "replay_chunks", "write"]
 
 BLOCK = 1 << 20
 """Bytes read at a time; a chunk is this much input, or one line when a line is longer."""
@@ -215,7 +215,7 @@ class ChunkReplay:
             problems = next((found for found in map(check_out.errors, out) if found), [])
         if type(out) is list and not problems:
             try:
-                encoded = b"".join(_encode(event) for event in out)
+                encoded = b"".join(encode_event(event) for event in out)
             except PayloadError as exc:
                 problems = [exc]
             else:
@@ -230,7 +230,8 @@ class ChunkReplay:
         return 1
 
 
-def _encode(event: Any) -> bytes:
+def encode_event(event: Any) -> bytes:
+    """An event as an NDJSON line; a `PayloadError` when it cannot be written as JSON."""
     try:
         return dumps(event)
     except Exception as exc:  # noqa: BLE001 - e.g. nested too deeply for either JSON encoder

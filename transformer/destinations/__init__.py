@@ -6,8 +6,9 @@ loading a mapping does) does not import the HTTP client."""
 
 from __future__ import annotations
 
-import importlib
 import typing
+
+from ..lazy import lazy_exports as _lazy_exports
 
 if typing.TYPE_CHECKING:
     from .amplitude.destination import Amplitude
@@ -19,7 +20,7 @@ if typing.TYPE_CHECKING:
     from .report import Outgoing, SendInterrupted, SendReport
     from .sender import Sender
 
-_HOMES = {
+__getattr__ = _lazy_exports(__name__, {
     "Amplitude": ".amplitude.destination", "Endpoint": ".amplitude.endpoint",
     "endpoint_from_settings": ".amplitude.endpoint", "AmplitudeSender": ".amplitude.sender",
     "Destination": ".base", "DestinationKind": ".base", "Limits": ".base", "RetryPolicy": ".base",
@@ -27,16 +28,7 @@ _HOMES = {
     "DeadLetterWriter": ".dead_letters", "is_dead_letter": ".dead_letters",
     "DESTINATIONS": ".registry", "destination_kind": ".registry", "Outgoing": ".report",
     "SendInterrupted": ".report", "SendReport": ".report", "Sender": ".sender",
-}
-
-
-def __getattr__(name: str) -> typing.Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
+})
 
 
 __all__ = [
