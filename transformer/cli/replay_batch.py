@@ -19,10 +19,9 @@ import signal
 import stat
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
@@ -32,6 +31,9 @@ from ..io.schema_check import SchemaCheck
 from ..io.split import BOM
 from ..runtime.mapping import CompiledMapping
 from ..runtime.result import Skip
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "encode_event", "ndjson_chunks",
            "replay_chunks", "write"]
@@ -280,6 +282,7 @@ def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, si
         return True
     import multiprocessing
     import threading
+    from concurrent.futures import ProcessPoolExecutor
 
     # fork when this process has no other thread (the usual case): workers start at once with
     # the compiled mapping; else spawn, which compiles the pickled mapping once per worker
