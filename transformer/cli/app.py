@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer._click import Context, HelpFormatter
-from typer._click.utils import make_default_short_help
 from typer.core import TyperArgument, TyperGroup
 
 from ..io.checked import use_directory
 from . import options
+
+if TYPE_CHECKING:
+    from typer._click import Context, HelpFormatter
+
+try:   # typer 0.2x carries its own click
+    from typer._click.utils import make_default_short_help
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click.utils import make_default_short_help  # type: ignore[no-redef]
 
 __all__ = ["COMMANDS", "HELP_SETTINGS", "app", "cache_folder", "main"]
 
@@ -137,7 +144,7 @@ def main() -> None:
     app()
 
 
-def cache_folder(environ: os._Environ[str] | dict[str, str]) -> Path | None:
+def cache_folder(environ: Mapping[str, str]) -> Path | None:
     """Where the command remembers the schemas and specs it found valid (`io/checked.py`), so
     that the next run need not check them again: `$TRANSFORMER_CACHE_DIR` (empty: nowhere),
     else `$XDG_CACHE_HOME/transformer/checked`, else `~/.cache/transformer/checked`."""

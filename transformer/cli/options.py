@@ -13,8 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-from typer._click.exceptions import BadParameter
-from typer.core import _TyperParameter
+import typer.core
 
 __all__ = ["install", "plain_converter"]
 
@@ -76,7 +75,9 @@ class _Plain:
     def __init__(self, convert: Callable[[Any], Any]) -> None:
         self.convert = convert
 
-    def coerce(self, value: Any, param: _TyperParameter, ctx: Any) -> Any:
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        from typer._click.exceptions import BadParameter
+
         multi = param.multiple or param.nargs == -1
         if value is None:
             return () if multi else None
@@ -89,18 +90,20 @@ class _Plain:
 
 
 def install() -> None:
-    """Make typer convert plain values here (once; idempotent)."""
-    original = _TyperParameter.get_runtime_param
-    if getattr(original, "plain", False):
+    """Make typer convert plain values here (once; idempotent). Typer before 0.2x converts with
+    click's own types and has no such hook: nothing to do there."""
+    parameter: Any = vars(typer.core).get("_TyperParameter")
+    original = getattr(parameter, "get_runtime_param", None)
+    if original is None or getattr(original, "plain", False):
         return
 
-    def get_runtime_param(self: _TyperParameter) -> Any:
+    def get_runtime_param(self: Any) -> Any:
         if self._runtime_param is None:
             info = self.type_descriptor.parameter_info
             convert = (plain_converter(self.type_descriptor.annotation, info.min, info.max)
                        if self.type_descriptor.file_annotation is None and info.parser is None else None)
-            self._runtime_param = _Plain(convert) if convert is not None else original(self)  # type: ignore[assignment]
+            self._runtime_param = _Plain(convert) if convert is not None else original(self)
         return self._runtime_param
 
     get_runtime_param.plain = True  # type: ignore[attr-defined]
-    _TyperParameter.get_runtime_param = get_runtime_param  # type: ignore[method-assign]
+    parameter.get_runtime_param = get_runtime_param
