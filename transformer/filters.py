@@ -97,7 +97,26 @@ def _title(args: Any, ctx: FilterContext) -> FilterFn:
     """Split on '_' and spaces, capitalise each word, join with single spaces."""
     def title(text: str) -> str:
         return " ".join(word.capitalize() for word in _WORD_BREAK.split(text) if word)
-    return _string_filter(title, "title")
+    return _string_filter(_memoised(title), "title")
+
+
+_MEMO_ENTRIES = 4096   # per use of a filter in a mapping
+_MEMO_LENGTH = 128     # longer texts are not remembered
+
+
+def _memoised(fn: Callable[[str], str]) -> Callable[[str], str]:
+    """`fn` remembering its results for short texts: a pure filter over a small domain (the
+    `title` of object_type/metric) costs a dictionary lookup after the first payload."""
+    seen: dict[str, str] = {}
+
+    def remembered(text: str) -> str:
+        found = seen.get(text)
+        if found is None:
+            found = fn(text)
+            if len(text) <= _MEMO_LENGTH and len(seen) < _MEMO_ENTRIES:
+                seen[text] = found
+        return found
+    return remembered
 
 
 @register("lower")

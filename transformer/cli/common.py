@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -131,6 +130,8 @@ def check_writable_file(path: Path, option: str) -> None:
 
 def check_listen_address(host: str, port: int) -> None:
     """Before starting a server: the port is in range (exit 2) and free on `host` (exit 1)."""
+    import socket
+
     if not 0 < port < 65536:
         fail(f"error: --port must be between 1 and 65535, got {port}", 2)
     try:

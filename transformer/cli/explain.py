@@ -27,17 +27,27 @@ __all__ = ["explain"]
 
 
 def explain(
-    source: Annotated[str, typer.Argument(
-        metavar="PAYLOAD", help="A payload file (.json, or each payload of an .ndjson / array), or -.")],
+    source: Annotated[str | None, typer.Argument(
+        metavar="PAYLOAD", help="A payload file (.json, or each payload of an .ndjson / array), or -.",
+        show_default=False)] = None,
     mapping: MappingOpt = DEFAULT_MAPPING,
     assignments: SetOpt = None,
     settings_file: SettingsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable trace, one JSON line per payload.")
                        ] = False,
     max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
+    code: Annotated[bool, typer.Option(
+        "--code", help="Print the Python code the mapping is compiled to (with these settings), "
+                       "instead of explaining a payload.")] = False,
 ) -> None:
     """For each output field: its rule's YAML location, expression, value found, fallback, filters."""
+    if source is None and not code:
+        fail("error: give a PAYLOAD to explain (or --code to see the generated code)", 2)
     compiled = load_from_options(mapping, assignments, settings_file)
+    if code:
+        sys.stdout.write(compiled.source)
+        raise typer.Exit(0)
+    assert source is not None
     out = sys.stdout
     failed = False
     try:

@@ -13,7 +13,6 @@ import typer
 from ..errors import PayloadError
 from ..io.jsonio import InputError, dumps, read_items
 from ..io.schema_check import SchemaCheck
-from ..runtime.codegen import describe_failure
 from ..runtime.mapping import CompiledMapping
 from .common import (
     DEFAULT_MAPPING,
@@ -29,7 +28,7 @@ from .common import (
     load_from_options,
     stdout_failed,
 )
-from .progress import RunProgress
+from .replay_batch import ChunkReplay, Done, auto_workers, encode_event, ndjson_chunks, replay_chunks
 from .signals import Stop
 
 __all__ = ["replay"]
@@ -49,12 +48,17 @@ def replay(
         "--check", help="Validate each input and output against the mapping's schemas.")] = False,
     max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
     output_budget: OutputBudgetOpt = DEFAULT_OUTPUT_BUDGET,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-w", metavar="N", min=1,
+        help="Processes transforming NDJSON files (output in input order, as with one). "
+             "Default: one per core for 64 MiB of NDJSON or more, else 1.")] = None,
 ) -> None:
     """Transform payloads and write the output events as NDJSON, one line per event."""
     with Stop() as stop:
         compiled = load_from_options(mapping, assignments, settings_file, output_budget)
         checks = _schema_checks(compiled) if check else None
         run = _Replay(compiled, include_skips, checks, max_depth, stop)
+        run.workers = workers if workers is not None else auto_workers(inputs)
         try:
             if output is None:
                 try:
@@ -62,6 +66,8 @@ def replay(
                 except OSError as exc:
                     stdout_failed(exc)
             else:
+                from .progress import RunProgress  # rich: only for a progress line
+
                 progress = RunProgress(sys.stderr, f"replay → {output}", inputs)
                 run.stats.tick = progress.tick
                 try:
@@ -118,12 +124,43 @@ class _Replay:
         self.stop = stop
         self.stats = _Stats()
         self.complete = False
+        self.workers = 1
+
+    def chunks(self, source: str, sink: IO[bytes]) -> bool | None:
+        """An NDJSON file, in chunks (`replay_batch.py`); returns whether it was read to the end,
+        None when it is not a regular file (read it as a stream)."""
+        chunks = ndjson_chunks(Path(source), source)
+        if chunks is None:
+            return None
+        batch = ChunkReplay(self.compiled, self.include_skips, self.check_in is not None
+                            or self.check_out is not None, self.max_depth)
+        stats = self.stats
+        first = 1   # the number of the chunk's first line in the file
+
+        def done(result: Done) -> None:
+            nonlocal first
+            stats.read += result.read
+            stats.written += result.written
+            stats.errors += result.errors
+            stats.skips.update(result.skips)
+            for number, message in result.messages:
+                err(f"{source}:{first + number - 1}{message}")
+            first += result.lines
+            stats.tick(stats.read)
+
+        return replay_chunks(batch, chunks, self.workers, sink, done, lambda: self.stop.requested)
 
     def inputs(self, sources: list[str], sink: IO[bytes]) -> None:
         stdin = self.stop.stdin() if "-" in sources else None
         try:
             for source in sources:
                 try:
+                    whole = (self.chunks(source, sink) if source != "-" and Path(source).suffix.lower()
+                             in (".ndjson", ".jsonl") else None)
+                    if whole is False:
+                        return
+                    if whole:
+                        continue
                     for item in read_items(source, self.max_depth, stdin=stdin):
                         if self.stop.requested:
                             return
@@ -161,7 +198,7 @@ class _Replay:
                 return dumps({"skip": {"id": result.id, "rule": result.skip.rule,
                                        "reason": result.skip.reason}})
             try:
-                out = b"".join(_encode(event) for event in result.events)
+                out = b"".join(encode_event(event) for event in result.events)
             except PayloadError as exc:
                 problems = [exc]
         if problems:
@@ -172,14 +209,6 @@ class _Replay:
         assert result is not None
         stats.written += len(result.events)
         return out
-
-
-def _encode(event: Any) -> bytes:
-    try:
-        return dumps(event)
-    except Exception as exc:  # noqa: BLE001 - e.g. nested too deeply for either JSON encoder
-        raise PayloadError("fields", "$", f"the event cannot be written as JSON ({describe_failure(exc)})"
-                           ) from None
 
 
 def _report(where: str, payload_id: str | None, exc: PayloadError) -> None:

@@ -454,10 +454,22 @@ class _Compiler:
         return _C(f"{call}({', '.join(a.src for a in args)})", uses_current, uses_env,
                   is_bool=name in _BOOL_FUNCTIONS)
 
+    def _keys_exist(self, keys: tuple[str | int, ...], cur: str) -> str:
+        """`path_exists` of object keys as one expression over `cur`."""
+        test = f"isinstance({cur}, dict) and {keys[0]!r} in {cur}"
+        prev, key = cur, keys[0]
+        for step in keys[1:]:
+            held = self.ns.name()
+            test += f" and isinstance({held} := {prev}[{key!r}], dict) and {step!r} in {held}"
+            prev, key = held, step
+        return test
+
     def _exists(self, target: _C, pos: int, cur: str) -> _C:
         if target.steps is None or (not target.steps and target.root_var is None):
             raise ExprError(pos, "exists() takes a path such as &data.identifiers or &$name.key")
         if target.root_var is None:
+            if all(type(step) is str for step in target.steps):  # inline: no call, no loop
+                return _C(f"({self._keys_exist(target.steps, cur)})", True, False, is_bool=True)
             test = self.ns.bind(path_exists(target.steps), "_exists")
             return _C(f"{test}({cur})", True, False, is_bool=True)
         base = self._variable({"value": target.root_var, "pos": pos}, cur)

@@ -2,8 +2,9 @@
 events checked against them.
 
 Checking a schema against its metaschema is the costly part of loading a mapping (about a
-quarter of a second for the 2,300-line Customer.io schema), so a process checks each distinct
-text once: `read_schema_file` remembers the SHA-256 of every text it found valid.
+fifth of a second for the 2,300-line Customer.io schema), so each distinct text is checked once
+(`checked.py`: in this process, and across runs of the command line). jsonschema is imported
+only when something is checked.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import relevance
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PayloadError, describe_value, short_repr
+from .checked import checked_key, is_checked, remember_checked
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = ["SchemaCheck", "SchemaFile", "SchemaFileError", "read_schema_file", "trust_schema_digests"]
 
@@ -41,10 +43,6 @@ class SchemaFile:
         return self.path.name
 
 
-_VALID: dict[str, None] = {}   # digests of texts found valid (insertion-ordered, bounded)
-_REMEMBERED = 64
-
-
 def read_schema_file(path: Path, raw: bytes | None = None) -> SchemaFile:
     """Parse a schema (from `raw` when given, else from `path`) and check it against its
     metaschema, unless a text with the same SHA-256 was found valid before in this process.
@@ -56,28 +54,34 @@ def read_schema_file(path: Path, raw: bytes | None = None) -> SchemaFile:
         document = json.loads(raw.decode("utf-8-sig"))
     except ValueError as exc:  # UnicodeDecodeError is one
         raise SchemaFileError(f"not readable JSON: {exc}") from None
-    if digest not in _VALID:
+    if not is_checked(_schema_key(digest)):
+        import jsonschema
+
         try:
             jsonschema.validators.validator_for(document).check_schema(document)
         except jsonschema.SchemaError as exc:
             raise SchemaFileError(f"not a valid JSON Schema: {exc.message}") from None
-        trust_schema_digests([digest])
+        remember_checked(_schema_key(digest))
     return SchemaFile(path, raw, digest, document)
 
 
 def trust_schema_digests(digests: list[str]) -> None:
-    """Remember texts as valid schemas without checking them (a process that receives a mapping
-    compiled and checked elsewhere)."""
+    """Remember texts as valid schemas without checking them, in this process only (one that
+    receives a mapping compiled and checked elsewhere)."""
     for digest in digests:
-        _VALID[digest] = None
-    while len(_VALID) > _REMEMBERED:
-        del _VALID[next(iter(_VALID))]
+        remember_checked(_schema_key(digest), persist=False)
+
+
+def _schema_key(digest: str) -> str:
+    return checked_key("schema", digest.encode())
 
 
 class SchemaCheck:
     """A compiled validator for one schema; `errors` lists each violation as a `PayloadError`."""
 
     def __init__(self, schema: SchemaFile, rule: str) -> None:
+        import jsonschema
+
         document = schema.document
         self.validator = jsonschema.validators.validator_for(document)(document)
         self.rule = rule
@@ -86,6 +90,8 @@ class SchemaCheck:
     def errors(self, instance: Any) -> list[PayloadError]:
         """Every violation, most relevant first; a missing required key is reported at its own
         path (`$.data.subject`), so that every error names the field to look at."""
+        from jsonschema.exceptions import relevance
+
         found = sorted(self.validator.iter_errors(instance), key=relevance)
         seen: dict[tuple[str, str], PayloadError] = {}
         for error in found:
@@ -120,6 +126,8 @@ def _violations(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
     if kind in ("oneOf", "anyOf"):
         # name what the first allowed shape lacks (`$.object_type` missing) rather than the
         # whole value; the first shape is the usual one in a schema that lists alternatives
+        from jsonschema.exceptions import relevance
+
         first = [sub for sub in error.context or [] if sub.relative_schema_path[0] == 0]
         found = [v for sub in sorted(first, key=relevance) for v in _violations(sub)]
         return found or [(here, f"matches none of the allowed shapes: {got}")]

@@ -22,10 +22,11 @@ from ..expr.runtime import UNSET
 from ..filters import FilterValueError
 from ..spec.compiler import Plan
 from ..spec.plan import NO_VALUE_SOURCES, NOVALUE, RestSpec, RuleSpec, missing_message
+from .rest_code import rest_copy_source
 from .result import Skip
-from .values import copy_except, deep_copy, locate, rest_copier
+from .values import ATOMS, Trie, deep_copy, locate, rest_copier, rest_tries
 
-__all__ = ["Generator", "describe_failure", "generate"]
+__all__ = ["Generator", "describe_failure", "generate", "generate_id"]
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -83,7 +84,7 @@ class Generator:
             "_expr_error": _expr_error, "_filter_error": _filter_error,
             "_required_error": _required_error, "_rest_error": _rest_error,
             "_rest_copy_error": _rest_copy_error, "_deep_copy": deep_copy,
-            "_copy_except": copy_except,
+            "_ATOMS": ATOMS,
         })
 
     # output ------------------------------------------------------------------------------
@@ -210,11 +211,19 @@ class Generator:
             self.emit(depth + 1, f"{out}[{key!r}] = {t}")
         self.emit(depth, f"{target} = {out} if {out} or {based} else _NV")
 
+    def _copier(self, trie: Trie, prune: bool) -> str:
+        """A function copying an object without the paths of `trie` (`rest_code.py`)."""
+        name = self.ns.name("_rest_copy")
+        source = rest_copy_source(trie, prune, name)
+        self.ns.globals.setdefault("__sources__", []).append(source)
+        exec(compile(source, f"<transformer mapping: {name}>", "exec"), self.ns.globals)
+        return name
+
     def _rest(self, rest: RestSpec, out: str, depth: int) -> str:
         src = self.ns.name("_s")
         self.expression(depth, src, rest.source, rest.path + ".from")
         ref = self.ns.bind(rest, "_rest")
-        fixed, conditional = rest_copier(rest)
+        tries, conditional = rest_tries(rest)
         self.emit(depth, f"if {src} is None:")
         self.emit(depth + 1, f"{out} = {{}}")
         self.emit(depth, f"elif not isinstance({src}, dict):")
@@ -222,12 +231,18 @@ class Generator:
         self.emit(depth, "else:")
         flags = [self.condition(depth + 1, e.when, rest.path + ".except")
                  for e in conditional if e.when is not None]
-        if flags:
-            pick = self.ns.bind(fixed, "_tries")
+        if not tries:  # more than 4 conditional exclusions: the trie walk
+            pick = self.ns.bind(rest_copier(rest)[0], "_tries")
             call = f"{pick}({src}, ({', '.join(f'bool({f})' for f in flags)},))"
-        else:
-            trie = self.ns.bind(fixed, "_trie")
-            call = f"_copy_except({src}, {trie}, {rest.prune_empty!r})"
+        else:  # straight-line code for each combination of the conditions
+            copiers = [self._copier(trie, rest.prune_empty) for trie in tries]
+            if len(copiers) == 1:
+                call = f"{copiers[0]}({src})"
+            else:
+                table = self.ns.bind(tuple(self.ns.globals[c] for c in copiers), "_copiers")
+                index = " | ".join(f"(1 if {f} else 0) << {i}" if i else f"(1 if {f} else 0)"
+                                   for i, f in enumerate(flags))
+                call = f"{table}[{index}]({src})"
         self.emit(depth + 1, "try:")
         self.emit(depth + 2, f"{out} = {call}")
         self.emit(depth + 1, "except _Exception as exc:")
@@ -289,3 +304,19 @@ def generate(plan: Plan) -> tuple[Callable[[Any], Any], str]:
         gen.emit(1, "return _events")
     run = gen.finish("_run")
     return run, "\n".join(gen.ns.globals.get("__sources__", []))
+
+
+def generate_id(plan: Plan) -> Callable[[Any], str | None]:
+    """The payload's id by `input.id` as one function: the expression inline, a string or an
+    integer (as text) kept, anything else (or a failure: an id is only a label) None."""
+    if plan.input_id is None:
+        return lambda payload: None
+    gen = Generator(plan.namespace, plan.output_budget)
+    gen.emit(0, "def _ident(_cur):")
+    gen.emit(1, "env = [_cur]")
+    gen.emit(1, "try:")
+    gen.emit(2, f"_v = {plan.input_id.source}")
+    gen.emit(1, "except _Exception:")
+    gen.emit(2, "return None")
+    gen.emit(1, "return _v if type(_v) is str else (str(_v) if type(_v) is int else None)")
+    return gen.finish("_ident")

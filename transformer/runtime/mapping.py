@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from ..spec.components import Components
 from ..spec.origin import Origin, SpecFiles
 from ..spec.settings import Settings, read_settings_file
 from ..spec.yaml_source import load_yaml_file, load_yaml_text
-from .codegen import describe_failure, generate
+from .codegen import describe_failure, generate, generate_id
 from .result import Result, Skip
 
 __all__ = ["CompiledMapping", "Recipe", "load_mapping"]
@@ -83,8 +83,10 @@ class CompiledMapping:
         self.settings: Settings = plan.settings
         self.file = plan.file
         self.name = plan.name
-        self._run, self.source = generate(plan)
-        self._id_fn = plan.input_id.fn if plan.input_id is not None else None
+        self.payload_id: Callable[[Any], str | None] = generate_id(plan)
+        """The payload's id by the mapping's `input.id` expression, or None."""
+        self._run, self.source = generate(plan)   # `source`: all of the generated code
+        self.apply = self._make_apply()
 
     def __repr__(self) -> str:
         return f"CompiledMapping({self.file!r}, settings={self.settings!r})"
@@ -100,28 +102,34 @@ class CompiledMapping:
     def __reduce__(self) -> tuple[Any, tuple[Recipe]]:
         return _from_recipe, (self.recipe,)
 
-    def payload_id(self, payload: Any) -> str | None:
-        """The payload's id by the mapping's `input.id` expression, or None."""
-        if self._id_fn is None:
-            return None
+    def outcome(self, payload: Any) -> list[dict[str, Any]] | Skip:
+        """The events of one payload, or the `Skip` that holds: `apply` without the `Result`
+        and without reading the payload's id (for streams, which need it only to report).
+        Raises `PayloadError` and nothing else, as `apply` does."""
         try:
-            value = self._id_fn(payload, [payload])
-        except Exception:  # noqa: BLE001 - an id is only a label; a bad one is no id
-            return None
-        return value if type(value) is str else (str(value) if type(value) is int else None)
-
-    def apply(self, payload: Any) -> Result:
-        """Transform one payload; raises `PayloadError` when the mapping cannot handle it, and
-        nothing else: whatever goes wrong while applying it is a payload error."""
-        try:
-            out = self._run(payload)
+            out: list[dict[str, Any]] | Skip = self._run(payload)
         except PayloadError:
             raise
         except Exception as exc:  # noqa: BLE001 - outside any rule's own handler (memory, a bug)
             raise PayloadError("fields", "$", describe_failure(exc)) from None
-        if type(out) is Skip:
-            return Result([], out, None, self.payload_id(payload))
-        return Result(out, None, None, self.payload_id(payload))
+        return out
+
+    def _make_apply(self) -> Callable[[Any], Result]:
+        ident, make = self.payload_id, tuple.__new__
+
+        def apply(payload: Any) -> Result:
+            """Transform one payload; raises `PayloadError` when the mapping cannot handle it,
+            and nothing else: whatever goes wrong while applying it is a payload error."""
+            try:
+                out = self._run(payload)
+            except PayloadError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - outside any rule's own handler (memory, a bug)
+                raise PayloadError("fields", "$", describe_failure(exc)) from None
+            if type(out) is list:  # a Result, made as NamedTuple's own _make does
+                return make(Result, (out, None, None, ident(payload)))
+            return make(Result, ([], out, None, ident(payload)))
+        return apply
 
     def result(self, payload: Any) -> Result:
         """Transform one payload and never raise: a payload error is the `Result`'s `.error`."""

@@ -7,11 +7,16 @@ from typing import Any
 from ..expr.compile import is_false
 from ..spec.plan import Exclusion, RestSpec, RuleSpec, no_value_test
 
-__all__ = ["Trie", "copy_except", "deep_copy", "locate", "rest_copier"]
+__all__ = ["ATOMS", "Trie", "copy_except", "deep_copy", "is_removed", "locate", "rest_copier", "rest_tries"]
 
 
 _REMOVE: Any = object()
 Trie = dict[str, Any]
+
+
+def is_removed(node: Any) -> bool:
+    """Whether a trie node stands for a path that is excluded (not a deeper trie)."""
+    return node is _REMOVE
 
 
 def _trie(paths: list[tuple[str, ...]]) -> Trie:
@@ -50,6 +55,20 @@ def rest_copier(rest: RestSpec) -> tuple[Any, list[Exclusion]]:
     return copy_with, conditional
 
 
+def rest_tries(rest: RestSpec, most: int = 4) -> tuple[list[Trie], list[Exclusion]]:
+    """For a `rest` rule: the trie of each combination of its conditional exclusions (index
+    bit i set: the i-th conditional exclusion is on), none when there are more than `most` of
+    them, and those exclusions, as `rest_copier` decides them."""
+    fixed = [e.keys for e in rest.exclusions
+             if e.when is None or (e.when.const and not is_false(e.when.value))]
+    conditional = [e for e in rest.exclusions if e.when is not None and not e.when.const]
+    if len(conditional) > most:
+        return [], conditional
+    tries = [_trie(fixed + [e.keys for i, e in enumerate(conditional) if combo >> i & 1])
+             for combo in range(1 << len(conditional))]
+    return tries, conditional
+
+
 def copy_except(obj: dict[str, Any], trie: Trie, prune: bool) -> dict[str, Any]:
     """A deep copy of `obj` without the paths in `trie`, keys in their order; with `prune`,
     objects that lost every key to the exclusions are left out too."""
@@ -75,6 +94,8 @@ def _copy_nested(value: Any, sub: Trie, prune: bool) -> Any:
 
 
 _ATOMS = frozenset({str, int, float, bool, type(None)})
+ATOMS = _ATOMS
+"""The types of JSON values that are shared, not copied."""
 
 
 def deep_copy(value: Any) -> Any:

@@ -158,7 +158,7 @@ class _SpecCompiler:
         if not isinstance(data, dict):
             self.problem((), "a mapping spec must be a YAML mapping (key: value lines)")
             raise SpecError(self.problems)
-        schema_problems = check_spec_schema(data, self.index)
+        schema_problems = check_spec_schema(data, self.index, self.located.text)
         input_spec = _section(data, "input")
         input_schema = self.schema_file(input_spec.get("schema"), ("input", "schema"))
         destination = self.component(data, "destination", components)

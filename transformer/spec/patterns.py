@@ -25,8 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
 from ..errors import closest, short_repr
 from ..io.schema_check import SchemaFile
 
@@ -84,6 +82,8 @@ _COMBINATIONS: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, ...], ...]] = 
 
 
 def _combinations(schema: Any, names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    import jsonschema
+
     validator = jsonschema.validators.validator_for(schema)(schema)
     values = [[v for v in candidate_values(schema, name) if isinstance(v, str)] for name in names]
     out = []

@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from ..data import data_file
 from ..errors import Problem, did_you_mean, format_rule_path, json_type
-from ..io.jsonio import read_json_file
+from ..io.checked import checked_key, is_checked, remember_checked
 from .yaml_source import SourceIndex
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["check_spec_schema", "spec_validator"]
 
@@ -28,22 +29,37 @@ _YAML_NAMES = {"object": "mapping", "array": "list"}  # what a spec author calls
 def spec_validator() -> jsonschema.protocols.Validator:
     """The validator for mapping specs (the schema ships with the package; a test checks it
     against its metaschema, so that loading a mapping does not have to)."""
-    schema = read_json_file(data_file("schemas", "mapping.schema.json"))
+    import jsonschema
+
+    schema = json.loads(_spec_schema_text())
     return jsonschema.validators.validator_for(schema)(schema)
 
 
-def check_spec_schema(data: Any, index: SourceIndex) -> list[Problem]:
-    """Every schema problem in `data`, located and worded."""
+@lru_cache(maxsize=1)
+def _spec_schema_text() -> bytes:
+    return data_file("schemas", "mapping.schema.json").read_bytes()
+
+
+def check_spec_schema(data: Any, index: SourceIndex, text: str = "") -> list[Problem]:
+    """Every schema problem in `data`, located and worded. `text`, the YAML `data` was read
+    from: a text that passed before (`io/checked.py`) is not checked again."""
+    key = checked_key("spec", _spec_schema_text(), text.encode()) if text else None
+    if key is not None and is_checked(key):
+        return []
     problems: list[Problem] = []
     for error in spec_validator().iter_errors(data):
         for problem in _translate(_deepest(error), index):
             if problem not in problems:
                 problems.append(problem)
+    if key is not None and not problems:
+        remember_checked(key)
     return problems
 
 
 def _deepest(error: ValidationError) -> ValidationError:
     """For anyOf/oneOf failures, the branch error that says most."""
+    from jsonschema.exceptions import best_match
+
     while error.context:
         error = best_match(error.context)
     return error

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -27,9 +27,11 @@ from ..base import (
 )
 from .classify import classify
 from .endpoint import Endpoint, endpoint_from_settings
-from .fake import FakeAmplitude
-from .preflight import Preflight
 from .settings import SETTINGS
+
+if TYPE_CHECKING:
+    from ..fake import Faults
+    from .fake import FakeAmplitude
 
 __all__ = ["AMPLITUDE", "Amplitude"]
 
@@ -60,6 +62,8 @@ class Amplitude:
         self.framing = Framing(b'{"api_key":' + orjson.dumps(api_key) + b',"events":[', b",",
                                b"]" + options + b"}")
         self.secrets: tuple[str, ...] = (api_key,)
+        from .preflight import Preflight  # fastjsonschema: only when sending
+
         self._preflight = Preflight(schema_path or data_file("schemas", "amplitude-event.schema.json"),
                                     min_id_length)
 
@@ -109,7 +113,11 @@ class Amplitude:
         return f"{self.host} ({region})"
 
 
-AMPLITUDE = DestinationKind(
-    name="amplitude", settings=SETTINGS, create=Amplitude.from_settings,
-    fake=lambda host="127.0.0.1", port=0, *, key=None, faults=None: FakeAmplitude(
-        host, port, api_key=key, faults=faults))
+def _fake(host: str = "127.0.0.1", port: int = 0, *, key: str | None = None,
+          faults: Faults | None = None) -> FakeAmplitude:
+    from .fake import FakeAmplitude  # http.server: only for the fake
+
+    return FakeAmplitude(host, port, api_key=key, faults=faults)
+
+
+AMPLITUDE = DestinationKind(name="amplitude", settings=SETTINGS, create=Amplitude.from_settings, fake=_fake)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from gzip import compress
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ...spec.settings import check_url
@@ -33,8 +33,11 @@ from ..base import (
     snippet,
     transport_failure,
 )
-from .fake import FakeHttp
 from .settings import SETTINGS
+
+if TYPE_CHECKING:
+    from ..fake import Faults
+    from .fake import FakeHttp
 
 __all__ = ["HTTP", "HttpDestination"]
 
@@ -170,7 +173,11 @@ def _detail(body: bytes) -> str:
     return snippet(body)
 
 
-HTTP = DestinationKind(
-    name="http", settings=SETTINGS, create=HttpDestination.from_settings,
-    fake=lambda host="127.0.0.1", port=0, *, key=None, faults=None: FakeHttp(
-        host, port, token=key, faults=faults))
+def _fake(host: str = "127.0.0.1", port: int = 0, *, key: str | None = None,
+          faults: Faults | None = None) -> FakeHttp:
+    from .fake import FakeHttp  # http.server: only for the fake
+
+    return FakeHttp(host, port, token=key, faults=faults)
+
+
+HTTP = DestinationKind(name="http", settings=SETTINGS, create=HttpDestination.from_settings, fake=_fake)

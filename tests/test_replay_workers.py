@@ -1,0 +1,137 @@
+"""`replay` of NDJSON files in chunks, with one process or several: the output and the messages
+are byte for byte what the generic reader gives (standard input takes that path), and
+`--workers 2` gives exactly what one worker gives, in input order."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from transformer.cli.replay_batch import ndjson_chunks
+
+ROOT = Path(__file__).parent.parent
+CLI = [sys.executable, "-m", "transformer"]
+SETS = ["--set", "account_id=1", "--set", "workspace_id=56354", "--include-skips"]
+
+
+def payload(n: int, rng: random.Random) -> dict[str, Any]:
+    data: dict[str, Any] = {"identifiers": {"id": f"person-{n % 997:05d}"}, "delivery_id": f"dlv-{n}",
+                            "recipient": f"p{n}@example.com", "content": "Hi ✨ " * rng.randint(1, 400)}
+    body: dict[str, Any] = {"event_id": f"01JW{n:022d}", "object_type": "email",
+                            "metric": rng.choice(["sent", "delivered", "opened", "clicked"]),
+                            "timestamp": 1_700_000_000 + n, "data": data}
+    roll = rng.random()
+    if roll < 0.02:
+        body["timestamp"] = "yesterday"          # a payload error
+    elif roll < 0.04:
+        data["identifiers"] = {}                 # a skip (no_identity)
+    elif roll < 0.05:
+        del body["event_id"]                     # insert_id from the body's hash
+    return body
+
+
+def corpus(count: int, seed: int = 11) -> bytes:
+    """NDJSON with the unusual lines too: blank ones, bad JSON, too deep, CRLF, a last line
+    without a newline."""
+    rng = random.Random(seed)
+    lines = []
+    for n in range(count):
+        roll = rng.random()
+        if roll < 0.005:
+            lines.append(b"   ")
+        elif roll < 0.01:
+            lines.append(b'{"event_id": "x", oops}')
+        elif roll < 0.012:
+            lines.append(b"[" * 200 + b"]" * 200)
+        else:
+            text = json.dumps(payload(n, rng), ensure_ascii=rng.random() < 0.5).encode()
+            lines.append(text + b"\r" if roll > 0.99 else text)
+    return b"\n".join(lines)
+
+
+def replay(*args: str, stdin: bytes | None = None) -> tuple[bytes, str, int]:
+    run = subprocess.run([*CLI, "replay", *args, *SETS], input=stdin, capture_output=True, cwd=ROOT,
+                         env={**os.environ, "TRANSFORMER_CACHE_DIR": ""}, timeout=600)
+    return run.stdout, run.stderr.decode(), run.returncode
+
+
+@pytest.mark.slow
+def test_two_workers_write_exactly_what_one_does_and_what_the_generic_reader_does(tmp_path: Path) -> None:
+    source = tmp_path / "events.ndjson"
+    source.write_bytes(corpus(12_000))          # about 12 chunks of 1 MiB
+    one = replay(str(source), "--workers", "1")
+    two = replay(str(source), "--workers", "2")
+    assert two == one
+    out, err, code = one
+    assert code == 1                             # payload errors were reported
+    lines = err.splitlines()
+    assert lines[-1].startswith("read ") and "skipped" in lines[-1] and "payload errors" in lines[-1]
+    assert any("nested deeper than 128" in line for line in lines)
+    assert any("invalid JSON" in line for line in lines)
+    assert any("fields.time.filters[0]" in line for line in lines)
+    assert out.count(b'{"skip":') > 100
+    generic = replay("-", stdin=source.read_bytes())   # standard input: the reader of every other input
+    assert generic[0] == out
+    assert generic[1] == err.replace(f"{source}:", "<stdin>:")
+
+
+def test_chunks_are_whole_lines_that_cover_the_file(tmp_path: Path) -> None:
+    text = b'{"a":1}\n\n' + b'{"long":"' + b"x" * 50 + b'"}\r\n{"b":2}'
+    path = tmp_path / "in.ndjson"
+    path.write_bytes(text)
+    chunks = ndjson_chunks(path, "in.ndjson", block=7)
+    assert chunks is not None
+    found = list(chunks)
+    assert [(c.start, c.end) for c in found] == list(zip([0, *(c.end for c in found[:-1])],
+                                                         [c.end for c in found], strict=True))
+    assert found[-1].end == len(text)
+    assert all(text[c.end - 1:c.end] == b"\n" for c in found[:-1])          # each ends a line
+    read = [c.read() for c in found]
+    assert [line for lines, _ in read for line in lines] == text.split(b"\n")
+    assert [ends for _, ends in read] == [True] * (len(found) - 1) + [False]  # the last line has none
+
+
+def test_a_pipe_is_not_chunked(tmp_path: Path) -> None:
+    fifo = tmp_path / "in.ndjson"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)   # so that opening it to read does not wait
+    try:
+        assert ndjson_chunks(fifo, "in.ndjson") is None
+    finally:
+        os.close(writer)
+
+
+def test_a_signal_while_a_chunk_waits_for_a_slow_reader_loses_no_byte(tmp_path: Path) -> None:
+    # nobody reads standard output until the signal: the first chunk's write blocks on the full
+    # pipe when SIGINT comes (one large write lost all but 128 KiB of it then)
+    source = tmp_path / "events.ndjson"
+    source.write_bytes(corpus(6_000))
+    with subprocess.Popen([*CLI, "replay", str(source), *SETS], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, cwd=ROOT) as process:
+        deadline = time.monotonic() + 60
+        while "pipe_write" not in _wchan(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    found = re.search(r"wrote (\d+) events, skipped (\d+)", err.decode())
+    assert found is not None and int(found[1]) > 100
+    assert out.endswith(b"\n") and out.count(b"\n") == int(found[1]) + int(found[2])  # --include-skips
+
+
+def _wchan(pid: int) -> str:
+    """Where the process sleeps (Linux: `anon_pipe_write` while a pipe write blocks)."""
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return "pipe_write"   # no /proc: send the signal at once

@@ -1,0 +1,126 @@
+"""Each command imports what it needs when it runs: `replay` never loads the web stack, the HTTP
+client, rich or pydantic; `--help` loads no command; a schema or spec found valid once is not
+checked again by the next run (so jsonschema is not even imported). Behaviours, not timings:
+`benchmarks/run.py` measures how long start-up takes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer._click import Context
+from typer._click.utils import make_default_short_help
+from typer.core import TyperGroup
+from typer.testing import CliRunner
+
+from transformer.cli import app
+from transformer.cli.app import COMMANDS, cache_folder
+from transformer.cli.options import plain_converter
+from transformer.io import checked
+from transformer.io.schema_check import SchemaFileError, read_schema_file
+
+ROOT = Path(__file__).parent.parent
+SAMPLE = str(ROOT / "samples" / "email_sent.json")
+HEAVY = ("httpx", "starlette", "uvicorn", "jsonschema", "pydantic", "rich", "click", "fastjsonschema",
+         "sqlite3", "http.server", "socket", "email", "concurrent.futures", "multiprocessing")
+
+_PROBE = """
+import json, sys
+sys.argv = ["transformer", *json.loads(sys.argv[1])]
+from transformer.cli import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+sys.stdout.flush()
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def _modules_after(args: list[str], cache: Path) -> tuple[set[str], str]:
+    """The modules a `transformer ARGS` run has imported when it ends, and its stdout."""
+    env = {**os.environ, "TRANSFORMER_CACHE_DIR": str(cache)}
+    run = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)], capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=120)
+    return set(json.loads(run.stderr.splitlines()[-1])), run.stdout
+
+
+def _loaded(modules: set[str], name: str) -> bool:
+    return name in modules or any(m.startswith(name + ".") for m in modules)
+
+
+def test_replay_imports_neither_the_web_stack_nor_the_http_client(tmp_path: Path) -> None:
+    args = ["replay", SAMPLE, "--set", "account_id=1", "--set", "workspace_id=56354"]
+    first, out = _modules_after(args, tmp_path)
+    assert json.loads(out)["event_type"] == "Email Sent"
+    assert [name for name in HEAVY if name != "jsonschema" and _loaded(first, name)] == []
+    assert _loaded(first, "jsonschema")                 # the first run checks the schemas and the spec
+    again, out_again = _modules_after(args, tmp_path)   # the next one finds them checked
+    assert out_again == out
+    assert [name for name in HEAVY if _loaded(again, name)] == []
+
+
+def test_help_loads_no_command(tmp_path: Path) -> None:
+    modules, out = _modules_after(["--help"], tmp_path)
+    assert "replay" in out and "dead-letters" in out
+    assert [m for m in modules if m.startswith("transformer.") and m.split(".")[1] not in ("cli", "io", "lazy")] == []
+    assert sorted(m for m in modules if m.startswith("transformer.cli.")) == ["transformer.cli.app",
+                                                                              "transformer.cli.options"]
+    assert [name for name in HEAVY if _loaded(modules, name)] == []
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_the_listed_help_is_the_commands_own(name: str) -> None:
+    import typer
+
+    group = typer.main.get_command(app)  # the click group, as `transformer` runs it
+    assert isinstance(group, TyperGroup)
+    command = group.get_command(Context(group), name)
+    assert command is not None and command.name == name
+    first = COMMANDS[name][2]
+    for limit in (40, 60, 200):
+        assert make_default_short_help(first, limit) == command.get_short_help_str(limit)
+
+
+def test_plain_options_are_converted_with_clicks_words() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["replay", SAMPLE, "--max-depth", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--max-depth': 0 is not in the range 1<=x<=1000." in result.output
+    result = runner.invoke(app, ["replay", SAMPLE, "--output-budget", "lots"])
+    assert "Invalid value for '--output-budget': 'lots' is not a valid integer." in result.output
+    to_float = plain_converter(float, 0.5)
+    assert to_float is not None and to_float("2") == 2.0
+    with pytest.raises(ValueError, match=r"0\.1 is not in the range x>=0\.5"):
+        to_float("0.1")
+    to_bools = plain_converter(list[bool])
+    assert to_bools is not None and to_bools(["yes", "0"]) == [True, False]
+    assert plain_converter(complex) is None   # left to typer
+
+
+def test_the_cache_folder_follows_the_environment(tmp_path: Path) -> None:
+    assert cache_folder({"TRANSFORMER_CACHE_DIR": str(tmp_path)}) == tmp_path
+    assert cache_folder({"TRANSFORMER_CACHE_DIR": ""}) is None
+    assert cache_folder({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "transformer" / "checked"
+
+
+def test_a_schema_is_remembered_only_when_valid(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"type": "object", "x-note": tmp_path.name}))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"type": 12, "x-note": tmp_path.name}))
+    folder = tmp_path / "cache"
+    checked.use_directory(folder)
+    try:
+        read_schema_file(good)
+        assert len(list(folder.iterdir())) == 1
+        for _ in range(2):  # reported every time, never remembered
+            with pytest.raises(SchemaFileError, match="not a valid JSON Schema"):
+                read_schema_file(bad)
+        assert len(list(folder.iterdir())) == 1
+    finally:
+        checked.use_directory(None)
