@@ -114,7 +114,9 @@ def test_every_serve_option_also_reads_an_environment_variable_shown_in_help() -
     from transformer import load_mapping
     from transformer.spec.settings import env_names
 
-    command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    group = typer.main.get_command(app)
+    command = group.get_command(typer.Context(group), "serve")  # type: ignore[attr-defined]
+    assert command is not None
     options = [p for p in command.params if p.name != "help"]
     assert len(options) == 31
     names = {p.opts[-1] if p.opts[-1].startswith("--") else p.opts[0]: p.envvar for p in options}
