@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperArgument
 
 from . import (
+    backfill,
     dead_letters_cmd,
     diff,
     explain,
@@ -74,6 +75,7 @@ def _main(
 app.command("validate")(validate.validate)
 app.command("replay")(replay.replay)
 app.command("send")(send.send)
+app.command("backfill")(backfill.backfill)
 app.command("test-connection")(test_connection.test_connection)
 app.command("fake")(fake.fake)
 app.command("fake-amplitude")(fake.fake_amplitude)

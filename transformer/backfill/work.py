@@ -1,0 +1,171 @@
+"""One task: one partition read, transformed as `replay` transforms (the same event bytes, skip
+counts and error lines), its part written atomically, and its events sent when asked.
+
+Runs on a Dask worker. The mapping arrives pickled (its recipe) and is compiled once per worker
+process (`transformer.runtime.mapping`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..destinations.dead_letters import DeadLetterKind, DeadLetterWriter
+from ..destinations.report import Outgoing
+from ..destinations.sender import Sender
+from ..errors import PayloadError
+from ..io.jsonio import dumps
+from ..runtime.codegen import describe_failure
+from ..runtime.mapping import CompiledMapping
+from .inputs import Partition
+from .read import PartitionReader
+from .send import RateLimit, RateLimited, SendPlan
+from .store import Store
+
+__all__ = ["Message", "PartitionResult", "PartitionTask", "dead_letters_name", "part_name", "run_partition"]
+
+Message = tuple[int | None, str]
+"""An error line: (line within the partition, the rest of the line after `file:line`), or
+(None, the whole line)."""
+
+
+def part_name(index: int) -> str:
+    """The output part of partition `index`."""
+    return f"part-{index:05d}.ndjson"
+
+
+def dead_letters_name(index: int) -> str:
+    """The dead letters of partition `index`."""
+    return f"dead-letters/part-{index:05d}.ndjson"
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionTask:
+    """Everything a worker needs for one partition. `store` None: the part comes back in the
+    result instead of being written."""
+
+    partition: Partition
+    mapping: CompiledMapping
+    max_depth: int
+    store: Store | None = None
+    send: SendPlan | None = None
+
+
+@dataclass(slots=True)
+class PartitionResult:
+    """What became of one partition."""
+
+    index: int
+    read: int = 0
+    written: int = 0
+    errors: int = 0
+    skips: Counter[str] = field(default_factory=Counter)
+    lines: int = 0
+    messages: list[Message] = field(default_factory=list)
+    data: bytes | None = None
+    sent: dict[str, Any] | None = None
+
+
+def run_partition(task: PartitionTask) -> PartitionResult:
+    """Read, transform, write and (with `task.send`) send one partition."""
+    part = task.partition
+    result = PartitionResult(part.index)
+    compiled = task.mapping
+    reader = PartitionReader(part, task.max_depth)
+    chunks: list[bytes] = []
+    outgoing: list[Outgoing] | None = [] if task.send is not None else None
+    letters = _Letters() if task.send is not None else None
+    for line, item in reader:
+        result.read += 1
+        if item.error is not None:
+            result.errors += 1
+            result.messages.append((line, f"{item.where}: {item.error}"))
+            if letters is not None and item.raw is not None:
+                letters.writer.write(reason=f"payload error: {item.error}", kind=DeadLetterKind.PAYLOAD_ERROR,
+                                     event_id=None, payload_text=item.raw.decode("utf-8", "replace")
+                                     .rstrip("\r\n"))
+            continue
+        payload = item.payload
+        found = compiled.result(payload)
+        problem = found.error
+        if problem is None and found.skip is not None:
+            result.skips[found.skip.rule] += 1
+            continue
+        if problem is None:
+            try:
+                chunks.append(b"".join(_encode(event) for event in found.events))
+            except PayloadError as exc:
+                problem = exc
+        if problem is not None:
+            result.errors += 1
+            label = f"{item.where} ({found.id})" if found.id else item.where
+            result.messages.append((line, f"{label}: {problem.rule}: {problem.message}, at {problem.path}"))
+            if letters is not None:
+                letters.writer.write(reason=f"payload error: {problem}", kind=DeadLetterKind.PAYLOAD_ERROR,
+                                     event_id=found.id, payload=payload)
+            continue
+        result.written += len(found.events)
+        if outgoing is not None:
+            outgoing.extend(Outgoing(event, found.id) for event in found.events)
+    result.lines = reader.lines
+    data = b"".join(chunks)
+    if task.store is None:
+        result.data = data
+    else:
+        task.store.write(part_name(part.index), data)
+    if task.send is not None and outgoing is not None and letters is not None:
+        try:
+            result.sent = _send(task.send, compiled, outgoing, letters.writer)
+        finally:
+            letters.publish(task.store, dead_letters_name(part.index))
+        result.sent["dead_letters"] = letters.writer.count
+    return result
+
+
+def _encode(event: Any) -> bytes:
+    try:
+        return dumps(event)
+    except Exception as exc:  # noqa: BLE001 - e.g. nested too deeply for either JSON encoder
+        raise PayloadError("fields", "$", f"the event cannot be written as JSON ({describe_failure(exc)})"
+                           ) from None
+
+
+def _send(plan: SendPlan, compiled: CompiledMapping, outgoing: list[Outgoing],
+          writer: DeadLetterWriter) -> dict[str, Any]:
+    """Send under the job's semaphore, at this sender's share of the budget."""
+    from distributed import Semaphore
+
+    destination = plan.make(compiled)
+    limited = RateLimited(destination, RateLimit(plan.share))
+    with Semaphore(max_leases=plan.senders, name=plan.semaphore), \
+            Sender(limited, dead_letters=writer, deadline=plan.deadline, concurrency=plan.concurrency,
+                   max_events=plan.batch_size(destination.limits), **plan.options) as sender:
+        report = sender.send(outgoing)
+    return {"ok": report.ok, "accepted": report.accepted, "set_aside": dict(report.set_aside),
+            "undelivered": dict(report.undelivered), "requests": report.requests,
+            "retries": report.retries, "fatal": report.fatal, "url": destination.url}
+
+
+class _Letters:
+    """A partition's dead letters: written to a local temporary file, published when done."""
+
+    def __init__(self) -> None:
+        handle, self.local = tempfile.mkstemp(prefix="transformer-backfill-", suffix=".ndjson")
+        os.close(handle)
+        os.unlink(self.local)
+        self.writer = DeadLetterWriter(self.local)
+
+    def publish(self, store: Store | None, name: str) -> None:
+        self.writer.close()
+        try:
+            if store is not None and self.writer.count:
+                with open(self.local, "rb") as handle:
+                    store.write(name, handle.read())
+            elif store is not None:
+                store.remove(name)
+        finally:
+            if os.path.exists(self.local):
+                os.unlink(self.local)

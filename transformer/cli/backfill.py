@@ -1,0 +1,199 @@
+"""`transformer backfill INPUT...`: `replay` (and `send`) of a history, on a Dask cluster."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+from contextlib import ExitStack
+from typing import Annotated, Any
+
+import typer
+
+from ..backfill import (
+    DEFAULT_PARTITION_SIZE,
+    Backfill,
+    ManifestError,
+    Outcome,
+    PlanError,
+    Sealed,
+    SendPlan,
+    Store,
+    expand_inputs,
+    plan_partitions,
+)
+from ..backfill.work import PartitionResult
+from .common import (
+    DEFAULT_MAPPING,
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_OUTPUT_BUDGET,
+    DestinationOpt,
+    MappingOpt,
+    MaxDepthOpt,
+    OutputBudgetOpt,
+    SetOpt,
+    SettingsOpt,
+    err,
+    fail,
+    load_from_options,
+    make_destination,
+)
+
+__all__ = ["DEFAULT_RATE", "backfill"]
+
+DEFAULT_RATE = 800.0
+"""Events/s sent by default: below Amplitude's 1,000 per project."""
+
+_NEEDS = ("distributed", "fsspec")
+
+
+def backfill(
+    inputs: Annotated[list[str], typer.Argument(
+        metavar="INPUT...", help="Files or globs, local or fsspec URLs (s3://…): .ndjson/.jsonl, .json, "
+                                 "either compressed (.gz, …), or .parquet.")],
+    mapping: MappingOpt = DEFAULT_MAPPING,
+    assignments: SetOpt = None,
+    settings_file: SettingsOpt = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", metavar="DIR",
+        help="Write one NDJSON part per partition and a manifest here (a re-run does what is left); "
+             "without it the events go to standard output.")] = None,
+    send: Annotated[bool, typer.Option(
+        "--send", help="Also deliver the events to the mapping's destination (needs --output).")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", metavar="N", min=1,
+        help="Start a local cluster of N worker processes (default: one per core).")
+    ] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", metavar="ADDRESS", help="Use an existing Dask cluster (tcp://host:8786).")] = None,
+    partition_size: Annotated[int, typer.Option(
+        "--partition-size", metavar="BYTES", min=1, help="Bytes of uncompressed NDJSON per partition.")
+    ] = DEFAULT_PARTITION_SIZE,
+    rate: Annotated[float, typer.Option(
+        "--rate", metavar="EVENTS", min=1, help="Events per second sent, by all workers together.")
+    ] = DEFAULT_RATE,
+    senders: Annotated[int, typer.Option(
+        "--senders", metavar="N", min=1, help="Partitions sending at once, cluster-wide.")] = 2,
+    deadline: Annotated[float, typer.Option(metavar="SECONDS",
+        help="Seconds an event may take to be accepted, retries included, before it is dead-lettered.")
+    ] = 600.0,
+    max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
+    output_budget: OutputBudgetOpt = DEFAULT_OUTPUT_BUDGET,
+    destination: DestinationOpt = None,
+) -> None:
+    """Transform a history of payloads on a Dask cluster, in partitions: parts and a manifest
+    in --output (concatenated in order, what `replay` writes), and with --send, delivered at a
+    global events/s budget."""
+    missing = [name for name in _NEEDS if importlib.util.find_spec(name) is None]
+    if missing:
+        fail(f"error: transformer backfill needs Dask ({', '.join(missing)} is not installed): "
+             "pip install 'transformer[dask]'", 2)
+    if workers is not None and scheduler is not None:
+        fail("error: give --workers (a local cluster) or --scheduler (an existing one), not both", 2)
+    if send and output is None:
+        fail("error: --send needs --output DIR: its manifest records what was sent, so that a re-run "
+             "sends nothing twice", 2)
+    compiled = load_from_options(mapping, assignments, settings_file, output_budget, destination=destination)
+    plan = None
+    if send:
+        target = make_destination(compiled)
+        secrets = {name: value for name, value in compiled.settings.resolved.items()
+                   if compiled.settings.decls[name].secret and value is not None}
+        plan = SendPlan(target.name, Sealed(secrets), rate, senders, "", deadline)
+    try:
+        partitions = plan_partitions(expand_inputs(inputs), partition_size)
+        store = Store(output) if output is not None else None
+        job = Backfill(compiled, partitions, max_depth=max_depth, store=store, send=plan)
+    except (PlanError, ManifestError) as exc:
+        fail(f"error: {exc}", 2)
+    except OSError as exc:
+        fail(f"error: {output}: {exc.strerror or exc}", 2)
+    outcome = _run(job, workers, scheduler)
+    for line in outcome.lines:
+        err(line)
+    _summarise(outcome, job, output)
+    raise typer.Exit(0 if outcome.ok else 1)
+
+
+def _run(job: Backfill, workers: int | None, scheduler: str | None) -> Outcome:
+    from distributed import Client, LocalCluster
+
+    todo = job.todo()
+    with ExitStack() as stack:
+        if scheduler is not None:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout="30s"))
+            except OSError as exc:
+                fail(f"error: cannot reach the Dask scheduler at {scheduler}: {exc}", 1)
+        else:
+            dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                dashboard_address=dashboard, silence_logs=logging.ERROR))
+            client = stack.enter_context(Client(cluster))
+        link = client.dashboard_link if _has_dashboard(client) else None
+        err(f"dask: {len(client.scheduler_info()['workers'])} workers"
+            + (f", dashboard {link}" if link else " (pip install bokeh for the dashboard)")
+            + f"; {len(todo)} of {len(job.partitions)} partitions to do")
+        progress = _Progress(len(todo), job.send is not None)
+        stack.callback(progress.stop)
+        sink = sys.stdout.buffer if job.store is None else None
+        return job.run(client, sink=sink, on_result=progress.update)
+    raise AssertionError("unreachable")  # pragma: no cover - the with block returns or exits
+
+
+def _has_dashboard(client: Any) -> bool:
+    try:
+        return "dashboard" in client.scheduler_info().get("services", {})
+    except (AttributeError, KeyError):  # pragma: no cover - older distributed
+        return False
+
+
+class _Progress:
+    """On a terminal: a bar of partitions, with the payloads read and events written (or sent)."""
+
+    def __init__(self, total: int, sending: bool) -> None:
+        self.progress: Any = None
+        self.read = self.events = 0
+        self.sending = sending
+        if not sys.stderr.isatty() or total == 0:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("partitions"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+                                 console=Console(file=sys.stderr), transient=True)
+        self.task = self.progress.add_task("backfill", total=total, detail="")
+        self.progress.start()
+
+    def update(self, result: PartitionResult) -> None:
+        if self.progress is None:
+            return
+        self.read += result.read
+        self.events += result.sent["accepted"] if result.sent is not None else result.written
+        verb = "accepted" if self.sending else "written"
+        self.progress.update(self.task, advance=1,
+                             detail=f"{self.read:,} payloads read, {self.events:,} events {verb}")
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _summarise(outcome: Outcome, job: Backfill, output: str | None) -> None:
+    err(outcome.summary())
+    if outcome.url is not None:
+        sent = outcome.sent
+        set_aside, undelivered = sum(outcome.set_aside.values()), sum(outcome.undelivered.values())
+        err(f"sent to {outcome.url}: {sent['accepted']:,} accepted, {set_aside:,} set aside, "
+            f"{undelivered:,} undelivered; {sent['requests']:,} requests ({sent['retries']:,} retries)")
+        if sent["dead_letters"]:
+            err(f"dead letters: {sent['dead_letters']:,} in {output}/dead-letters/ (after a fix, resend "
+                f"them with: transformer send {output}/dead-letters/*.ndjson)")
+    if outcome.fatal:
+        err(f"error: stopped sending: {outcome.fatal}")
+    if output is not None:
+        err(f"output: {len(job.partitions)} parts in {output}, {outcome.skipped_partitions} done before "
+            f"this run, {len(outcome.failed)} failed (a re-run does what is left)")
