@@ -87,12 +87,26 @@ class PartitionReader:
         with fs_open(part.path, "rb") as handle:
             table = pq.ParquetFile(handle).read_row_group(part.row_group or 0)
         for offset, row in enumerate(table.to_pylist()):
-            yield None, Item(f"{part.path}[{part.first_row + offset}]", _present(row))
+            yield None, self._row(f"{part.path}[{part.first_row + offset}]", row)
+
+    def _row(self, where: str, row: dict[str, Any]) -> Item:
+        """A Parquet row as the webhook it was. A column (or struct field) that is null in this
+        row is left out, since Parquet gives every row every column of the file; a text column
+        holding a JSON object or array (`data` kept as JSON, as exports of varying shapes do) is
+        parsed."""
+        payload: dict[str, Any] = {}
+        for key, value in row.items():
+            if isinstance(value, str) and value[:1] in ("{", "["):
+                item = parse_item(where, value.encode(), self.max_depth)
+                if item.error is not None:
+                    return Item(where, error=f"column {key}: {item.error}", raw=item.raw)
+                payload[key] = item.payload
+            elif value is not None:
+                payload[key] = _present(value)
+        return Item(where, payload)
 
 
 def _present(value: Any) -> Any:
-    """A Parquet row as the webhook it was: a column (or struct field) that is null in this row
-    is left out, since Parquet gives every row every column of the file."""
     if isinstance(value, dict):
         return {key: _present(item) for key, item in value.items() if item is not None}
     if isinstance(value, list):
