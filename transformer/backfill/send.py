@@ -1,6 +1,7 @@
 """Sending from the workers: at most `senders` partitions send at once, cluster-wide (a Dask
 semaphore), and each holds an equal share of the events/s budget, so that all of them together
-never exceed it in any one-second window.
+never exceed it in any one-second window. A sender keeps its place until its last request has
+left the window, so the next one to take the place may start at once.
 
 The destination is made on the worker from the mapping's settings. Secret settings (an API key)
 are not in a pickled mapping; they travel with the task in a `Sealed` value, in memory only:
@@ -100,6 +101,15 @@ class RateLimit:
                     self._total += count
                     return
                 self.sleep(self._sent[0][0] + WINDOW - now)
+
+    def drain(self) -> None:
+        """Wait until no request sent is still in the window: before a sender gives its place
+        to another, which starts with an empty window."""
+        with self._lock:
+            if self._sent:
+                self.sleep(max(0.0, self._sent[-1][0] + WINDOW - self.clock()))
+            self._sent.clear()
+            self._total = 0
 
 
 class RateLimited:

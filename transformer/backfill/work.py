@@ -139,11 +139,13 @@ def _send(plan: SendPlan, compiled: CompiledMapping, outgoing: list[Outgoing],
     from distributed import Semaphore
 
     destination = plan.make(compiled)
-    limited = RateLimited(destination, RateLimit(plan.share))
-    with Semaphore(max_leases=plan.senders, name=plan.semaphore), \
-            Sender(limited, dead_letters=writer, deadline=plan.deadline, concurrency=plan.concurrency,
-                   max_events=plan.batch_size(destination.limits), **plan.options) as sender:
-        report = sender.send(outgoing)
+    limit = RateLimit(plan.share)
+    with Semaphore(max_leases=plan.senders, name=plan.semaphore):
+        with Sender(RateLimited(destination, limit), dead_letters=writer, deadline=plan.deadline,
+                    concurrency=plan.concurrency, max_events=plan.batch_size(destination.limits),
+                    **plan.options) as sender:
+            report = sender.send(outgoing)
+        limit.drain()
     return {"ok": report.ok, "accepted": report.accepted, "set_aside": dict(report.set_aside),
             "undelivered": dict(report.undelivered), "requests": report.requests,
             "retries": report.retries, "fatal": report.fatal, "url": destination.url}

@@ -1,0 +1,199 @@
+"""`transformer backfill` on a real Dask cluster: a LocalCluster of 2 worker processes, shared by
+the tests of this module, each backfill a `transformer` process given `--scheduler`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
+
+from .backfill_data import SETTINGS, Inputs, payloads, write_inputs
+from .conftest import ROOT
+from .test_server_harness import wait_for
+
+pytestmark = pytest.mark.slow
+
+distributed = pytest.importorskip("distributed")
+
+KEY = "backfill-test-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as local, distributed.Client(local) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
+    return write_inputs(tmp_path_factory.mktemp("backfill-in"), files=20, per_file=10_000)
+
+
+@pytest.fixture(scope="module")
+def expected(inputs: Inputs) -> tuple[bytes, list[str]]:
+    """What `replay` writes for the same payloads (on the twins of gzip and Parquet inputs):
+    stdout, and stderr's lines."""
+    run = subprocess.run([sys.executable, "-m", "transformer", "replay", *map(str, inputs.twins), *SETTINGS],
+                         cwd=ROOT, capture_output=True, timeout=600)
+    assert run.returncode == 1, run.stderr  # the two broken payloads of the first file
+    return run.stdout, run.stderr.decode().splitlines()
+
+
+def backfill(cluster: Any, *args: str) -> list[str]:
+    return [sys.executable, "-m", "transformer", "backfill", *args, "--scheduler",
+            cluster.scheduler.address, *SETTINGS]
+
+
+def parts(folder: Path) -> bytes:
+    return b"".join(path.read_bytes() for path in sorted(folder.glob("part-*.ndjson")))
+
+
+def wait_for_workers(cluster: Any) -> None:
+    cluster.wait_for_workers(2, timeout=120)
+
+
+def kill_a_worker_once(cluster: Any, folder: Path) -> int:
+    """SIGKILL one worker process as soon as the job has written its first part."""
+    wait_for(lambda: next(folder.glob("part-*.ndjson"), None), timeout=300, what="a first part")
+    pids = cluster.run(os.getpid)
+    victim: int = sorted(pids.values())[0]
+    os.kill(victim, signal.SIGKILL)
+    return victim
+
+
+def test_parts_concatenated_are_replay_byte_for_byte_and_a_rerun_does_nothing(
+        cluster: Any, inputs: Inputs, expected: tuple[bytes, list[str]], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run = subprocess.run(backfill(cluster, *inputs.names, "-o", str(out), "--partition-size", "1000000"),
+                         cwd=ROOT, capture_output=True, timeout=900)
+    stdout, errors = expected
+    lines = run.stderr.decode().splitlines()
+    assert run.returncode == 1, run.stderr
+    assert parts(out) == stdout
+    assert len(stdout) > 50_000_000
+    # the same error lines (located in their file across partitions) and the same summary
+    assert [line for line in lines if not line.startswith(("dask:", "output:"))] == errors
+    assert errors[-1] == ("read 200002 payloads, wrote 196078 events, skipped 3922 (no_identity: 3922), "
+                          "2 payload errors")
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    statuses = {record["status"] for record in manifest["partitions"].values()}
+    assert statuses == {"written"}
+    assert len(manifest["partitions"]) == len(list(out.glob("part-*.ndjson"))) > 20
+    kinds = {record["kind"] for record in manifest["partitions"].values()}
+    assert kinds == {"ndjson", "json", "parquet"}
+
+    again = subprocess.run(backfill(cluster, *inputs.names, "-o", str(out), "--partition-size", "1000000"),
+                           cwd=ROOT, capture_output=True, timeout=600)
+    said = again.stderr.decode()
+    assert f"; 0 of {len(manifest['partitions'])} partitions to do" in said
+    assert [line for line in said.splitlines() if not line.startswith(("dask:", "output:"))] == errors
+    assert parts(out) == stdout
+
+
+def test_a_worker_killed_mid_run_loses_no_partition(cluster: Any, inputs: Inputs,
+                                                    expected: tuple[bytes, list[str]], tmp_path: Path) -> None:
+    wait_for_workers(cluster)
+    out = tmp_path / "out"
+    job = subprocess.Popen(backfill(cluster, *inputs.names, "-o", str(out), "--partition-size", "500000"),
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        killed = kill_a_worker_once(cluster, out)
+        _, stderr = job.communicate(timeout=900)
+    finally:
+        job.kill()
+    assert job.returncode == 1, stderr
+    assert stderr.decode().splitlines()[-2] == expected[1][-1]
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    assert {record["status"] for record in manifest["partitions"].values()} == {"written"}
+    assert parts(out) == expected[0]
+    wait_for_workers(cluster)
+    assert killed not in cluster.run(os.getpid).values()  # it was a worker, and it died
+
+
+class _Timed(FakeAmplitude):
+    """A fake Amplitude that notes when each accepted request arrived and how many events it held."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrivals: list[tuple[float, int]] = []
+        self._lock = threading.Lock()
+
+    def answer(self, path: str, headers: Any, body: bytes) -> Any:
+        arrived = time.monotonic()
+        found = super().answer(path, headers, body)
+        if found is not None and found.status == 200:
+            with self._lock:
+                self.arrivals.append((arrived, int(found.body["events_ingested"])))
+        return found
+
+
+def _ids(data: bytes) -> list[str]:
+    return [orjson.loads(line)["insert_id"] for line in data.splitlines()]
+
+
+def test_send_with_faults_and_a_killed_worker_delivers_every_event_once_and_a_rerun_sends_nothing(
+        cluster: Any, tmp_path: Path) -> None:
+    wait_for_workers(cluster)
+    source = tmp_path / "history.ndjson"
+    source.write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in payloads(40_000, 500_000)))
+    out = tmp_path / "out"
+    faults = Faults(error=0.05, error_after_ingest=0.05, drop=0.02, seed=13)
+    with FakeAmplitude(api_key=KEY, faults=faults) as fake:
+        command = backfill(cluster, str(source), "-o", str(out), "--partition-size", "600000", "--send",
+                           "--rate", "50000", "--senders", "2", "--set", f"endpoint={fake.url}")
+        env = {**os.environ, "AMPLITUDE_API_KEY": KEY}
+        job = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            kill_a_worker_once(cluster, out)
+            _, stderr = job.communicate(timeout=900)
+        finally:
+            job.kill()
+        said = stderr.decode()
+        assert job.returncode == 0, said
+        assert KEY not in said
+        expected = _ids(parts(out))
+        assert len(expected) == len(set(expected)) > 30_000
+        kept = [str(event["insert_id"]) for event in fake.kept.values()]
+        assert sorted(kept) == sorted(expected)       # every event, and each kept once
+        assert set(fake.received) == set(expected)    # nothing else arrived
+        assert fake.stats()["duplicates"] > 0         # faults after ingesting made resends
+        manifest = orjson.loads((out / "manifest.json").read_bytes())
+        assert {record["status"] for record in manifest["partitions"].values()} == {"sent"}
+        requests = fake.stats()["requests"]
+
+        again = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600, env=env)
+        assert again.returncode == 0, again.stderr
+        assert f"; 0 of {len(manifest['partitions'])} partitions to do" in again.stderr.decode()
+        assert fake.stats()["requests"] == requests
+
+
+def test_the_events_per_second_budget_holds_for_all_workers_together(cluster: Any, tmp_path: Path) -> None:
+    wait_for_workers(cluster)
+    source = tmp_path / "history.ndjson"
+    source.write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in payloads(12_000, 900_000)))
+    with _Timed(api_key=KEY) as fake:
+        run = subprocess.run(backfill(cluster, str(source), "-o", str(tmp_path / "out"), "--send",
+                                      "--partition-size", "400000", "--rate", "2000", "--senders", "2",
+                                      "--set", f"endpoint={fake.url}"),
+                             cwd=ROOT, capture_output=True, timeout=600, env={**os.environ, "AMPLITUDE_API_KEY": KEY})
+        assert run.returncode == 0, run.stderr
+        arrivals = sorted(fake.arrivals)
+    total = sum(n for _, n in arrivals)
+    assert total > 11_000
+    busiest = max(sum(n for t, n in arrivals if start <= t < start + 1.0) for start, _ in arrivals)
+    print(f"busiest second: {busiest} events")
+    assert busiest <= 2000 * 1.05, busiest
+    assert arrivals[-1][0] - arrivals[0][0] >= total / 2000 - 1.5  # it was the budget that paced it
