@@ -11,7 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from ..runtime.mapping import CompiledMapping
@@ -71,13 +71,13 @@ class Backfill:
         self.max_depth = max_depth
         self.store = store
         self.send = send
-        self.job = job_digest(mapping.recipe.key(), partitions, max_depth)
+        self.job = job_digest(_output_key(mapping), partitions, max_depth)
         self.manifest = Manifest.open(store, self.job) if store is not None else None
 
     def todo(self) -> list[Partition]:
         """The partitions a run has to do."""
-        manifest, sending = self.manifest, self.send is not None
-        return [p for p in self.partitions if manifest is None or not manifest.done(p.index, sending)]
+        manifest, url = self.manifest, self.send.url if self.send is not None else None
+        return [p for p in self.partitions if manifest is None or not manifest.done(p.index, url)]
 
     def run(self, client: Any, *, sink: IO[bytes] | None = None,
             on_result: Callable[[PartitionResult], None] | None = None) -> Outcome:
@@ -88,9 +88,7 @@ class Backfill:
         todo = self.todo()
         send = self.send
         if send is not None:  # one semaphore per run: leases of an earlier, killed run do not count
-            send = SendPlan(send.destination, send.secrets, send.rate, send.senders,
-                            f"transformer-backfill-{uuid.uuid4().hex}", send.deadline, send.concurrency,
-                            send.options)
+            send = replace(send, semaphore=f"transformer-backfill-{uuid.uuid4().hex}")
         tasks = [PartitionTask(p, self.mapping, self.max_depth, self.store, send) for p in todo]
         futures = client.map(run_partition, tasks, pure=False, retries=0)
         by_future = dict(zip(futures, todo, strict=True))
@@ -152,6 +150,15 @@ class Backfill:
                 outcome.set_aside.update(found.sent["set_aside"])
                 outcome.undelivered.update(found.sent["undelivered"])
         return outcome
+
+
+def _output_key(mapping: CompiledMapping) -> str:
+    """A digest of what decides the parts: the mapping and its own settings, not where events
+    are sent (a destination's settings, such as its endpoint)."""
+    recipe = mapping.recipe
+    decls = mapping.settings.decls
+    own = {name: value for name, value in recipe.settings.items() if decls[name].owner is None}
+    return replace(recipe, settings=own, components=None).key()
 
 
 def _located(partition: Partition, base: int | None, result: PartitionResult) -> Iterator[str]:

@@ -65,10 +65,14 @@ class Manifest:
                                 "settings): use another --output folder, or empty this one")
         return manifest
 
-    def done(self, index: int, sending: bool) -> bool:
-        """Whether partition `index` needs nothing more: written, and sent when `sending`."""
-        status = self.partitions.get(index, {}).get("status")
-        return status == _SENT or (status in (_WRITTEN, _UNSENT) and not sending)
+    def done(self, index: int, sending_to: str | None) -> bool:
+        """Whether partition `index` needs nothing more: written, and when `sending_to` a URL,
+        sent there (a partition sent to a fake is not sent to the real service)."""
+        record = self.partitions.get(index, {})
+        status = record.get("status")
+        if sending_to is None:
+            return status in (_WRITTEN, _SENT, _UNSENT)
+        return status == _SENT and (record.get("sent") or {}).get("url") == sending_to
 
     def record(self, partition: Partition, result: PartitionResult) -> None:
         sent = result.sent

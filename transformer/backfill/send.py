@@ -49,10 +49,11 @@ class Sealed:
 
 @dataclass(frozen=True, slots=True)
 class SendPlan:
-    """What a task needs to send: which destination, the secret settings, the budget and the
-    semaphore name (one per job) that caps the senders."""
+    """What a task needs to send: which destination (and its URL, as the manifest records it),
+    the secret settings, the budget and the semaphore name (one per run) that caps the senders."""
 
     destination: str
+    url: str
     secrets: Sealed
     rate: float
     senders: int

@@ -100,7 +100,7 @@ def backfill(
         target = make_destination(compiled)
         secrets = {name: value for name, value in compiled.settings.resolved.items()
                    if compiled.settings.decls[name].secret and value is not None}
-        plan = SendPlan(target.name, Sealed(secrets), rate, senders, "", deadline)
+        plan = SendPlan(target.name, target.url, Sealed(secrets), rate, senders, "", deadline)
     try:
         partitions = plan_partitions(expand_inputs(inputs), partition_size)
         store = Store(output) if output is not None else None
@@ -127,27 +127,20 @@ def _run(job: Backfill, workers: int | None, scheduler: str | None) -> Outcome:
             except OSError as exc:
                 fail(f"error: cannot reach the Dask scheduler at {scheduler}: {exc}", 1)
         else:
-            dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
             cluster = stack.enter_context(LocalCluster(
                 n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                dashboard_address=dashboard, silence_logs=logging.ERROR))
+                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR))
             client = stack.enter_context(Client(cluster))
-        link = client.dashboard_link if _has_dashboard(client) else None
+        # the dashboard's pages need bokeh where the scheduler runs: here, for a local cluster
+        shown = scheduler is not None or importlib.util.find_spec("bokeh") is not None
         err(f"dask: {len(client.scheduler_info()['workers'])} workers"
-            + (f", dashboard {link}" if link else " (pip install bokeh for the dashboard)")
+            + (f", dashboard {client.dashboard_link}" if shown else " (pip install bokeh for a dashboard)")
             + f"; {len(todo)} of {len(job.partitions)} partitions to do")
         progress = _Progress(len(todo), job.send is not None)
         stack.callback(progress.stop)
         sink = sys.stdout.buffer if job.store is None else None
         return job.run(client, sink=sink, on_result=progress.update)
     raise AssertionError("unreachable")  # pragma: no cover - the with block returns or exits
-
-
-def _has_dashboard(client: Any) -> bool:
-    try:
-        return "dashboard" in client.scheduler_info().get("services", {})
-    except (AttributeError, KeyError):  # pragma: no cover - older distributed
-        return False
 
 
 class _Progress:
