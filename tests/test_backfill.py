@@ -129,14 +129,17 @@ class _Timed(FakeAmplitude):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arrivals: list[tuple[float, int]] = []
+        self.order: list[tuple[str, str]] = []  # (user_id, insert_id) of each event accepted, as it came
         self._lock = threading.Lock()
 
     def answer(self, path: str, headers: Any, body: bytes) -> Any:
         arrived = time.monotonic()
         found = super().answer(path, headers, body)
         if found is not None and found.status == 200:
+            events = orjson.loads(body)["events"]
             with self._lock:
                 self.arrivals.append((arrived, int(found.body["events_ingested"])))
+                self.order.extend((str(e.get("user_id")), str(e["insert_id"])) for e in events)
         return found
 
 
@@ -197,3 +200,34 @@ def test_the_events_per_second_budget_holds_for_all_workers_together(cluster: An
     print(f"busiest second: {busiest} events")
     assert busiest <= 2000 * 1.05, busiest
     assert arrivals[-1][0] - arrivals[0][0] >= total / 2000 - 1.5  # it was the budget that paced it
+
+
+def test_by_user_sends_each_users_events_through_one_sender_in_input_order(cluster: Any, tmp_path: Path) -> None:
+    wait_for_workers(cluster)
+    source = tmp_path / "history.ndjson"
+    made = payloads(16_000, 2_000_000)
+    for n, payload in enumerate(made):  # 40 users, each with events in every partition
+        payload["data"] = {**payload.get("data", {}), "customer_id": f"user-{n % 40:04d}",
+                           "identifiers": {"id": f"user-{n % 40:04d}"}}
+    source.write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in made))
+    out = tmp_path / "out"
+    env = {**os.environ, "AMPLITUDE_API_KEY": KEY}
+    with _Timed(api_key=KEY) as fake:
+        command = backfill(cluster, str(source), "-o", str(out), "--send", "--by-user", "--senders", "2",
+                           "--partition-size", "300000", "--rate", "50000", "--set", f"endpoint={fake.url}")
+        run = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600, env=env)
+        assert run.returncode == 0, run.stderr
+        written = [orjson.loads(line) for line in parts(out).splitlines()]
+        users = {str(e["user_id"]) for e in written}
+        assert len(users) == 40
+        assert sorted(i for _, i in fake.order) == sorted(str(e["insert_id"]) for e in written)
+        for user in users:  # each user's events arrived in the order of the input
+            arrived = [i for u, i in fake.order if u == user]
+            assert arrived == [str(e["insert_id"]) for e in written if str(e["user_id"]) == user], user
+        manifest = orjson.loads((out / "manifest.json").read_bytes())
+        assert len(manifest["partitions"]) > 5
+        assert len(manifest["groups"]) == 2 * len(manifest["partitions"])
+        requests = fake.stats()["requests"]
+        again = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600, env=env)
+        assert again.returncode == 0, again.stderr
+        assert fake.stats()["requests"] == requests

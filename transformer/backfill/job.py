@@ -19,7 +19,7 @@ from .inputs import Partition
 from .manifest import Manifest, job_digest
 from .send import SendPlan
 from .store import Store
-from .work import PartitionResult, PartitionTask, run_partition
+from .work import GroupTask, PartitionResult, PartitionTask, run_group_part, run_partition
 
 __all__ = ["Backfill", "Outcome"]
 
@@ -43,10 +43,20 @@ class Outcome:
     undelivered: Counter[str] = field(default_factory=Counter)
     fatal: str | None = None
     url: str | None = None
+    unsent_groups: int = 0  # `by_user`: groups whose sending stopped at a task that failed
+
+    def add_sent(self, sent: dict[str, Any]) -> None:
+        """Count what sending one partition (or one group of it) did."""
+        self.url = sent["url"]
+        for name in ("accepted", "requests", "retries", "dead_letters"):
+            self.sent[name] += sent.get(name, 0)
+        self.set_aside.update(sent["set_aside"])
+        self.undelivered.update(sent["undelivered"])
 
     @property
     def ok(self) -> bool:
-        return not self.errors and not self.failed and not self.undelivered and self.fatal is None
+        return (not self.errors and not self.failed and not self.undelivered and self.fatal is None
+                and not self.unsent_groups)
 
     def summary(self) -> str:
         """As `replay` says it."""
@@ -60,12 +70,20 @@ class Outcome:
 
 class Backfill:
     """One job: `partitions` of the inputs through `mapping`, parts to `store` (None: returned
-    in order to `sink`), events sent by `send` (which needs a store, for its manifest)."""
+    in order to `sink`), events sent by `send` (which needs a store, for its manifest).
+
+    `by_user`: instead of each partition sending its own events, once every part is written
+    the events are sent in `send.senders` groups by user (or device) id, each group by one
+    sender at a time, part after part: one user's events go through one sender, in input order.
+    """
 
     def __init__(self, mapping: CompiledMapping, partitions: list[Partition], *, max_depth: int,
-                 store: Store | None = None, send: SendPlan | None = None) -> None:
+                 store: Store | None = None, send: SendPlan | None = None, by_user: bool = False) -> None:
         if send is not None and store is None:
             raise ValueError("sending needs an output folder (its manifest says what was sent)")
+        if by_user and send is None:
+            raise ValueError("grouping by user is a way of sending: it needs `send`")
+        self.by_user = by_user
         self.mapping = mapping
         self.partitions = partitions
         self.max_depth = max_depth
@@ -76,20 +94,23 @@ class Backfill:
 
     def todo(self) -> list[Partition]:
         """The partitions a run has to do."""
-        manifest, url = self.manifest, self.send.url if self.send is not None else None
+        manifest = self.manifest
+        url = self.send.url if self.send is not None and not self.by_user else None
         return [p for p in self.partitions if manifest is None or not manifest.done(p.index, url)]
 
     def run(self, client: Any, *, sink: IO[bytes] | None = None,
-            on_result: Callable[[PartitionResult], None] | None = None) -> Outcome:
+            on_result: Callable[[PartitionResult], None] | None = None,
+            on_sent: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
         """Run what is left on `client` (a `distributed.Client`); `on_result` is called as each
-        partition finishes."""
+        partition finishes, `on_sent` (`by_user`) as each part's group is sent."""
         from distributed import as_completed
 
         todo = self.todo()
         send = self.send
         if send is not None:  # one semaphore per run: leases of an earlier, killed run do not count
             send = replace(send, semaphore=f"transformer-backfill-{uuid.uuid4().hex}")
-        tasks = [PartitionTask(p, self.mapping, self.max_depth, self.store, send) for p in todo]
+        tasks = [PartitionTask(p, self.mapping, self.max_depth, self.store, None if self.by_user else send)
+                 for p in todo]
         futures = client.map(run_partition, tasks, pure=False, retries=0)
         by_future = dict(zip(futures, todo, strict=True))
         results: dict[int, PartitionResult] = {}
@@ -119,7 +140,60 @@ class Backfill:
                 client.cancel([f for f in futures if not f.done()])
         if self.manifest is not None:
             self.manifest.save()
-        return self._outcome(results, failed, fatal, skipped=len(self.partitions) - len(todo))
+        outcome = self._outcome(results, failed, fatal, skipped=len(self.partitions) - len(todo))
+        if self.by_user and send is not None and self.manifest is not None:
+            if failed:
+                outcome.lines.append("error: nothing was sent: every part must be written before the "
+                                     "groups are sent; re-run to do the rest")
+            else:
+                self._send_groups(client, send, self.manifest, outcome, on_sent)
+        return outcome
+
+    def _send_groups(self, client: Any, send: SendPlan, manifest: Manifest, outcome: Outcome,
+                     on_sent: Callable[[dict[str, Any]], None] | None) -> None:
+        """Send every part's events in groups by user: one chain of tasks per group, part after
+        part (the next submitted when one finishes), so that a group's events keep their order."""
+        from distributed import as_completed
+
+        groups, store = send.senders, self.store
+        assert store is not None
+        chains = {group: [p.index for p in self.partitions if not manifest.group_done(p.index, group, groups,
+                                                                                      send.url)]
+                  for group in range(groups)}
+        running = as_completed(with_results=True, raise_errors=False)
+        by_future: dict[Any, tuple[int, int]] = {}
+
+        def submit(group: int) -> None:
+            if chains[group]:
+                index = chains[group].pop(0)
+                task = GroupTask(index, group, groups, self.mapping, store, send)
+                future = client.submit(run_group_part, task, pure=False)
+                by_future[future] = (index, group)
+                running.add(future)
+
+        for group in range(groups):
+            submit(group)
+        saved = time.monotonic()
+        for future, value in running:
+            index, group = by_future.pop(future)
+            if isinstance(value, BaseException):  # this group stops here: its later parts must not overtake
+                outcome.unsent_groups += 1
+                outcome.lines.append(f"error: sending part {index} (group {group} of {groups}) failed: "
+                                     f"{type(value).__name__}: {value}; re-run to send the rest")
+                continue
+            manifest.record_group(index, group, groups, value)
+            if on_sent is not None:
+                on_sent(value)
+            if value["fatal"]:
+                outcome.fatal = outcome.fatal or str(value["fatal"])
+                chains = {g: [] for g in chains}
+            submit(group)
+            if time.monotonic() - saved > _SAVE_EVERY:
+                manifest.save()
+                saved = time.monotonic()
+        manifest.save()
+        for sent in manifest.group_results(groups, send.url):
+            outcome.add_sent(sent)
 
     def _outcome(self, results: dict[int, PartitionResult], failed: dict[int, str], fatal: str | None,
                  skipped: int) -> Outcome:
@@ -141,14 +215,8 @@ class Backfill:
             outcome.errors += found.errors
             outcome.skips.update(found.skips)
             outcome.lines.extend(_located(partition, base, found))
-            if found.sent is not None:
-                outcome.url = found.sent["url"]
-                outcome.sent["accepted"] += found.sent["accepted"]
-                outcome.sent["requests"] += found.sent["requests"]
-                outcome.sent["retries"] += found.sent["retries"]
-                outcome.sent["dead_letters"] += found.sent.get("dead_letters", 0)
-                outcome.set_aside.update(found.sent["set_aside"])
-                outcome.undelivered.update(found.sent["undelivered"])
+            if found.sent is not None and not self.by_user:
+                outcome.add_sent(found.sent)
         return outcome
 
 

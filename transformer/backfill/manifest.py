@@ -28,6 +28,10 @@ _SENT = "sent"        # written, and every event accepted or set aside
 _UNSENT = "unsent"    # written, but some events were not delivered (see the partition's dead letters)
 
 
+def _group_key(index: int, group: int, groups: int) -> str:
+    return f"{index:05d}/{group}/{groups}"
+
+
 class ManifestError(ValueError):
     """A manifest that belongs to another job, or cannot be read."""
 
@@ -45,6 +49,8 @@ class Manifest:
         self.store = store
         self.job = job
         self.partitions: dict[int, dict[str, Any]] = {}
+        self.groups: dict[str, dict[str, Any]] = {}
+        """"part/group/groups" → what sending that part's events of that group did (`--by-user`)."""
 
     @classmethod
     def open(cls, store: Store, job: str) -> Manifest:
@@ -57,6 +63,7 @@ class Manifest:
             data = json.loads(raw)
             found_job, records = data["job"], data["partitions"]
             manifest.partitions = {int(index): record for index, record in records.items()}
+            manifest.groups = dict(data.get("groups", {}))
         except (ValueError, KeyError, TypeError) as exc:
             raise ManifestError(f"{store.path(MANIFEST)} cannot be read ({exc}); remove it to start "
                                 "the job again") from None
@@ -83,6 +90,19 @@ class Manifest:
             "skips": dict(result.skips), "lines": result.lines,
             "messages": [list(message) for message in result.messages], "sent": sent}
 
+    def group_done(self, index: int, group: int, groups: int, url: str) -> bool:
+        """Whether part `index`'s events of `group` (of `groups`) were sent to `url`."""
+        sent = self.groups.get(_group_key(index, group, groups), {})
+        return bool(sent.get("ok")) and sent.get("url") == url
+
+    def record_group(self, index: int, group: int, groups: int, sent: dict[str, Any]) -> None:
+        self.groups[_group_key(index, group, groups)] = sent
+
+    def group_results(self, groups: int, url: str) -> list[dict[str, Any]]:
+        """What sending did for every part and group of `groups` sent to `url`."""
+        return [sent for key, sent in sorted(self.groups.items())
+                if key.endswith(f"/{groups}") and sent.get("url") == url]
+
     def result(self, index: int) -> PartitionResult | None:
         """A recorded partition as a result (without its data)."""
         record = self.partitions.get(index)
@@ -94,5 +114,6 @@ class Manifest:
 
     def save(self) -> None:
         data = {"version": _VERSION, "job": self.job,
-                "partitions": {f"{index:05d}": record for index, record in sorted(self.partitions.items())}}
+                "partitions": {f"{index:05d}": record for index, record in sorted(self.partitions.items())},
+                "groups": dict(sorted(self.groups.items()))}
         self.store.write(MANIFEST, json.dumps(data, indent=1).encode() + b"\n")

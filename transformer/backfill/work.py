@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zlib
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
+from ..destinations.base import Key
 from ..destinations.dead_letters import DeadLetterKind, DeadLetterWriter
 from ..destinations.report import Outgoing
 from ..destinations.sender import Sender
@@ -25,7 +30,17 @@ from .read import PartitionReader
 from .send import RateLimit, RateLimited, SendPlan
 from .store import Store
 
-__all__ = ["Message", "PartitionResult", "PartitionTask", "dead_letters_name", "part_name", "run_partition"]
+__all__ = [
+    "GroupTask",
+    "Message",
+    "PartitionResult",
+    "PartitionTask",
+    "dead_letters_name",
+    "group_of",
+    "part_name",
+    "run_group_part",
+    "run_partition",
+]
 
 Message = tuple[int | None, str]
 """An error line: (line within the partition, the rest of the line after `file:line`), or
@@ -37,9 +52,19 @@ def part_name(index: int) -> str:
     return f"part-{index:05d}.ndjson"
 
 
-def dead_letters_name(index: int) -> str:
-    """The dead letters of partition `index`."""
-    return f"dead-letters/part-{index:05d}.ndjson"
+def dead_letters_name(index: int, group: tuple[int, int] | None = None) -> str:
+    """The dead letters of partition `index` (of its events in `group`: (group, groups))."""
+    if group is None:
+        return f"dead-letters/part-{index:05d}.ndjson"
+    return f"dead-letters/part-{index:05d}-group-{group[0]}-of-{group[1]}.ndjson"
+
+
+def group_of(keys: tuple[Key, ...], groups: int) -> int:
+    """The group of an event with these ordering keys (the first: its user, else its device)."""
+    if not keys:
+        return 0
+    kind, value = keys[0]
+    return zlib.crc32(f"{kind}\0{value}".encode()) % groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +77,18 @@ class PartitionTask:
     max_depth: int
     store: Store | None = None
     send: SendPlan | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupTask:
+    """Send the events of part `index` whose user (or device) is in `group` of `groups`."""
+
+    index: int
+    group: int
+    groups: int
+    mapping: CompiledMapping
+    store: Store
+    send: SendPlan
 
 
 @dataclass(slots=True)
@@ -125,6 +162,26 @@ def run_partition(task: PartitionTask) -> PartitionResult:
     return result
 
 
+def run_group_part(task: GroupTask) -> dict[str, Any]:
+    """Send one group's events of one written part, in the part's order (read lazily)."""
+    data = task.store.read(part_name(task.index)) or b""
+    keys = task.send.make(task.mapping).keys
+
+    def events() -> Iterator[Outgoing]:
+        for line in data.splitlines():
+            event = orjson.loads(line)
+            if group_of(keys(event), task.groups) == task.group:
+                yield Outgoing(event, None)
+
+    letters = _Letters()
+    try:
+        sent = _send(task.send, task.mapping, events(), letters.writer)
+    finally:
+        letters.publish(task.store, dead_letters_name(task.index, (task.group, task.groups)))
+    sent["dead_letters"] = letters.writer.count
+    return sent
+
+
 def _encode(event: Any) -> bytes:
     try:
         return dumps(event)
@@ -133,7 +190,7 @@ def _encode(event: Any) -> bytes:
                            ) from None
 
 
-def _send(plan: SendPlan, compiled: CompiledMapping, outgoing: list[Outgoing],
+def _send(plan: SendPlan, compiled: CompiledMapping, outgoing: Iterable[Outgoing],
           writer: DeadLetterWriter) -> dict[str, Any]:
     """Send under the job's semaphore, at this sender's share of the budget."""
     from distributed import Semaphore

@@ -73,6 +73,10 @@ def backfill(
     rate: Annotated[float, typer.Option(
         "--rate", metavar="EVENTS", min=1, help="Events per second sent, by all workers together.")
     ] = DEFAULT_RATE,
+    by_user: Annotated[bool, typer.Option(
+        "--by-user", help="With --send: once every part is written, send in --senders groups by user "
+                          "(or device) id, so that one user's events go through one sender, in order.")
+    ] = False,
     senders: Annotated[int, typer.Option(
         "--senders", metavar="N", min=1, help="Partitions sending at once, cluster-wide.")] = 2,
     deadline: Annotated[float, typer.Option(metavar="SECONDS",
@@ -91,6 +95,8 @@ def backfill(
              "pip install 'transformer[dask]'", 2)
     if workers is not None and scheduler is not None:
         fail("error: give --workers (a local cluster) or --scheduler (an existing one), not both", 2)
+    if by_user and not send:
+        fail("error: --by-user is a way of sending: add --send", 2)
     if send and output is None:
         fail("error: --send needs --output DIR: its manifest records what was sent, so that a re-run "
              "sends nothing twice", 2)
@@ -104,7 +110,7 @@ def backfill(
     try:
         partitions = plan_partitions(expand_inputs(inputs), partition_size)
         store = Store(output) if output is not None else None
-        job = Backfill(compiled, partitions, max_depth=max_depth, store=store, send=plan)
+        job = Backfill(compiled, partitions, max_depth=max_depth, store=store, send=plan, by_user=by_user)
     except (PlanError, ManifestError) as exc:
         fail(f"error: {exc}", 2)
     except OSError as exc:
@@ -136,20 +142,19 @@ def _run(job: Backfill, workers: int | None, scheduler: str | None) -> Outcome:
         err(f"dask: {len(client.scheduler_info()['workers'])} workers"
             + (f", dashboard {client.dashboard_link}" if shown else " (pip install bokeh for a dashboard)")
             + f"; {len(todo)} of {len(job.partitions)} partitions to do")
-        progress = _Progress(len(todo), job.send is not None)
+        progress = _Progress(len(todo))
         stack.callback(progress.stop)
         sink = sys.stdout.buffer if job.store is None else None
-        return job.run(client, sink=sink, on_result=progress.update)
+        return job.run(client, sink=sink, on_result=progress.update, on_sent=progress.sent)
     raise AssertionError("unreachable")  # pragma: no cover - the with block returns or exits
 
 
 class _Progress:
     """On a terminal: a bar of partitions, with the payloads read and events written (or sent)."""
 
-    def __init__(self, total: int, sending: bool) -> None:
+    def __init__(self, total: int) -> None:
         self.progress: Any = None
-        self.read = self.events = 0
-        self.sending = sending
+        self.read = self.events = self.accepted = 0
         if not sys.stderr.isatty() or total == 0:
             return
         from rich.console import Console
@@ -166,9 +171,17 @@ class _Progress:
             return
         self.read += result.read
         self.events += result.sent["accepted"] if result.sent is not None else result.written
-        verb = "accepted" if self.sending else "written"
+        verb = "accepted" if result.sent is not None else "written"
         self.progress.update(self.task, advance=1,
                              detail=f"{self.read:,} payloads read, {self.events:,} events {verb}")
+
+    def sent(self, sent: dict[str, Any]) -> None:
+        """`--by-user`: one part's group sent."""
+        if self.progress is None:
+            return
+        self.accepted += sent["accepted"]
+        self.progress.update(self.task, detail=f"{self.read:,} payloads read; sending by user: "
+                                               f"{self.accepted:,} events accepted")
 
     def stop(self) -> None:
         if self.progress is not None:
