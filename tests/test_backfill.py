@@ -32,7 +32,7 @@ KEY = "backfill-test-key-0123456789"
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                                   silence_logs=logging.ERROR) as local, distributed.Client(local) as client:
         yield client
 
@@ -231,3 +231,28 @@ def test_by_user_sends_each_users_events_through_one_sender_in_input_order(clust
         again = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600, env=env)
         assert again.returncode == 0, again.stderr
         assert fake.stats()["requests"] == requests
+
+
+def test_an_invalid_key_stops_the_job_without_showing_the_key_and_a_rerun_sends_it_all(
+        cluster: Any, tmp_path: Path) -> None:
+    wait_for_workers(cluster)
+    source = tmp_path / "history.ndjson"
+    source.write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in payloads(6_000, 3_000_000)))
+    out = tmp_path / "out"
+    with FakeAmplitude(api_key=KEY) as fake:
+        command = backfill(cluster, str(source), "-o", str(out), "--send", "--partition-size", "200000",
+                           "--rate", "50000", "--senders", "1", "--set", f"endpoint={fake.url}")
+        wrong = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600,
+                               env={**os.environ, "AMPLITUDE_API_KEY": "wrong-key-0123456789"})
+        said = wrong.stderr.decode()
+        assert wrong.returncode == 1, said
+        assert "error: stopped sending: Amplitude answered 400 Invalid API key" in said, said
+        assert "partitions left for a re-run" in said
+        assert "wrong-key-0123456789" not in said and "Traceback" not in said
+        assert fake.stats()["ingested"] == 0
+        manifest = orjson.loads((out / "manifest.json").read_bytes())
+        assert "sent" not in {record["status"] for record in manifest["partitions"].values()}
+        right = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600,
+                               env={**os.environ, "AMPLITUDE_API_KEY": KEY})
+        assert right.returncode == 0, right.stderr
+        assert fake.stats()["ingested"] == len(parts(out).splitlines()) > 5_000

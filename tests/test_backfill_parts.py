@@ -102,7 +102,7 @@ def test_a_job_on_memory_urls_writes_parts_and_a_manifest_and_refuses_another_jo
     store = Store(f"memory://{folder}/out")
     job = Backfill(mapping, partitions, max_depth=128, store=store)
     # one thread: fsspec's memory filesystem hands every reader of a file the same file object
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) \
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0") \
             as cluster, distributed.Client(cluster) as client:
         outcome = job.run(client)
     events = [e for rows in data for p in rows for e in mapping.result(p).events]

@@ -95,3 +95,5 @@ def test_fake_serves_any_destination_and_refuses_an_unknown_one() -> None:
     finally:
         process.terminate()
         process.wait(30)
+        if process.stderr is not None:  # else a ResourceWarning fails whichever test collects it
+            process.stderr.close()

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
@@ -37,6 +38,7 @@ class Outcome:
     skips: Counter[str] = field(default_factory=Counter)
     lines: list[str] = field(default_factory=list)
     skipped_partitions: int = 0
+    left: int = 0  # partitions this run did not finish (cancelled after a fatal answer, or failed)
     failed: dict[int, str] = field(default_factory=dict)
     sent: Counter[str] = field(default_factory=Counter)
     set_aside: Counter[str] = field(default_factory=Counter)
@@ -118,29 +120,33 @@ class Backfill:
         fatal: str | None = None
         written = _InOrder(todo, sink)
         saved = time.monotonic()
-        done = as_completed(futures, with_results=True, raise_errors=False)
-        for future, value in done:
-            partition = by_future[future]
-            if isinstance(value, BaseException):
-                failed[partition.index] = _failure(partition, value)
-                written.add(PartitionResult(partition.index, data=b""))  # nothing of it, in its place
-                continue
-            result: PartitionResult = value
-            results[partition.index] = result
-            written.add(result)
+        try:
+            for future, value in as_completed(futures, with_results=True, raise_errors=False):
+                partition = by_future[future]
+                if isinstance(value, CancelledError):  # after a fatal answer: left for a re-run
+                    continue
+                if isinstance(value, BaseException):
+                    failed[partition.index] = _failure(partition, value)
+                    written.add(PartitionResult(partition.index, data=b""))  # nothing of it, in its place
+                    continue
+                result: PartitionResult = value
+                results[partition.index] = result
+                written.add(result)
+                if self.manifest is not None:
+                    self.manifest.record(partition, result)
+                    if time.monotonic() - saved > _SAVE_EVERY:
+                        self.manifest.save()
+                        saved = time.monotonic()
+                if on_result is not None:
+                    on_result(result)
+                if result.sent is not None and result.sent["fatal"] and fatal is None:
+                    fatal = str(result.sent["fatal"])
+                    client.cancel([f for f in futures if not f.done()])
+        finally:  # interrupted or not, what is done is recorded
             if self.manifest is not None:
-                self.manifest.record(partition, result)
-                if time.monotonic() - saved > _SAVE_EVERY:
-                    self.manifest.save()
-                    saved = time.monotonic()
-            if on_result is not None:
-                on_result(result)
-            if result.sent is not None and result.sent["fatal"] and fatal is None:
-                fatal = str(result.sent["fatal"])
-                client.cancel([f for f in futures if not f.done()])
-        if self.manifest is not None:
-            self.manifest.save()
+                self.manifest.save()
         outcome = self._outcome(results, failed, fatal, skipped=len(self.partitions) - len(todo))
+        outcome.left = len(todo) - len(results)
         if self.by_user and send is not None and self.manifest is not None:
             if failed:
                 outcome.lines.append("error: nothing was sent: every part must be written before the "

@@ -110,18 +110,40 @@ def run_partition(task: PartitionTask) -> PartitionResult:
     """Read, transform, write and (with `task.send`) send one partition."""
     part = task.partition
     result = PartitionResult(part.index)
+    if task.send is None:
+        data, _ = _transform(task, result, None)
+        if task.store is None:
+            result.data = data
+        else:
+            task.store.write(part_name(part.index), data)
+        return result
+    with _Letters() as letters:
+        data, outgoing = _transform(task, result, letters.writer)
+        if task.store is not None:
+            task.store.write(part_name(part.index), data)
+        try:
+            result.sent = _send(task.send, task.mapping, outgoing, letters.writer)
+        finally:
+            letters.publish(task.store, dead_letters_name(part.index))
+        result.sent["dead_letters"] = letters.writer.count
+    return result
+
+
+def _transform(task: PartitionTask, result: PartitionResult,
+               letters: DeadLetterWriter | None) -> tuple[bytes, list[Outgoing]]:
+    """The partition's part, counted in `result`; its events to send, and payloads that failed
+    in `letters`, when sending."""
     compiled = task.mapping
-    reader = PartitionReader(part, task.max_depth)
+    reader = PartitionReader(task.partition, task.max_depth)
     chunks: list[bytes] = []
-    outgoing: list[Outgoing] | None = [] if task.send is not None else None
-    letters = _Letters() if task.send is not None else None
+    outgoing: list[Outgoing] = []
     for line, item in reader:
         result.read += 1
         if item.error is not None:
             result.errors += 1
             result.messages.append((line, f"{item.where}: {item.error}"))
             if letters is not None and item.raw is not None:
-                letters.writer.write(reason=f"payload error: {item.error}", kind=DeadLetterKind.PAYLOAD_ERROR,
+                letters.write(reason=f"payload error: {item.error}", kind=DeadLetterKind.PAYLOAD_ERROR,
                                      event_id=None, payload_text=item.raw.decode("utf-8", "replace")
                                      .rstrip("\r\n"))
             continue
@@ -141,25 +163,14 @@ def run_partition(task: PartitionTask) -> PartitionResult:
             label = f"{item.where} ({found.id})" if found.id else item.where
             result.messages.append((line, f"{label}: {problem.rule}: {problem.message}, at {problem.path}"))
             if letters is not None:
-                letters.writer.write(reason=f"payload error: {problem}", kind=DeadLetterKind.PAYLOAD_ERROR,
+                letters.write(reason=f"payload error: {problem}", kind=DeadLetterKind.PAYLOAD_ERROR,
                                      event_id=found.id, payload=payload)
             continue
         result.written += len(found.events)
-        if outgoing is not None:
+        if letters is not None:
             outgoing.extend(Outgoing(event, found.id) for event in found.events)
     result.lines = reader.lines
-    data = b"".join(chunks)
-    if task.store is None:
-        result.data = data
-    else:
-        task.store.write(part_name(part.index), data)
-    if task.send is not None and outgoing is not None and letters is not None:
-        try:
-            result.sent = _send(task.send, compiled, outgoing, letters.writer)
-        finally:
-            letters.publish(task.store, dead_letters_name(part.index))
-        result.sent["dead_letters"] = letters.writer.count
-    return result
+    return b"".join(chunks), outgoing
 
 
 def run_group_part(task: GroupTask) -> dict[str, Any]:
@@ -173,12 +184,12 @@ def run_group_part(task: GroupTask) -> dict[str, Any]:
             if group_of(keys(event), task.groups) == task.group:
                 yield Outgoing(event, None)
 
-    letters = _Letters()
-    try:
-        sent = _send(task.send, task.mapping, events(), letters.writer)
-    finally:
-        letters.publish(task.store, dead_letters_name(task.index, (task.group, task.groups)))
-    sent["dead_letters"] = letters.writer.count
+    with _Letters() as letters:
+        try:
+            sent = _send(task.send, task.mapping, events(), letters.writer)
+        finally:
+            letters.publish(task.store, dead_letters_name(task.index, (task.group, task.groups)))
+        sent["dead_letters"] = letters.writer.count
     return sent
 
 
@@ -209,22 +220,24 @@ def _send(plan: SendPlan, compiled: CompiledMapping, outgoing: Iterable[Outgoing
 
 
 class _Letters:
-    """A partition's dead letters: written to a local temporary file, published when done."""
+    """A task's dead letters: written to a local temporary file (removed on leaving the
+    `with`), published to the output folder when done."""
 
     def __init__(self) -> None:
-        handle, self.local = tempfile.mkstemp(prefix="transformer-backfill-", suffix=".ndjson")
-        os.close(handle)
-        os.unlink(self.local)
-        self.writer = DeadLetterWriter(self.local)
+        self.folder = tempfile.TemporaryDirectory(prefix="transformer-backfill-")
+        self.writer = DeadLetterWriter(os.path.join(self.folder.name, "dead-letters.ndjson"))
+
+    def __enter__(self) -> _Letters:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.writer.close()
+        self.folder.cleanup()
 
     def publish(self, store: Store | None, name: str) -> None:
+        """Write the dead letters as `name` in `store` (none: remove an earlier attempt's)."""
         self.writer.close()
-        try:
-            if store is not None and self.writer.count:
-                with open(self.local, "rb") as handle:
-                    store.write(name, handle.read())
-            elif store is not None:
-                store.remove(name)
-        finally:
-            if os.path.exists(self.local):
-                os.unlink(self.local)
+        if store is not None and self.writer.count:
+            store.write(name, self.writer.path.read_bytes())
+        elif store is not None:
+            store.remove(name)

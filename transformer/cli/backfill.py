@@ -38,6 +38,7 @@ from .common import (
     fail,
     load_from_options,
     make_destination,
+    stdout_failed,
 )
 
 __all__ = ["DEFAULT_RATE", "backfill"]
@@ -115,7 +116,15 @@ def backfill(
         fail(f"error: {exc}", 2)
     except OSError as exc:
         fail(f"error: {output}: {exc.strerror or exc}", 2)
-    outcome = _run(job, workers, scheduler)
+    try:
+        outcome = _run(job, workers, scheduler)
+    except KeyboardInterrupt:
+        fail("interrupted: what was done is in the manifest; run the same command again to do the rest"
+             if output is not None else "interrupted", 130)
+    except OSError as exc:  # writing the parts to standard output
+        if output is not None:
+            raise
+        stdout_failed(exc)
     for line in outcome.lines:
         err(line)
     _summarise(outcome, job, output)
@@ -201,5 +210,6 @@ def _summarise(outcome: Outcome, job: Backfill, output: str | None) -> None:
     if outcome.fatal:
         err(f"error: stopped sending: {outcome.fatal}")
     if output is not None:
+        left = f", {outcome.left} partitions left for a re-run" if outcome.left else ""
         err(f"output: {len(job.partitions)} parts in {output}, {outcome.skipped_partitions} done before "
-            f"this run, {len(outcome.failed)} failed (a re-run does what is left)")
+            f"this run{left}")
