@@ -256,3 +256,15 @@ def test_an_invalid_key_stops_the_job_without_showing_the_key_and_a_rerun_sends_
                                env={**os.environ, "AMPLITUDE_API_KEY": KEY})
         assert right.returncode == 0, right.stderr
         assert fake.stats()["ingested"] == len(parts(out).splitlines()) > 5_000
+
+
+def test_without_output_the_events_go_to_stdout_in_order(cluster: Any, inputs: Inputs) -> None:
+    names = inputs.names[:2]  # the first file holds the broken lines
+    replayed = subprocess.run([sys.executable, "-m", "transformer", "replay", *names, *SETTINGS], cwd=ROOT,
+                              capture_output=True, timeout=600)
+    run = subprocess.run(backfill(cluster, *names, "--partition-size", "700000"), cwd=ROOT, capture_output=True,
+                         timeout=600)
+    assert run.returncode == replayed.returncode == 1
+    assert run.stdout == replayed.stdout
+    assert len(run.stdout) > 5_000_000
+    assert run.stderr.decode().splitlines()[1:] == replayed.stderr.decode().splitlines()
