@@ -252,10 +252,14 @@ def test_an_invalid_key_stops_the_job_without_showing_the_key_and_a_rerun_sends_
         assert fake.stats()["ingested"] == 0
         manifest = orjson.loads((out / "manifest.json").read_bytes())
         assert "sent" not in {record["status"] for record in manifest["partitions"].values()}
+        letters = list((out / "dead-letters").glob("part-*.ndjson"))  # per partition, the key nowhere
+        assert letters and all(b"wrong-key" not in path.read_bytes() for path in letters)
+        assert all(b'"kind":"undelivered"' in path.read_bytes() for path in letters)
         right = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600,
                                env={**os.environ, "AMPLITUDE_API_KEY": KEY})
         assert right.returncode == 0, right.stderr
         assert fake.stats()["ingested"] == len(parts(out).splitlines()) > 5_000
+        assert not list((out / "dead-letters").glob("part-*.ndjson"))  # delivered now: none kept
 
 
 def test_without_output_the_events_go_to_stdout_in_order(cluster: Any, inputs: Inputs) -> None:
