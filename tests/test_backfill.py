@@ -65,6 +65,12 @@ def wait_for_workers(cluster: Any) -> None:
     cluster.wait_for_workers(2, timeout=120)
 
 
+def _compiled_here() -> int:
+    from transformer.runtime import mapping
+
+    return len(mapping._COMPILED)
+
+
 def kill_a_worker_once(cluster: Any, folder: Path) -> int:
     """SIGKILL one worker process as soon as the job has written its first part."""
     wait_for(lambda: next(folder.glob("part-*.ndjson"), None), timeout=300, what="a first part")
@@ -94,6 +100,9 @@ def test_parts_concatenated_are_replay_byte_for_byte_and_a_rerun_does_nothing(
     assert len(manifest["partitions"]) == len(list(out.glob("part-*.ndjson"))) > 20
     kinds = {record["kind"] for record in manifest["partitions"].values()}
     assert kinds == {"ndjson", "json", "parquet"}
+    # each worker process ran many tasks and compiled the mapping once (the first job on this cluster)
+    compiled = cluster.run(_compiled_here)
+    assert sorted(compiled.values()) == [1, 1], compiled
 
     again = subprocess.run(backfill(cluster, *inputs.names, "-o", str(out), "--partition-size", "1000000"),
                            cwd=ROOT, capture_output=True, timeout=600)
