@@ -128,6 +128,7 @@ def test_a_worker_killed_mid_run_loses_no_partition(cluster: Any, inputs: Inputs
     manifest = orjson.loads((out / "manifest.json").read_bytes())
     assert {record["status"] for record in manifest["partitions"].values()} == {"written"}
     assert parts(out) == expected[0]
+    assert not list(out.glob(".*.tmp"))  # what the killed worker was writing is cleared away
     wait_for_workers(cluster)
     assert killed not in cluster.run(os.getpid).values()  # it was a worker, and it died
 

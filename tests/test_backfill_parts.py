@@ -61,6 +61,17 @@ def test_byte_range_partitions_own_every_line_once_numbered_as_in_the_file(tmp_p
         assert located == expected, size
 
 
+def test_a_store_writes_whole_files_and_clears_what_unfinished_writes_left(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "out"))
+    store.write("dead-letters/a.ndjson", b"x\n")
+    (tmp_path / "out" / ".part-00001.ndjson.0123.tmp").write_bytes(b"half")
+    (tmp_path / "out" / "dead-letters" / ".a.ndjson.4567.tmp").write_bytes(b"half")
+    assert store.read("dead-letters/a.ndjson") == b"x\n"
+    assert store.read("nothing") is None
+    assert store.clean() == 2
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["a.ndjson", "dead-letters"]
+
+
 def test_input_kinds_by_name() -> None:
     assert input_kind("s3://b/x.ndjson.gz") == (InputKind.NDJSON, "gzip")
     assert input_kind("a/b.JSONL") == (InputKind.NDJSON, None)

@@ -147,6 +147,8 @@ class Backfill:
                 self.manifest.save()
         outcome = self._outcome(results, failed, fatal, skipped=len(self.partitions) - len(todo))
         outcome.left = len(todo) - len(results)
+        if self.store is not None and fatal is None:  # every task is over: what a killed one left is litter
+            self.store.clean()
         if self.by_user and send is not None and self.manifest is not None:
             if failed:
                 outcome.lines.append("error: nothing was sent: every part must be written before the "

@@ -54,6 +54,16 @@ class Store:
         except FileNotFoundError:
             return None
 
+    def clean(self) -> int:
+        """Remove temporary files left by writes that never finished (a worker killed while
+        writing); returns how many. Only for when no write of this folder is under way."""
+        found = [name for folder in (self._base, f"{self._base}/dead-letters")
+                 for name in self.fs.glob(f"{folder}/.*.tmp")]
+        for name in found:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm(name)
+        return len(found)
+
     def remove(self, name: str) -> None:
         """Remove `name` if it is there."""
         with contextlib.suppress(FileNotFoundError):
