@@ -132,6 +132,7 @@ def backfill(
 
 
 def _run(job: Backfill, workers: int | None, scheduler: str | None) -> Outcome:
+    import dask.config
     from distributed import Client, LocalCluster
 
     todo = job.todo()
@@ -142,6 +143,9 @@ def _run(job: Backfill, workers: int | None, scheduler: str | None) -> Outcome:
             except OSError as exc:
                 fail(f"error: cannot reach the Dask scheduler at {scheduler}: {exc}", 1)
         else:
+            # Dask's sampling profiler takes the GIL from the tasks 100 times a second (about a
+            # tenth of a worker's time here); the workers of a local cluster run without it
+            stack.enter_context(dask.config.set({"distributed.worker.profile.enabled": False}))
             cluster = stack.enter_context(LocalCluster(
                 n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                 dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR))
