@@ -15,10 +15,11 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from transformer.backfill import Backfill, Sealed, Store, expand_inputs, plan_partitions
-from transformer.backfill.inputs import InputKind, PlanError, input_kind
+from transformer.backfill.inputs import InputKind, PlanError, expand_inputs, input_kind, plan_partitions
+from transformer.backfill.job import Backfill
 from transformer.backfill.read import PartitionReader
-from transformer.backfill.send import WINDOW, RateLimit
+from transformer.backfill.send import WINDOW, RateLimit, Sealed
+from transformer.backfill.store import Store
 from transformer.backfill.work import PartitionTask, run_partition
 from transformer.cli.app import app
 

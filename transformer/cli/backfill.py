@@ -7,23 +7,11 @@ import logging
 import os
 import sys
 from contextlib import ExitStack
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..backfill import (
-    DEFAULT_PARTITION_SIZE,
-    Backfill,
-    ManifestError,
-    Outcome,
-    PlanError,
-    Sealed,
-    SendPlan,
-    Store,
-    expand_inputs,
-    plan_partitions,
-)
-from ..backfill.work import PartitionResult
+from ..backfill.inputs import DEFAULT_PARTITION_SIZE
 from .common import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
@@ -40,6 +28,10 @@ from .common import (
     make_destination,
     stdout_failed,
 )
+
+if TYPE_CHECKING:
+    from ..backfill.job import Backfill, Outcome
+    from ..backfill.work import PartitionResult
 
 __all__ = ["DEFAULT_RATE", "backfill"]
 
@@ -90,6 +82,12 @@ def backfill(
     """Transform a history of payloads on a Dask cluster, in partitions: parts and a manifest
     in --output (concatenated in order, what `replay` writes), and with --send, delivered at a
     global events/s budget."""
+    from ..backfill.inputs import PlanError, expand_inputs, plan_partitions
+    from ..backfill.job import Backfill
+    from ..backfill.manifest import ManifestError
+    from ..backfill.send import Sealed, SendPlan
+    from ..backfill.store import Store
+
     missing = [name for name in _NEEDS if importlib.util.find_spec(name) is None]
     if missing:
         fail(f"error: transformer backfill needs Dask ({', '.join(missing)} is not installed): "
