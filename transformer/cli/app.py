@@ -40,6 +40,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "per event."),
     "send": ("send", "send", "Transform payloads and deliver the events to the mapping's destination "
              "(Amplitude for mappings/amplitude.yaml); summary on stderr."),
+    "backfill": ("backfill", "backfill", "Transform a history of payloads on a Dask cluster, in "
+                 "partitions: parts and a manifest in --output (concatenated in order, what `replay` "
+                 "writes), and with --send, delivered at a global events/s budget."),
     "test-connection": ("test_connection", "test_connection", "Send one test `Email Sent` event to the "
                         "mapping's destination; exit 0 only when it accepts it (within 10 s)."),
     "fake": ("fake", "fake", "Serve a fake of a destination on 127.0.0.1, with faults on demand, to send "
