@@ -264,6 +264,7 @@ def test_an_invalid_key_stops_the_job_without_showing_the_key_and_a_rerun_sends_
         assert "sent" not in {record["status"] for record in manifest["partitions"].values()}
         letters = list((out / "dead-letters").glob("part-*.ndjson"))  # per partition, the key nowhere
         assert letters and all(b"wrong-key" not in path.read_bytes() for path in letters)
+        assert b"wrong-key" not in (out / "manifest.json").read_bytes()
         assert all(b'"kind":"undelivered"' in path.read_bytes() for path in letters)
         right = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600,
                                env={**os.environ, "AMPLITUDE_API_KEY": KEY})
