@@ -224,7 +224,7 @@ def test_by_user_sends_each_users_events_through_one_sender_in_input_order(clust
     env = {**os.environ, "AMPLITUDE_API_KEY": KEY}
     with _Timed(api_key=KEY) as fake:
         command = backfill(cluster, str(source), "-o", str(out), "--send", "--by-user", "--senders", "2",
-                           "--partition-size", "300000", "--rate", "50000", "--set", f"endpoint={fake.url}")
+                           "--partition-size", "700000", "--rate", "50000", "--set", f"endpoint={fake.url}")
         run = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600, env=env)
         assert run.returncode == 0, run.stderr
         written = [orjson.loads(line) for line in parts(out).splitlines()]
@@ -250,7 +250,7 @@ def test_an_invalid_key_stops_the_job_without_showing_the_key_and_a_rerun_sends_
     source.write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in payloads(6_000, 3_000_000)))
     out = tmp_path / "out"
     with FakeAmplitude(api_key=KEY) as fake:
-        command = backfill(cluster, str(source), "-o", str(out), "--send", "--partition-size", "200000",
+        command = backfill(cluster, str(source), "-o", str(out), "--send", "--partition-size", "500000",
                            "--rate", "50000", "--senders", "1", "--set", f"endpoint={fake.url}")
         wrong = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600,
                                env={**os.environ, "AMPLITUDE_API_KEY": "wrong-key-0123456789"})
@@ -264,6 +264,7 @@ def test_an_invalid_key_stops_the_job_without_showing_the_key_and_a_rerun_sends_
         assert "sent" not in {record["status"] for record in manifest["partitions"].values()}
         letters = list((out / "dead-letters").glob("part-*.ndjson"))  # per partition, the key nowhere
         assert letters and all(b"wrong-key" not in path.read_bytes() for path in letters)
+        assert b"wrong-key" not in (out / "manifest.json").read_bytes()
         assert all(b'"kind":"undelivered"' in path.read_bytes() for path in letters)
         right = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600,
                                env={**os.environ, "AMPLITUDE_API_KEY": KEY})
