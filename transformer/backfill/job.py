@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from ..runtime.mapping import CompiledMapping
+from ..runtime.result import summary_line
 from .inputs import Partition
 from .manifest import Manifest, job_digest
 from .send import SendPlan
@@ -62,12 +63,7 @@ class Outcome:
 
     def summary(self) -> str:
         """As `replay` says it."""
-        skipped = sum(self.skips.values())
-        by_rule = ", ".join(f"{rule}: {n}" for rule, n in sorted(self.skips.items()))
-        return (f"read {self.read} payload{'s' if self.read != 1 else ''}, "
-                f"wrote {self.written} event{'s' if self.written != 1 else ''}, "
-                f"skipped {skipped}{f' ({by_rule})' if by_rule else ''}, "
-                f"{self.errors} payload error{'s' if self.errors != 1 else ''}")
+        return summary_line(self.read, self.written, self.skips, self.errors)
 
 
 class Backfill:

@@ -14,6 +14,7 @@ from ..errors import PayloadError
 from ..io.jsonio import InputError, dumps, read_items
 from ..io.schema_check import SchemaCheck
 from ..runtime.mapping import CompiledMapping
+from ..runtime.result import summary_line
 from .common import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
@@ -103,12 +104,7 @@ class _Stats:
         self.skips: Counter[str] = Counter()
 
     def summary(self) -> str:
-        skipped = sum(self.skips.values())
-        by_rule = ", ".join(f"{rule}: {n}" for rule, n in sorted(self.skips.items()))
-        return (f"read {self.read} payload{'s' if self.read != 1 else ''}, "
-                f"wrote {self.written} event{'s' if self.written != 1 else ''}, "
-                f"skipped {skipped}{f' ({by_rule})' if by_rule else ''}, "
-                f"{self.errors} payload error{'s' if self.errors != 1 else ''}")
+        return summary_line(self.read, self.written, self.skips, self.errors)
 
 
 class _Replay:

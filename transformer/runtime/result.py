@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from ..errors import PayloadError
 
-__all__ = ["Result", "ResultKind", "Skip"]
+__all__ = ["Result", "ResultKind", "Skip", "summary_line"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +43,13 @@ class Result(NamedTuple):
         if self.error is not None:
             return ResultKind.ERROR
         return ResultKind.EVENTS if self.skip is None else ResultKind.SKIP
+
+
+def summary_line(read: int, written: int, skips: Mapping[str, int], errors: int) -> str:
+    """What a run of payloads did, as `replay` and `backfill` say it: `read 3 payloads, wrote 2
+    events, skipped 1 (no_identity: 1), 0 payload errors`."""
+    by_rule = ", ".join(f"{rule}: {n}" for rule, n in sorted(skips.items()))
+    return (f"read {read} payload{'s' if read != 1 else ''}, "
+            f"wrote {written} event{'s' if written != 1 else ''}, "
+            f"skipped {sum(skips.values())}{f' ({by_rule})' if by_rule else ''}, "
+            f"{errors} payload error{'s' if errors != 1 else ''}")
