@@ -11,7 +11,7 @@ import io
 from collections.abc import Iterator
 from typing import IO, Any, cast
 
-from ..io.jsonio import Item, parse_item
+from ..io.jsonio import Item, parse_item, split_items
 from ..io.split import BOM, Splitter
 from .inputs import InputKind, Partition
 
@@ -66,18 +66,9 @@ class PartitionReader:
         head: bytes = buffered.peek(4096)
         is_array = head.lstrip(b" \t\r\n").removeprefix(BOM).lstrip(b" \t\r\n")[:1] == b"["
         splitter = Splitter(buffered, self.max_depth)
-        for piece in splitter.array() if is_array else splitter.sequence():
-            where = f"{name}[{piece.index}]" if is_array else f"{name}:{piece.line}"
-            if piece.error is not None:
-                rest = "; the rest of this input is not read" if piece.final else ""
-                yield None, Item(where, error=f"invalid JSON: {piece.error}{rest}")
-            elif piece.too_deep:
-                yield None, Item(where, error=f"JSON nested deeper than {self.max_depth} levels",
-                                 raw=piece.raw)
-            elif piece.parsed:
-                yield None, Item(where, piece.value)
-            else:
-                yield None, parse_item(where, piece.raw, None, piece.line)
+        pieces = splitter.array() if is_array else splitter.sequence()
+        for item in split_items(pieces, name, self.max_depth, is_array):
+            yield None, item
 
     def _rows(self) -> Iterator[tuple[int | None, Item]]:
         import pyarrow.parquet as pq

@@ -22,9 +22,7 @@ from ..destinations.dead_letters import DeadLetterKind, DeadLetterWriter
 from ..destinations.report import Outgoing
 from ..destinations.sender import Sender
 from ..errors import PayloadError
-from ..io.jsonio import dumps
-from ..runtime.codegen import describe_failure
-from ..runtime.mapping import CompiledMapping
+from ..runtime.mapping import CompiledMapping, encode_event
 from .inputs import Partition
 from .read import PartitionReader
 from .send import RateLimit, RateLimited, SendPlan
@@ -155,7 +153,7 @@ def _transform(task: PartitionTask, result: PartitionResult,
             continue
         if problem is None:
             try:
-                chunks.append(b"".join(_encode(event) for event in found.events))
+                chunks.append(b"".join(encode_event(event) for event in found.events))
             except PayloadError as exc:
                 problem = exc
         if problem is not None:
@@ -191,14 +189,6 @@ def run_group_part(task: GroupTask) -> dict[str, Any]:
             letters.publish(task.store, dead_letters_name(task.index, (task.group, task.groups)))
         sent["dead_letters"] = letters.writer.count
     return sent
-
-
-def _encode(event: Any) -> bytes:
-    try:
-        return dumps(event)
-    except Exception as exc:  # noqa: BLE001 - e.g. nested too deeply for either JSON encoder
-        raise PayloadError("fields", "$", f"the event cannot be written as JSON ({describe_failure(exc)})"
-                           ) from None
 
 
 def _send(plan: SendPlan, compiled: CompiledMapping, outgoing: Iterable[Outgoing],

@@ -13,7 +13,7 @@ import typer
 from ..errors import PayloadError
 from ..io.jsonio import InputError, dumps, read_items
 from ..io.schema_check import SchemaCheck
-from ..runtime.mapping import CompiledMapping
+from ..runtime.mapping import CompiledMapping, encode_event
 from ..runtime.result import summary_line
 from .common import (
     DEFAULT_MAPPING,
@@ -29,7 +29,7 @@ from .common import (
     load_from_options,
     stdout_failed,
 )
-from .replay_batch import ChunkReplay, Done, auto_workers, encode_event, ndjson_chunks, replay_chunks
+from .replay_batch import ChunkReplay, Done, auto_workers, ndjson_chunks, replay_chunks
 from .signals import Stop
 
 __all__ = ["replay"]

@@ -29,13 +29,13 @@ from ..errors import PayloadError
 from ..io.jsonio import InputError, dumps, parse_item
 from ..io.schema_check import SchemaCheck
 from ..io.split import BOM
-from ..runtime.mapping import CompiledMapping
+from ..runtime.mapping import CompiledMapping, encode_event
 from ..runtime.result import Skip
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "encode_event", "ndjson_chunks",
+__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "ndjson_chunks",
            "replay_chunks", "write"]
 
 BLOCK = 1 << 20
@@ -230,17 +230,6 @@ class ChunkReplay:
         for problem in problems[1:] + problems[:1]:  # as replay has always printed them: most relevant last
             done.messages.append((number, f"{label}: {problem.rule}: {problem.message}, at {problem.path}"))
         return 1
-
-
-def encode_event(event: Any) -> bytes:
-    """An event as an NDJSON line; a `PayloadError` when it cannot be written as JSON."""
-    try:
-        return dumps(event)
-    except Exception as exc:  # noqa: BLE001 - e.g. nested too deeply for either JSON encoder
-        from ..runtime.codegen import describe_failure
-
-        raise PayloadError("fields", "$", f"the event cannot be written as JSON ({describe_failure(exc)})"
-                           ) from None
 
 
 def auto_workers(sources: list[str]) -> int:

@@ -34,6 +34,7 @@ __all__ = [
     "parse_item",
     "read_items",
     "read_json_file",
+    "split_items",
 ]
 
 DEFAULT_MAX_DEPTH = 128
@@ -108,7 +109,7 @@ def read_items(source: str, max_depth: int = DEFAULT_MAX_DEPTH, *,
         elif path.suffix.lower() == ".json":
             splitter = Splitter(handle, max_depth)
             is_array = _first_char(handle) == b"["
-            yield from _items(splitter.array() if is_array else splitter.sequence(), source,
+            yield from split_items(splitter.array() if is_array else splitter.sequence(), source,
                               max_depth, is_array)
         else:
             yield from _read_stream(handle, source, max_depth)
@@ -125,7 +126,7 @@ def _read_stream(handle: IO[bytes], name: str, max_depth: int) -> Iterator[Item]
     after another (one pretty-printed document, or several). The first line decides between
     the last two: NDJSON when it holds a whole value."""
     if _first_char(handle) == b"[":
-        yield from _items(Splitter(handle, max_depth).array(), name, max_depth, True)
+        yield from split_items(Splitter(handle, max_depth).array(), name, max_depth, True)
         return
     head = b""
     for line in handle:
@@ -136,14 +137,14 @@ def _read_stream(handle: IO[bytes], name: str, max_depth: int) -> Iterator[Item]
         loads_payload(head.removeprefix(BOM), max_depth)
     except orjson.JSONDecodeError as exc:
         if exc.msg.startswith("unexpected end of data"):
-            yield from _items(Splitter(handle, max_depth, head).sequence(), name, max_depth, False)
+            yield from split_items(Splitter(handle, max_depth, head).sequence(), name, max_depth, False)
             return
     except TooDeepError:
         pass
     yield from _read_lines(itertools.chain(head.splitlines(keepends=True), handle), name, max_depth)
 
 
-def _items(pieces: Iterator[Piece], name: str, max_depth: int, is_array: bool) -> Iterator[Item]:
+def split_items(pieces: Iterator[Piece], name: str, max_depth: int, is_array: bool) -> Iterator[Item]:
     """Parse each piece of a split stream; array elements are labelled `name[i]`, values of a
     sequence `name:line`."""
     for piece in pieces:

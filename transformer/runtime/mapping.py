@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import PayloadError
 from ..expr.budget import DEFAULT_OUTPUT_BUDGET
+from ..io.jsonio import dumps
 from ..io.schema_check import trust_schema_digests
 from ..spec.compiler import Plan, compile_spec
 from ..spec.components import Components
@@ -27,7 +28,7 @@ from ..spec.yaml_source import load_yaml_file, load_yaml_text
 from .codegen import describe_failure, generate, generate_id
 from .result import Result, Skip
 
-__all__ = ["CompiledMapping", "Recipe", "load_mapping"]
+__all__ = ["CompiledMapping", "Recipe", "encode_event", "load_mapping"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,3 +168,12 @@ def load_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,
     return CompiledMapping(compile_spec(located, given=settings, file_values=file_values,
                                         environ=environ, output_budget=output_budget,
                                         components=components))
+
+
+def encode_event(event: Any) -> bytes:
+    """An event as an NDJSON line; a `PayloadError` when it cannot be written as JSON."""
+    try:
+        return dumps(event)
+    except Exception as exc:  # noqa: BLE001 - e.g. nested too deeply for either JSON encoder
+        raise PayloadError("fields", "$", f"the event cannot be written as JSON ({describe_failure(exc)})"
+                           ) from None
