@@ -4,6 +4,7 @@ lock held while a request is in flight, and nothing kept leased once it stops.""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -125,4 +126,24 @@ def test_the_retry_window_must_be_positive(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="retry_window must be more than 0 seconds, got 0"):
             create_app(mapping("http://127.0.0.1:9"), store, fast_options(retry_window=0))
     finally:
+        store.close()
+
+
+def test_429_pauses_are_shared_with_the_other_receivers_on_the_queue(tmp_path: Path) -> None:
+    """A pause the sender sets is recorded in the queue; one another receiver recorded there is
+    taken up by this receiver's sender (keys are the sender's ordering keys, NAME:VALUE)."""
+    store = SqliteQueue(tmp_path / "var")
+    app = create_app(mapping("http://127.0.0.1:9"), store, fast_options())
+    receiver_ = app.state.receiver
+    forwarder = receiver_.forwarder
+    receiver_.start()
+    try:
+        forwarder.sender._paused[("user_id", "ann")] = time.monotonic() + 60   # as a 429 naming ann does
+        wait(lambda: "user_id:ann" in store.pauses(), what="ann's pause in the queue")
+        assert 50 < store.pauses()["user_id:ann"] <= 60
+        store.pause({"device_id:dev-9": 45.0})                                  # another receiver's 429
+        wait(lambda: ("device_id", "dev-9") in forwarder.sender._paused, what="the other pause taken up")
+        assert 35 < forwarder.sender._paused[("device_id", "dev-9")] - time.monotonic() <= 45
+    finally:
+        receiver_.close()
         store.close()
