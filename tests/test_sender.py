@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
+import weakref
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -366,3 +368,40 @@ def test_keep_unsent_on_fatal_leaves_the_rest_unread_for_a_caller_with_its_own_q
     assert report.fatal is not None and not report.ok
     assert sink.records == [] and not report.undelivered
     assert len(taken) < 30 and report.pending == report.events
+
+
+class _Event(dict[str, Any]):
+    """An event that can be watched with a weak reference."""
+
+
+def test_events_waiting_are_kept_as_their_bodies_and_come_back_whole_in_dead_letters() -> None:
+    """Amplitude can decode what it encoded, so the sender keeps no event objects while they
+    wait or are in flight (fewer objects for the garbage collector), and a dead letter still
+    carries the event as it was given; with `on_accepted` (which is given the events) they
+    are kept."""
+    expected = [dict(e, event_properties={"content": "Hello ✨", "nested": [{"a": None}, 1.5]},
+                     groups={"account_id": ["1"]}) for e in events(4)]
+    for keep in (False, True):
+        given = [_Event(e) for e in expected]
+        watched = [weakref.ref(e) for e in given]
+        alive: list[int] = []
+
+        def respond(batch: list[dict[str, Any]], n: int, watched: list[Any] = watched,
+                    alive: list[int] = alive) -> httpx.Response:
+            gc.collect()
+            alive.append(sum(ref() is not None for ref in watched))
+            bad = [i for i, e in enumerate(batch) if e["insert_id"] == "ins-000002"]
+            if bad:
+                return httpx.Response(400, json={"code": 400, "events_with_invalid_fields": {"time": bad}})
+            return httpx.Response(200, json={"code": 200})
+
+        def one_by_one(given: list[_Event] = given) -> Iterator[_Event]:
+            while given:
+                yield given.pop(0)   # only the sender holds it now
+        options: dict[str, Any] = {"on_accepted": lambda done: None} if keep else {}
+        with sender(Recorder(respond), **options) as s:
+            report = s.send(one_by_one())
+        assert alive[0] == (4 if keep else 0)
+        assert report.accepted == 3 and report.ok
+        (letter,) = report.dead_letters
+        assert letter["event"] == expected[2]

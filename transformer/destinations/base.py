@@ -37,6 +37,7 @@ __all__ = [
     "UnencodableError",
     "Verdict",
     "VerdictKind",
+    "decode_json",
     "encode_json",
     "retry_after",
     "snippet",
@@ -196,6 +197,8 @@ class Destination(Protocol):
     def encode_event(self, event: Any) -> bytes:
         """The event as it goes in a request body; raises `UnencodableError` when it cannot be."""
 
+    # Optional: `decode_event(body) -> event`, the inverse of `encode_event` (see `Sender`).
+
     def encode(self, bodies: Sequence[bytes]) -> Request:
         """The request carrying these encoded events (`framing.join(bodies)`, compressed
         where configured)."""
@@ -238,6 +241,11 @@ def encode_json(event: Any) -> bytes:
         return orjson.dumps(event)
     except TypeError as exc:
         raise UnencodableError("cannot be encoded as JSON", str(exc)) from None
+
+
+def decode_json(body: bytes) -> Any:
+    """An event again from what `encode_json` made of it."""
+    return orjson.loads(body)
 
 
 def transport_failure(exc: Exception) -> Verdict:

@@ -45,7 +45,7 @@ class _Item:
     __slots__ = ("admitted", "attempts", "body", "event", "keys", "last_error", "limit", "not_before",
                  "picked", "ref", "seq", "source_id", "status")
 
-    def __init__(self, seq: int, event: dict[str, Any], source_id: str | None, ref: Any, body: bytes,
+    def __init__(self, seq: int, event: Any, source_id: str | None, ref: Any, body: bytes,
                  keys: tuple[Key, ...], now: float) -> None:
         self.seq = seq
         self.event = event
@@ -82,6 +82,10 @@ class Sender:
     `keep_unsent_on_fatal` it leaves them unread and unsettled instead, for a caller that keeps
     its own queue. `pauses` holds the keys a 429 paused, until when (by `clock`): give a dict to
     share it. `transport` replaces the network (tests use `httpx.MockTransport`).
+
+    A destination that also has `decode_event(body)` (the inverse of `encode_event`) lets the
+    sender keep waiting events as their encoded bodies only, decoding one again for a dead
+    letter; without it (or with `on_accepted`, which is given the events) the events are kept.
     """
 
     def __init__(self, destination: Destination, *,
@@ -102,7 +106,13 @@ class Sender:
                                  throttle_pause=throttle_pause, quota_pause=quota_pause)
         self.scrub = Scrubber(destination.secrets)
         self._scrub_reason = functools.lru_cache(maxsize=256)(self.scrub)
-        self._framing = destination.framing
+        framing = destination.framing
+        self._fixed, self._separator = framing.fixed, len(framing.separator)
+        # Events waiting or in flight are kept as their encoded bodies only, when the
+        # destination can decode one again (for a dead letter) and no `on_accepted` wants them:
+        # fewer live objects for the garbage collector to walk, and less memory.
+        self._decode: Callable[[bytes], Any] | None = (
+            getattr(destination, "decode_event", None) if on_accepted is None else None)
         self.concurrency = max(1, concurrency)
         self.keep_unsent_on_fatal = keep_unsent_on_fatal
         self.on_progress = on_progress
@@ -192,9 +202,8 @@ class Sender:
                 report.stopped = True
                 return
             now = self.clock()
-            while not run.exhausted and len(run.pending) < high_water and report.fatal is None \
-                    and not self._interrupted:
-                self._admit(run, report, now)
+            if not run.exhausted and len(run.pending) < high_water and report.fatal is None:
+                self._admit(run, report, now, high_water)
             self._expire(run, report, now)
             wake = math.inf
             while report.fatal is None and len(run.inflight) < self.concurrency:
@@ -219,36 +228,48 @@ class Sender:
             if self.on_progress is not None:
                 self.on_progress(report)
 
-    def _admit(self, run: _Run, report: SendReport, now: float) -> None:
-        try:
-            given = next(run.source)
-        except StopIteration:
-            run.exhausted = True
-            return
-        event, source_id, ref = _unpack(given)
-        report.events += 1
+    def _admit(self, run: _Run, report: SendReport, now: float, high_water: int) -> None:
+        """Take events in until `high_water` are pending or the input ends."""
         destination = self.destination
-        # whatever one event does, it is set aside alone, with the reason; the others flow on
+        preflight, keys_of, encode_event = destination.preflight, destination.keys, destination.encode_event
+        room = self.max_bytes - self._fixed
+        pending, source = run.pending, run.source
+        seq, decode = self._seq, self._decode
         try:
-            problem = destination.preflight(event)
-            keys = destination.keys(event) if problem is None else ()
-        except Exception as exc:  # noqa: BLE001 - e.g. an event that is not an object
-            problem = ("cannot be checked", f"{type(exc).__name__}: {exc}")
-        if problem is None:
-            try:
-                body = destination.encode_event(event)
-            except UnencodableError as exc:  # nested beyond 255 levels, an integer beyond 64 bits, …
-                problem = (exc.category, exc.detail)
-        if problem is not None:
-            self._dead(report, event, source_id, SET_ASIDE, *problem, ref=ref)
-            return
-        if self._framing.fixed + len(body) > self.max_bytes:
-            self._dead(report, event, source_id, SET_ASIDE, "event too large",
-                       f"{len(body):,} bytes; a request to {destination.url} may carry "
-                       f"at most {self.max_bytes:,}", ref=ref)
-            return
-        self._seq += 1
-        run.pending.append(_Item(self._seq, event, source_id, ref, body, keys, now))
+            while len(pending) < high_water and not self._interrupted:
+                try:
+                    given = next(source)
+                except StopIteration:
+                    run.exhausted = True
+                    return
+                if given.__class__ is Outgoing:
+                    event, source_id, ref = given.event, given.source_id, given.ref
+                else:
+                    event, source_id, ref = _unpack(given)
+                report.events += 1
+                # whatever one event does, it is set aside alone, with the reason; the others flow on
+                try:
+                    problem = preflight(event)
+                    keys = keys_of(event) if problem is None else ()
+                except Exception as exc:  # noqa: BLE001 - e.g. an event that is not an object
+                    problem = ("cannot be checked", f"{type(exc).__name__}: {exc}")
+                if problem is None:
+                    try:
+                        body = encode_event(event)
+                    except UnencodableError as exc:  # nested beyond 255 levels, an integer beyond 64 bits, …
+                        problem = (exc.category, exc.detail)
+                if problem is not None:
+                    self._dead(report, event, source_id, SET_ASIDE, *problem, ref=ref)
+                    continue
+                if len(body) > room:
+                    self._dead(report, event, source_id, SET_ASIDE, "event too large",
+                               f"{len(body):,} bytes; a request to {destination.url} may carry "
+                               f"at most {self.max_bytes:,}", ref=ref)
+                    continue
+                seq += 1
+                pending.append(_Item(seq, event if decode is None else None, source_id, ref, body, keys, now))
+        finally:
+            self._seq = seq
 
     def _expire(self, run: _Run, report: SendReport, now: float) -> None:
         deadline = self.retry.deadline
@@ -256,7 +277,7 @@ class Sender:
         while run.pending and run.pending[0].admitted < cutoff and not run.pending[0].picked:
             item = run.pending.pop(0)
             last = f"; last error: {item.last_error}" if item.last_error else ""
-            self._dead(report, item.event, item.source_id, UNDELIVERED, "deadline passed",
+            self._dead(report, self._event(item), item.source_id, UNDELIVERED, "deadline passed",
                        f"not accepted within {deadline:g} s{last}", item.attempts, item.status,
                        ref=item.ref)
 
@@ -265,30 +286,33 @@ class Sender:
         blocked = set(run.busy)
         paused = self._paused
         batch: list[_Item] = []
-        size = self._framing.fixed
-        separator = len(self._framing.separator)
+        size = self._fixed
+        separator = self._separator
+        max_bytes = self.max_bytes
         limit = self.max_events
         wake = math.inf
         for item in run.pending:
             if item.picked:
                 continue
             keys = item.keys
-            if any(k in blocked for k in keys):
+            if not blocked.isdisjoint(keys):
                 blocked.update(keys)
                 continue
             ready_at = item.not_before
-            for k in keys:
-                ready_at = max(ready_at, paused.get(k, 0.0))
+            if paused:
+                for k in keys:
+                    ready_at = max(ready_at, paused.get(k, 0.0))
             if ready_at > now:
                 blocked.update(keys)
                 wake = min(wake, ready_at)
                 continue
-            fits = min(limit, item.limit)
-            if len(batch) + 1 > fits or size + len(item.body) + separator > self.max_bytes:
+            if item.limit < limit:
+                limit = item.limit
+            added = size + len(item.body) + separator
+            if len(batch) >= limit or added > max_bytes:
                 break
-            limit = fits
             batch.append(item)
-            size += len(item.body) + separator
+            size = added
             item.picked = True
         if batch:
             run.picked = True
@@ -348,14 +372,14 @@ class Sender:
                      now: float) -> None:
         report.accepted += len(batch)
         if self.on_accepted is not None:
-            self.on_accepted([Outgoing(item.event, item.source_id, item.ref) for item in batch])
+            self.on_accepted([Outgoing(self._event(item), item.source_id, item.ref) for item in batch])
 
     def _on_set_aside(self, run: _Run, batch: list[_Item], verdict: Verdict, report: SendReport,
                       now: float) -> None:
         for i, item in enumerate(batch):
             reason = verdict.rejected.get(i)
             if reason is not None:
-                self._dead(report, item.event, item.source_id, SET_ASIDE, reason,
+                self._dead(report, self._event(item), item.source_id, SET_ASIDE, reason,
                            verdict.message, item.attempts, verdict.status, ref=item.ref)
             else:
                 self._requeue(run, item)
@@ -364,7 +388,7 @@ class Sender:
                   now: float) -> None:
         if len(batch) == 1:
             (item,) = batch
-            self._dead(report, item.event, item.source_id, SET_ASIDE,
+            self._dead(report, self._event(item), item.source_id, SET_ASIDE,
                        f"refused by {self.destination.title}", verdict.message, item.attempts,
                        verdict.status, ref=item.ref)
             return
@@ -410,6 +434,10 @@ class Sender:
 
     # keeping nothing back ----------------------------------------------------------------
 
+    def _event(self, item: _Item) -> Any:
+        """The event an item carries (decoded from its body when only that was kept)."""
+        return item.event if self._decode is None else self._decode(item.body)
+
     def _requeue(self, run: _Run, item: _Item) -> None:
         bisect.insort(run.pending, item, key=_seq)
 
@@ -434,11 +462,11 @@ class Sender:
                 self._settle(run, run.inflight.pop(future), future, report)
         for batch in run.inflight.values():
             for item in batch:
-                self._dead(report, item.event, item.source_id, UNDELIVERED, category, detail,
+                self._dead(report, self._event(item), item.source_id, UNDELIVERED, category, detail,
                            item.attempts, ref=item.ref)
         run.inflight.clear()
         for item in run.pending:
-            self._dead(report, item.event, item.source_id, UNDELIVERED, category, detail,
+            self._dead(report, self._event(item), item.source_id, UNDELIVERED, category, detail,
                        item.attempts, item.status, ref=item.ref)
         run.pending = []
         for given in run.source:

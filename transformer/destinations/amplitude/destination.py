@@ -22,6 +22,7 @@ from ..base import (
     Request,
     Response,
     Verdict,
+    decode_json,
     encode_json,
     transport_failure,
 )
@@ -92,6 +93,9 @@ class Amplitude:
 
     def encode_event(self, event: Any) -> bytes:
         return encode_json(event)
+
+    def decode_event(self, body: bytes) -> Any:
+        return decode_json(body)
 
     def encode(self, bodies: Sequence[bytes]) -> Request:
         return Request("POST", self.url, _HEADERS, self.framing.join(bodies))

@@ -28,6 +28,7 @@ from ..base import (
     Response,
     Verdict,
     VerdictKind,
+    decode_json,
     encode_json,
     retry_after,
     snippet,
@@ -116,6 +117,9 @@ class HttpDestination:
 
     def encode_event(self, event: Any) -> bytes:
         return encode_json(event)
+
+    def decode_event(self, body: bytes) -> Any:
+        return decode_json(body)
 
     def encode(self, bodies: Sequence[bytes]) -> Request:
         body = self.framing.join(bodies)
