@@ -6,6 +6,7 @@ import gc
 import json
 import threading
 import time
+import tracemalloc
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -13,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from transformer.destinations import AmplitudeSender, Outgoing, SendInterrupted, SendReport
+from transformer.destinations.base import encode_json
 
 Handler = Callable[[httpx.Request], httpx.Response]
 FAST: dict[str, Any] = {"backoff_base": 0.01, "backoff_max": 0.05, "throttle_pause": 0.05}
@@ -405,3 +408,18 @@ def test_events_waiting_are_kept_as_their_bodies_and_come_back_whole_in_dead_let
         assert report.accepted == 3 and report.ok
         (letter,) = report.dead_letters
         assert letter["event"] == expected[2]
+
+
+def test_an_encoded_event_takes_its_own_size_in_memory() -> None:
+    """orjson's bytes keep the buffer they were written in (several KB); the sender holds
+    thousands of bodies, so `encode_json` returns them at their size."""
+    event = dict(events(1)[0], event_properties={"content": "Hello ✨ " * 80})
+    assert orjson.loads(encode_json(event)) == event
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        bodies = [encode_json(event) for _ in range(100)]
+        held = (tracemalloc.get_traced_memory()[0] - before) / len(bodies)
+    finally:
+        tracemalloc.stop()
+    assert held < len(bodies[0]) + 200

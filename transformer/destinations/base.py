@@ -238,9 +238,15 @@ class UnencodableError(ValueError):
 def encode_json(event: Any) -> bytes:
     """An event as compact JSON (orjson: stops at 255 levels of nesting and 64-bit integers)."""
     try:
-        return orjson.dumps(event)
+        body = orjson.dumps(event)
     except TypeError as exc:
         raise UnencodableError("cannot be encoded as JSON", str(exc)) from None
+    # orjson's bytes keep the buffer they were written in (several KB for a 700-byte event);
+    # a sender holds thousands of bodies, so it keeps a copy of the exact size (about 0.1 µs).
+    return _join((body, b""))
+
+
+_join = b"".join
 
 
 def decode_json(body: bytes) -> Any:
