@@ -12,6 +12,7 @@ holds each distinct event once, in the order it was first kept.
 from __future__ import annotations
 
 import contextlib
+import gc
 import random
 import socket
 import threading
@@ -93,6 +94,7 @@ class FakeServer:
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._own_process = False
 
     @property
     def url(self) -> str:
@@ -125,7 +127,11 @@ class FakeServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in this thread until interrupted."""
+        """Serve in this thread until interrupted, as the process's only job (`transformer
+        fake …`): what the fake keeps is then moved out of the garbage collector's way
+        (`gc.freeze`) as it is kept, so that a fake holding millions of events does not spend
+        its time walking them."""
+        self._own_process = True
         self._server.serve_forever()
 
     def stop(self) -> None:
@@ -170,6 +176,8 @@ class FakeServer:
             for event in events:
                 self.state.received[str(event_id(event))] += 1
                 self.state.kept.setdefault(key(event), event)
+            if self._own_process:
+                gc.freeze()
 
     def unavailable(self, status: int = 503, message: str = "Service Unavailable") -> Answer:
         """A 5xx or 429 answer, with Retry-After when the faults say so."""
