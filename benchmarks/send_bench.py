@@ -1,20 +1,39 @@
-"""Send ≥ 100,000 events to a fake Amplitude on loopback and print events/s.
+"""Send events to a fake Amplitude on loopback: events/s, CPU per event, peak memory.
 
-The fake server runs in its own process (`transformer fake-amplitude`), so that the sender and
-the server do not share one interpreter. The events are the Amplitude events of the replay
-benchmark's synthetic corpus; the timed part is `AmplitudeSender.send`: preflight, batching,
-serialising, HTTP, reading responses. The server's own count confirms delivery.
+The fake Amplitude runs in its own process (`transformer fake-amplitude`), so that sender and
+server do not share one interpreter; its CPU is measured too, to show it is not the limit.
+Two measurements, each against a fresh fake:
 
-    python benchmarks/send_bench.py [--events 100000] [--concurrency 4]
+- *sender*: `AmplitudeSender.send` in this process on a stream of events (the Amplitude events
+  of the replay benchmark's synthetic corpus, each copied with a fresh `insert_id`, made as the
+  sender asks for them): preflight, batching, serialising, HTTP, reading responses. CPU is this
+  process's, all threads, during `send` (making each event, a dict copy, included).
+- *transformer send*: the command on an NDJSON file of Customer.io payloads, as a user runs it:
+  reading, parsing and transforming included; CPU and peak RSS of that process.
+
+The fake's count confirms delivery.
+
+    python benchmarks/send_bench.py [--events 100000] [--concurrency 4] [--skip-cli | --skip-sender]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import gc
+import itertools
+import json
+import os
+import resource
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,6 +46,46 @@ from replay_bench import ROOT, SETTINGS, corpus
 from transformer import load_mapping
 from transformer.destinations import AmplitudeSender, Outgoing
 
+KEY = "bench-key-123"
+TICKS = os.sysconf("SC_CLK_TCK")
+TEMPLATES = 5_000   # distinct events the sender stream copies (one per user of the corpus)
+
+
+@dataclass
+class Measured:
+    what: str
+    events: int
+    accepted: int
+    requests: int
+    wall: float
+    cpu: float       # seconds of the measured process, all threads
+    fake_cpu: float  # seconds of the fake Amplitude process
+    rss_mb: float    # peak RSS of the measured process
+    rss_before_mb: float = 0.0  # its peak before sending (in process: the events to copy, the mapping)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.wall
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu / self.events * 1e6
+
+    @property
+    def fake_us(self) -> float:
+        return self.fake_cpu / self.events * 1e6
+
+    def lines(self) -> list[str]:
+        return [f"{self.what}:",
+                f"  events        {self.events:>12,}  "
+                f"(accepted {self.accepted:,} in {self.requests:,} requests)",
+                f"  elapsed       {self.wall:>12.2f} s",
+                f"  throughput    {self.rate:>12,.0f} events/s",
+                f"  CPU           {self.cpu_us:>12.1f} µs per event",
+                f"  peak RSS      {self.rss_mb:>12,.0f} MB"
+                + (f"  ({self.rss_before_mb:,.0f} MB before sending)" if self.rss_before_mb else ""),
+                f"  fake's CPU    {self.fake_us:>12.1f} µs per event"]
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -34,43 +93,147 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--concurrency", type=int, default=4)
-    args = parser.parse_args()
-    mapping = load_mapping(ROOT / "mappings" / "amplitude.yaml", SETTINGS, environ={})
-    outgoing: list[Outgoing] = []
-    for line in corpus(args.events * 11 // 10):
-        result = mapping.apply(orjson.loads(line))
-        outgoing.extend(Outgoing(event, result.id) for event in result.events)
-    outgoing = outgoing[:args.events]
+def process_cpu(pid: int) -> float:
+    """User + system seconds of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+@contextlib.contextmanager
+def fake_amplitude() -> Iterator[tuple[str, int]]:
+    """A fake Amplitude process on a free port: its URL and process id."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "transformer", "fake-amplitude", "--port", str(port),
-                               "--api-key", "bench-key-123"], stderr=subprocess.DEVNULL)
+                               "--api-key", KEY], stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        for _ in range(400):
             try:
                 httpx.get(f"{url}/stats")
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
-        with AmplitudeSender("bench-key-123", endpoint=url, concurrency=args.concurrency) as sender:
-            start = time.perf_counter()
-            report = sender.send(outgoing)
-            elapsed = time.perf_counter() - start
-        stats = httpx.get(f"{url}/stats").json()
+        yield url, server.pid
     finally:
         server.terminate()
         server.wait()
-    print(f"events:     {len(outgoing):>10,}  (accepted {report.accepted:,}, set aside "
-          f"{sum(report.set_aside.values()):,}, undelivered {sum(report.undelivered.values()):,})")
-    print(f"requests:   {report.requests:>10,}  (server ingested {stats['ingested']:,})")
-    print(f"elapsed:    {elapsed:>10.2f} s")
-    print(f"throughput: {len(outgoing) / elapsed:>10,.0f} events/s  (target >= 20,000)")
-    if not report.ok or stats["ingested"] != report.accepted:
-        raise SystemExit("delivery was incomplete")
+
+
+def ingested(url: str) -> int:
+    return int(httpx.get(f"{url}/stats", timeout=30).json()["ingested"])
+
+
+def templates(mapping_events: int) -> list[dict[str, object]]:
+    mapping = load_mapping(ROOT / "mappings" / "amplitude.yaml", SETTINGS, environ={})
+    found: list[dict[str, object]] = []
+    for line in corpus(mapping_events * 11 // 10):
+        found.extend(mapping.apply(orjson.loads(line)).events)
+    return found[:mapping_events]
+
+
+def stream(events: list[dict[str, object]], count: int) -> Iterator[Outgoing]:
+    """`count` events, copies of `events` in turn, each with its own insert_id."""
+    for i, event in zip(range(count), itertools.cycle(events)):
+        yield Outgoing({**event, "insert_id": f"bench-{i:020d}"}, f"payload-{i}")
+
+
+def measure_sender(count: int, concurrency: int) -> Measured:
+    """`AmplitudeSender.send` in this process against a fake Amplitude process."""
+    events = templates(min(count, TEMPLATES))
+    gc.collect()
+    gc.freeze()   # the templates and the mapping live to the end: no collection walks them
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with fake_amplitude() as (url, pid):
+        with AmplitudeSender(KEY, endpoint=url, concurrency=concurrency) as sender:
+            fake_before = process_cpu(pid)
+            cpu_before, start = time.process_time(), time.perf_counter()
+            report = sender.send(stream(events, count))
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu_before
+            fake_cpu = process_cpu(pid) - fake_before
+        kept = ingested(url)
+    gc.unfreeze()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if not report.ok or kept != report.accepted or report.accepted != count:
+        raise SystemExit(f"delivery was incomplete: {report}")
+    return Measured("AmplitudeSender.send (in process)", count, report.accepted, report.requests, wall, cpu,
+                    fake_cpu, rss, rss_before)
+
+
+def measure_cli(payloads: int, concurrency: int, workdir: Path) -> Measured:
+    """`transformer send FILE` as a process against a fake Amplitude process."""
+    source = workdir / "payloads.ndjson"
+    lines = corpus(payloads)
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    del lines
+    time_bin = shutil.which("time", path="/usr/bin:/bin")
+    rss_file = workdir / "rss"
+    with fake_amplitude() as (url, pid):
+        argv = [sys.executable, "-m", "transformer", "send", str(source), "--concurrency", str(concurrency),
+                "--dead-letters", str(workdir / "dead.ndjson"), "--set", f"endpoint={url}",
+                *[f"--set={name}={str(value).lower() if isinstance(value, bool) else value}"
+                  for name, value in SETTINGS.items()]]
+        wrapped = [time_bin, "-f", "%M", "-o", str(rss_file), *argv] if time_bin else argv
+        fake_before = process_cpu(pid)
+        start = time.perf_counter()
+        child = subprocess.Popen(wrapped, stderr=subprocess.PIPE, cwd=ROOT,
+                                 env={**os.environ, "AMPLITUDE_API_KEY": KEY})
+        assert child.stderr is not None
+        summary = child.stderr.read().decode()
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        fake_cpu = process_cpu(pid) - fake_before
+        kept = ingested(url)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"transformer send failed:\n{summary}")
+    rss_kb = float(rss_file.read_text().split()[-1]) if time_bin else usage.ru_maxrss
+    words = summary.split("accepted")[0].split()
+    accepted = int(words[-1].replace(",", ""))
+    requests = int(summary.split(" request")[0].split()[-1].replace(",", ""))
+    if accepted != kept:
+        raise SystemExit(f"the fake kept {kept:,} events, send says {accepted:,}:\n{summary}")
+    return Measured(f"transformer send ({payloads:,} payloads, parsing and transform included)", accepted,
+                    accepted, requests, wall, usage.ru_utime + usage.ru_stime, fake_cpu, rss_kb / 1024)
+
+
+def table_row(payloads: int) -> tuple[str, str]:
+    """The row of `benchmarks/run.py`'s table, measured by this script in a process of its own
+    (so that its peak RSS is the sender's): `AmplitudeSender.send` against the fake Amplitude
+    process on `payloads` events, and `transformer send` on as many payloads."""
+    found = subprocess.run([sys.executable, __file__, "--events", str(payloads), "--json"],
+                           capture_output=True, text=True, check=True)
+    sender, cli = (Measured(**row) for row in json.loads(found.stdout.splitlines()[-1]))
+    figure = (f"{sender.rate:,.0f} events/s, {sender.cpu_us:.1f} µs CPU/event, peak RSS "
+              f"{sender.rss_mb:,.0f} MB")
+    notes = (f"`AmplitudeSender.send` in a process of its own, {payloads:,} events, to the fake "
+             f"Amplitude process (its CPU: {sender.fake_us:.1f} µs/event); {sender.rss_before_mb:,.0f} MB "
+             f"of the peak were there before sending (the mapping, the events copied). `transformer send` on "
+             f"{payloads:,} payloads ({cli.events:,} events), parsing and transform included: "
+             f"{cli.rate:,.0f} events/s, {cli.cpu_us:.1f} µs CPU/event, peak RSS {cli.rss_mb:,.0f} MB")
+    return figure, notes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000,
+                        help="events for the sender, payloads for transformer send")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--skip-cli", action="store_true", help="measure the in-process sender only")
+    parser.add_argument("--skip-sender", action="store_true", help="measure transformer send only")
+    parser.add_argument("--json", action="store_true", help="one JSON line of the measurements (for run.py)")
+    args = parser.parse_args()
+    say = (lambda text: None) if args.json else print
+    say(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    found: list[Measured] = []
+    if not args.skip_sender:
+        found.append(measure_sender(args.events, args.concurrency))
+        say("\n".join(found[-1].lines()))
+    if not args.skip_cli:
+        with tempfile.TemporaryDirectory(prefix="send-bench-") as tmp:
+            found.append(measure_cli(args.events, args.concurrency, Path(tmp)))
+        say("\n".join(found[-1].lines()))
+    say(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.json:
+        print(json.dumps([dataclasses.asdict(m) for m in found]))
 
 
 if __name__ == "__main__":
