@@ -139,11 +139,14 @@ class _Writer:
     def family(self, family: str, schema: dict[str, Any], v: str, depth: int) -> None:
         getattr(self, f"_{family}")(schema, v, depth)
 
+    def lengths(self, schema: dict[str, Any], v: str, depth: int, least: str, most: str) -> None:
+        """The bounds on `len(v)` named `least` and `most` (minLength, maxItems, …)."""
+        for key, op in ((least, "<"), (most, ">")):
+            if key in schema:
+                self.emit(depth, f"if len({v}) {op} {_integer(schema[key])}: return False")
+
     def _string(self, schema: dict[str, Any], v: str, depth: int) -> None:
-        if "minLength" in schema:
-            self.emit(depth, f"if len({v}) < {_integer(schema['minLength'])}: return False")
-        if "maxLength" in schema:
-            self.emit(depth, f"if len({v}) > {_integer(schema['maxLength'])}: return False")
+        self.lengths(schema, v, depth, "minLength", "maxLength")
         if "pattern" in schema:
             pattern = schema["pattern"]
             if not isinstance(pattern, str):
@@ -162,10 +165,7 @@ class _Writer:
                 self.emit(depth, f"if {v} {op} {bound!r}: return False")
 
     def _array(self, schema: dict[str, Any], v: str, depth: int) -> None:
-        if "minItems" in schema:
-            self.emit(depth, f"if len({v}) < {_integer(schema['minItems'])}: return False")
-        if "maxItems" in schema:
-            self.emit(depth, f"if len({v}) > {_integer(schema['maxItems'])}: return False")
+        self.lengths(schema, v, depth, "minItems", "maxItems")
         if "items" in schema:
             if not isinstance(schema["items"], (dict, bool)):
                 raise _UnsupportedError  # the tuple form
