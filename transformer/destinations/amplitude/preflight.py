@@ -2,13 +2,15 @@
 
 The checks: `schemas/amplitude-event.schema.json` (event_type present and not reserved, user_id
 or device_id present, blocked id values, types such as an integer `time`), and the id length
-against `min_id_length` (Amplitude's default is 5). The schema is compiled twice, once: a quick
-check (`quick_check.py`) accepts the usual event in a fraction of the time, and fastjsonschema
-decides every event the quick check does not accept, so a refused event gets its message.
+against `min_id_length` (Amplitude's default is 5). The schema is compiled once, two ways: a
+quick check (`quick_check.py`) accepts the usual event in a fraction of the time, and
+fastjsonschema decides every event the quick check does not accept, so that a refused event
+gets its message.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,19 +26,17 @@ __all__ = ["AMPLITUDE_MIN_ID_LENGTH", "Preflight"]
 AMPLITUDE_MIN_ID_LENGTH = 5
 
 
-def _compile(schema_path: Path) -> Callable[[Any], Any]:
-    schema = read_json_file(schema_path)
+def _compile(schema: dict[str, Any]) -> Callable[[Any], Any]:
     # The schema uses only keywords that draft-07 shares with 2020-12, the draft
     # fastjsonschema compiles; jsonschema checks it as 2020-12 elsewhere.
-    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
-    return fastjsonschema.compile(schema)
+    return fastjsonschema.compile({**schema, "$schema": "http://json-schema.org/draft-07/schema#"})
 
 
-def _compile_quick(schema_path: Path, minimum: int) -> Callable[[Any], bool] | None:
+def _compile_quick(schema: Any, minimum: int) -> Callable[[Any], bool] | None:
     """The quick check of the schema with the id length folded in (user_id and device_id at
     least `minimum` characters), so that what it accepts passes every check of `reason`; None
     when the schema cannot have one."""
-    schema = read_json_file(schema_path)
+    schema = copy.deepcopy(schema)
     properties = schema.get("properties") if isinstance(schema, dict) else None
     for key in ("user_id", "device_id"):
         rule = properties.get(key) if isinstance(properties, dict) else None
@@ -50,9 +50,10 @@ class Preflight:
     """`reason(event)` is None for an event Amplitude should accept, else why it would not."""
 
     def __init__(self, schema_path: Path, min_id_length: int | None) -> None:
-        self._validate = _compile(schema_path)
+        schema = read_json_file(schema_path)
+        self._validate = _compile(schema)
         self.min_id_length = min_id_length if min_id_length is not None else AMPLITUDE_MIN_ID_LENGTH
-        self._quick = _compile_quick(schema_path, self.min_id_length)
+        self._quick = _compile_quick(schema, self.min_id_length)
         self.explicit_min = min_id_length is not None
         self.short_user_ids = 0
         self.example_short_id: str | None = None
