@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from replay_bench import ROOT, SETTINGS, corpus
 
+import transformer
 from transformer import load_mapping
 from transformer.data import data_file
 from transformer.destinations import AmplitudeSender, Outgoing
@@ -220,10 +221,13 @@ def measure_cli(payloads: int, concurrency: int, workdir: Path) -> Measured:
 
 def table_row(payloads: int) -> tuple[str, str]:
     """The row of `benchmarks/run.py`'s table, measured by this script in a process of its own
-    (so that its peak RSS is the sender's): `AmplitudeSender.send` against the fake Amplitude
-    process on `payloads` events, and `transformer send` on as many payloads."""
+    (so that its peak RSS is the sender's) with the `transformer` package imported here (the
+    checkout run.py measures): `AmplitudeSender.send` against the fake Amplitude process on
+    `payloads` events, and `transformer send` on as many payloads."""
+    package = Path(transformer.__file__).resolve().parent.parent  # run.py --root: that checkout
     found = subprocess.run([sys.executable, __file__, "--events", str(payloads), "--json"],
-                           capture_output=True, text=True, check=True)
+                           capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONPATH": str(package)})
     measured = json.loads(found.stdout.splitlines()[-1])
     sender, cli = (Measured(**row) for row in measured["runs"])
     quick, full = measured["preflight"]
