@@ -74,6 +74,8 @@ def test_every_event_is_accepted_once_or_set_aside_under_the_fault_matrix(name: 
     assert all(letter["dead_letter"]["kind"] == "set_aside" for letter in letters)
     assert reasons[events[555]["insert_id"]].startswith("event too large: ")
     assert all(reasons[i] for i in poisoned)
+    originals = {e["insert_id"]: e for e in events}   # kept as bytes while waiting, decoded whole
+    assert all(letter["event"] == originals[letter["event"]["insert_id"]] for letter in letters)
     assert len(kept_ids) == len(set(kept_ids))                         # once each, after dedupe
     assert set(kept_ids) == everything - set(reasons)                  # every other event arrived
     assert report.accepted == len(everything) - len(reasons)
