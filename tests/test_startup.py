@@ -63,6 +63,18 @@ def test_replay_imports_neither_the_web_stack_nor_the_http_client(tmp_path: Path
     again, out_again = _modules_after(args, tmp_path)   # the next one finds them checked
     assert out_again == out
     assert [name for name in HEAVY if _loaded(again, name)] == []
+    # a mapping's destination is known by its settings alone: no destination class, no gzip
+    assert sorted(m for m in again if m.startswith("transformer.destinations.")) == [
+        "transformer.destinations.amplitude", "transformer.destinations.amplitude.settings",
+        "transformer.destinations.http", "transformer.destinations.http.settings"]
+
+
+def test_the_catalog_knows_each_destination_of_the_registry_by_its_settings() -> None:
+    from transformer.catalog import COMPONENTS, DESTINATION_SETTINGS
+    from transformer.destinations.registry import DESTINATIONS
+
+    assert list(DESTINATION_SETTINGS) == list(DESTINATIONS)
+    assert all(COMPONENTS.destinations[name] is kind.settings for name, kind in DESTINATIONS.items())
 
 
 @pytest.mark.parametrize("args", [["--help"], ["-h"], ["--version"]])
