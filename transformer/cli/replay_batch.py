@@ -35,7 +35,7 @@ from ..runtime.result import Skip
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "ndjson_chunks",
+__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "copy_file", "ndjson_chunks",
            "replay_chunks", "write"]
 
 BLOCK = 1 << 20
@@ -243,17 +243,28 @@ def auto_workers(sources: list[str]) -> int:
                ) if size >= LARGE else 1
 
 
-_WORKER: list[ChunkReplay] = []
+_WORKER: list[tuple[ChunkReplay, str]] = []
 
 
-def _start_worker(replay: ChunkReplay) -> None:
+def _start_worker(replay: ChunkReplay, folder: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _WORKER[:] = [replay]
+    _WORKER[:] = [(replay, folder)]
 
 
-def _run_in_worker(chunk: Chunk) -> Done:
-    return _WORKER[0].run(chunk)
+def _run_in_worker(chunk: Chunk) -> tuple[Done, str | None]:
+    """The chunk transformed, its output in a file of the run's folder (None: no output): the
+    parent copies it to the sink in the kernel, so that the output is neither pickled nor read
+    through a pipe into the parent."""
+    replay, folder = _WORKER[0]
+    result = replay.run(chunk)
+    if not result.out:
+        return result, None
+    path = os.path.join(folder, f"{chunk.start}.ndjson")
+    with open(path, "wb") as spill:
+        spill.write(result.out)
+    result.out = b""
+    return result, path
 
 
 def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, sink: IO[bytes],
@@ -270,6 +281,8 @@ def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, si
                 return False
         return True
     import multiprocessing
+    import shutil
+    import tempfile
     import threading
     from concurrent.futures import ProcessPoolExecutor
 
@@ -278,32 +291,56 @@ def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, si
     methods = multiprocessing.get_all_start_methods()
     alone = threading.active_count() == 1 and "fork" in methods
     context = multiprocessing.get_context("fork" if alone else "spawn")
-    pending: deque[Future[Done]] = deque()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(replay,)) as pool:
-        try:
-            for chunk in chunks:
-                pending.append(pool.submit(_run_in_worker, chunk))
-                while len(pending) > 2 * workers or (pending and pending[0].done()):
+    pending: deque[Future[tuple[Done, str | None]]] = deque()
+    folder = tempfile.mkdtemp(prefix="transformer-replay-")   # the chunks' output, until written
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                 initargs=(replay, folder)) as pool:
+            try:
+                for chunk in chunks:
+                    pending.append(pool.submit(_run_in_worker, chunk))
+                    while len(pending) > 2 * workers or (pending and pending[0].done()):
+                        _emit(pending.popleft(), sink, done)
+                    if stopped():
+                        break
+                else:
+                    while pending:
+                        _emit(pending.popleft(), sink, done)
+                    return True
+                while pending:   # stopped: what was read is still written
                     _emit(pending.popleft(), sink, done)
-                if stopped():
-                    break
-            else:
-                while pending:
-                    _emit(pending.popleft(), sink, done)
-                return True
-            while pending:   # stopped: what was read is still written
-                _emit(pending.popleft(), sink, done)
-            return False
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+                return False
+            except BaseException:
+                # the chunks being transformed finish (each a moment) before the folder goes
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _emit(future: Future[Done], sink: IO[bytes], done: Callable[[Done], None]) -> None:
-    result = future.result()
-    write(sink, result.out)
+def _emit(future: Future[tuple[Done, str | None]], sink: IO[bytes], done: Callable[[Done], None]) -> None:
+    result, path = future.result()
+    if path is not None:
+        copy_file(path, sink)
+        os.unlink(path)
     done(result)
+
+
+def copy_file(path: str, sink: IO[bytes]) -> None:
+    """Append the file at `path` to `sink`: in the kernel (`os.sendfile`) when the sink is a file
+    descriptor, else through `write`."""
+    try:
+        target = sink.fileno()
+    except (AttributeError, OSError, ValueError):   # io.UnsupportedOperation is an OSError
+        target = -1
+    with open(path, "rb") as source:
+        if target < 0 or not hasattr(os, "sendfile"):
+            write(sink, source.read())
+            return
+        sink.flush()
+        size, sent = os.fstat(source.fileno()).st_size, 0
+        while sent < size:   # a signal may cut a call short: go on from where it stopped
+            sent += os.sendfile(target, source.fileno(), sent, size - sent)
 
 
 _PIECE = 4096
