@@ -249,7 +249,25 @@ _WORKER: list[tuple[ChunkReplay, str]] = []
 def _start_worker(replay: ChunkReplay, folder: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _keep_freed_memory()
     _WORKER[:] = [(replay, folder)]
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # glibc's mallopt parameters
+
+
+def _keep_freed_memory() -> None:
+    """Have glibc's malloc keep freed memory for the next chunk: each chunk's text and output
+    (about 1 MiB each) were mapped and unmapped afresh, and a worker spent about an eighth of
+    its time in page faults (150,000 on 200,000 payloads, against 8,000 so). Nothing elsewhere."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 16 << 20)   # blocks under 16 MiB from the heap
+        libc.mallopt(_M_TRIM_THRESHOLD, 32 << 20)   # give back only more than 32 MiB free at its top
+    except (OSError, AttributeError):   # not glibc
+        pass
 
 
 def _run_in_worker(chunk: Chunk) -> tuple[Done, str | None]:
