@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from transformer.cli.replay_batch import copy_file, ndjson_chunks
+from transformer.cli import replay_batch
+from transformer.cli.replay_batch import ChunkReplay, copy_file, ndjson_chunks
 
 ROOT = Path(__file__).parent.parent
 CLI = [sys.executable, "-m", "transformer"]
@@ -181,3 +182,25 @@ def test_a_chunks_file_is_appended_after_what_the_sink_holds(tmp_path: Path) -> 
     memory.seek(1)
     copy_file(str(part), memory)
     assert memory.getvalue() == b"x" + part.read_bytes()
+
+
+def test_a_chunks_output_comes_back_in_its_result_when_it_cannot_be_put_in_a_file(
+        tmp_path: Path, compiled: Any) -> None:
+    source = tmp_path / "events.ndjson"
+    source.write_bytes(corpus(300))
+    chunks = ndjson_chunks(source, "events.ndjson")
+    assert chunks is not None
+    (chunk,) = list(chunks)
+    replay = ChunkReplay(compiled(settings={"account_id": "1", "workspace_id": "56354"}), True, False, 128)
+    expected = replay.run(chunk).out
+    assert expected.count(b"\n") > 250
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    try:
+        for folder, in_file in ((str(spill), True), (str(tmp_path / "gone"), False), (None, False)):
+            replay_batch._WORKER[:] = [(replay, folder)]
+            result, path = replay_batch._run_in_worker(chunk)
+            assert (path is not None) is in_file
+            assert (Path(path).read_bytes() if path is not None else result.out) == expected
+    finally:
+        replay_batch._WORKER.clear()

@@ -243,10 +243,10 @@ def auto_workers(sources: list[str]) -> int:
                ) if size >= LARGE else 1
 
 
-_WORKER: list[tuple[ChunkReplay, str]] = []
+_WORKER: list[tuple[ChunkReplay, str | None]] = []
 
 
-def _start_worker(replay: ChunkReplay, folder: str) -> None:
+def _start_worker(replay: ChunkReplay, folder: str | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _keep_freed_memory()
@@ -271,16 +271,22 @@ def _keep_freed_memory() -> None:
 
 
 def _run_in_worker(chunk: Chunk) -> tuple[Done, str | None]:
-    """The chunk transformed, its output in a file of the run's folder (None: no output): the
-    parent copies it to the sink in the kernel, so that the output is neither pickled nor read
-    through a pipe into the parent."""
+    """The chunk transformed, its output in a file of the run's folder: the parent copies it to
+    the sink in the kernel, so that the output is neither pickled nor read through a pipe into
+    the parent. None (no file) when there is no output, or no room for it: then the output
+    travels in the `Done`."""
     replay, folder = _WORKER[0]
     result = replay.run(chunk)
-    if not result.out:
+    if not result.out or folder is None:
         return result, None
     path = os.path.join(folder, f"{chunk.start}.ndjson")
-    with open(path, "wb") as spill:
-        spill.write(result.out)
+    try:
+        with open(path, "wb") as spill:
+            spill.write(result.out)
+    except OSError:   # a full disk, say
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return result, None
     result.out = b""
     return result, path
 
@@ -310,7 +316,10 @@ def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, si
     alone = threading.active_count() == 1 and "fork" in methods
     context = multiprocessing.get_context("fork" if alone else "spawn")
     pending: deque[Future[tuple[Done, str | None]]] = deque()
-    folder = tempfile.mkdtemp(prefix="transformer-replay-")   # the chunks' output, until written
+    try:   # the chunks' output, until written
+        folder: str | None = tempfile.mkdtemp(prefix="transformer-replay-")
+    except OSError:   # no temporary folder: the output comes back pickled
+        folder = None
     try:
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                  initargs=(replay, folder)) as pool:
@@ -333,12 +342,15 @@ def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, si
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _emit(future: Future[tuple[Done, str | None]], sink: IO[bytes], done: Callable[[Done], None]) -> None:
     result, path = future.result()
-    if path is not None:
+    if path is None:
+        write(sink, result.out)
+    else:
         copy_file(path, sink)
         os.unlink(path)
     done(result)
