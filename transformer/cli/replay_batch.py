@@ -259,8 +259,8 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # glibc's mallopt parameters
 def _keep_freed_memory() -> None:
     """Have glibc's malloc keep freed memory for the next chunk (in this process and in each
     worker): each chunk's text and output (about 1 MiB each) were mapped and unmapped afresh,
-    and a worker spent about an eighth of its time in page faults (150,000 on 200,000 payloads,
-    against 8,000 so). Nothing on other C libraries."""
+    and a worker spent about an eighth of its time in page faults (150,000 on 200,000 payloads;
+    8,000 with this). Nothing on other C libraries."""
     import ctypes
 
     try:
@@ -297,9 +297,10 @@ def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, si
     """Transform `chunks` (with `workers` processes when more than 1), write each one's output
     to `sink` and hand it to `done`, in input order. Stops between chunks when `stopped()`;
     returns whether every chunk was read."""
-    _keep_freed_memory()
     if workers <= 1:
-        for chunk in chunks:
+        for number, chunk in enumerate(chunks):
+            if number == 1:   # more than one chunk: worth loading ctypes for
+                _keep_freed_memory()
             result = replay.run(chunk, stopped)
             write(sink, result.out)
             done(result)
