@@ -4,6 +4,7 @@ are byte for byte what the generic reader gives (standard input takes that path)
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -17,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from transformer.cli.replay_batch import ndjson_chunks
+from transformer.cli import replay_batch
+from transformer.cli.replay_batch import ChunkReplay, copy_file, ndjson_chunks
 
 ROOT = Path(__file__).parent.parent
 CLI = [sys.executable, "-m", "transformer"]
@@ -119,7 +121,7 @@ def test_a_signal_while_a_chunk_waits_for_a_slow_reader_loses_no_byte(tmp_path: 
     with subprocess.Popen([*CLI, "replay", str(source), *SETS], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, cwd=ROOT) as process:
         deadline = time.monotonic() + 60
-        while "pipe_write" not in _wchan(process.pid) and time.monotonic() < deadline:
+        while not _blocked_on_a_pipe(process.pid) and time.monotonic() < deadline:
             time.sleep(0.02)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=120)
@@ -129,9 +131,76 @@ def test_a_signal_while_a_chunk_waits_for_a_slow_reader_loses_no_byte(tmp_path: 
     assert out.endswith(b"\n") and out.count(b"\n") == int(found[1]) + int(found[2])  # --include-skips
 
 
-def _wchan(pid: int) -> str:
-    """Where the process sleeps (Linux: `anon_pipe_write` while a pipe write blocks)."""
+def _blocked_on_a_pipe(pid: int) -> bool:
+    """Whether the process sleeps in a write to a full pipe (Linux: where it sleeps is
+    `anon_pipe_write`, or `pipe_wait_writable` on newer kernels)."""
     try:
-        return Path(f"/proc/{pid}/wchan").read_text()
+        where = Path(f"/proc/{pid}/wchan").read_text()
     except OSError:
-        return "pipe_write"   # no /proc: send the signal at once
+        return True   # no /proc: send the signal at once
+    return "pipe_write" in where or "pipe_wait_writable" in where
+
+
+@pytest.mark.slow
+def test_two_workers_stopped_by_a_signal_write_whole_lines_and_leave_no_temporary_file(tmp_path: Path) -> None:
+    # the workers' output goes through files in $TMPDIR: gone after the run, whether it ends or
+    # is stopped, while the parent is blocked on a reader that does not read
+    source = tmp_path / "events.ndjson"
+    source.write_bytes(corpus(12_000))
+    spill = tmp_path / "tmp"
+    spill.mkdir()
+    env = {**os.environ, "TRANSFORMER_CACHE_DIR": "", "TMPDIR": str(spill)}
+    with subprocess.Popen([*CLI, "replay", str(source), *SETS, "--workers", "2"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, cwd=ROOT, env=env) as process:
+        deadline = time.monotonic() + 60
+        while not _blocked_on_a_pipe(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert list(spill.iterdir()) != []   # the run's folder, while it runs
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    found = re.search(r"wrote (\d+) events, skipped (\d+)", err.decode())
+    assert found is not None and int(found[1]) > 100
+    assert out.endswith(b"\n") and out.count(b"\n") == int(found[1]) + int(found[2])  # --include-skips
+    assert list(spill.iterdir()) == []
+    complete = subprocess.run([*CLI, "replay", str(source), *SETS, "--workers", "2", "-o", str(tmp_path / "o")],
+                              capture_output=True, cwd=ROOT, env=env, timeout=600)
+    assert complete.returncode == 1 and (tmp_path / "o").stat().st_size > 1 << 20   # payload errors in it
+    assert list(spill.iterdir()) == []
+
+
+def test_a_chunks_file_is_appended_after_what_the_sink_holds(tmp_path: Path) -> None:
+    part = tmp_path / "part"
+    part.write_bytes(b'{"b":2}\n' * 3000)
+    target = tmp_path / "out"
+    with target.open("wb") as sink:      # a file: copied by the kernel, after the buffered bytes
+        sink.write(b'{"a":1}\n')
+        copy_file(str(part), sink)
+        sink.write(b'{"c":3}\n')
+    assert target.read_bytes() == b'{"a":1}\n' + part.read_bytes() + b'{"c":3}\n'
+    memory = io.BytesIO(b"x")            # no file descriptor (a test's runner): written
+    memory.seek(1)
+    copy_file(str(part), memory)
+    assert memory.getvalue() == b"x" + part.read_bytes()
+
+
+def test_a_chunks_output_comes_back_in_its_result_when_it_cannot_be_put_in_a_file(
+        tmp_path: Path, compiled: Any) -> None:
+    source = tmp_path / "events.ndjson"
+    source.write_bytes(corpus(300))
+    chunks = ndjson_chunks(source, "events.ndjson")
+    assert chunks is not None
+    (chunk,) = list(chunks)
+    replay = ChunkReplay(compiled(settings={"account_id": "1", "workspace_id": "56354"}), True, False, 128)
+    expected = replay.run(chunk).out
+    assert expected.count(b"\n") > 250
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    try:
+        for folder, in_file in ((str(spill), True), (str(tmp_path / "gone"), False), (None, False)):
+            replay_batch._WORKER[:] = [(replay, folder)]
+            result, path = replay_batch._run_in_worker(chunk)
+            assert (path is not None) is in_file
+            assert (Path(path).read_bytes() if path is not None else result.out) == expected
+    finally:
+        replay_batch._WORKER.clear()

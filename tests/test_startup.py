@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from transformer.cli import app
 from transformer.cli.app import COMMANDS, cache_folder
+from transformer.cli.commands import top_help
 from transformer.cli.options import plain_converter
 from transformer.io import checked
 from transformer.io.schema_check import SchemaFileError, read_schema_file
@@ -62,15 +63,51 @@ def test_replay_imports_neither_the_web_stack_nor_the_http_client(tmp_path: Path
     again, out_again = _modules_after(args, tmp_path)   # the next one finds them checked
     assert out_again == out
     assert [name for name in HEAVY if _loaded(again, name)] == []
+    # a mapping's destination is known by its settings alone: no destination class, no gzip
+    assert sorted(m for m in again if m.startswith("transformer.destinations.")) == [
+        "transformer.destinations.amplitude", "transformer.destinations.amplitude.settings",
+        "transformer.destinations.http", "transformer.destinations.http.settings"]
 
 
-def test_help_loads_no_command(tmp_path: Path) -> None:
-    modules, out = _modules_after(["--help"], tmp_path)
-    assert "replay" in out and "dead-letters" in out
+def test_the_catalog_knows_each_destination_of_the_registry_by_its_settings() -> None:
+    from transformer.catalog import COMPONENTS, DESTINATION_SETTINGS
+    from transformer.destinations.registry import DESTINATIONS
+
+    assert list(DESTINATION_SETTINGS) == list(DESTINATIONS)
+    assert all(COMPONENTS.destinations[name] is kind.settings for name, kind in DESTINATIONS.items())
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["--version"]])
+def test_help_and_version_load_no_command_and_not_typer(tmp_path: Path, args: list[str]) -> None:
+    modules, out = _modules_after(args, tmp_path)
+    assert ("replay" in out and "dead-letters" in out) if args != ["--version"] else out.startswith("transformer ")
     assert [m for m in modules if m.startswith("transformer.") and m.split(".")[1] not in ("cli", "io", "lazy")] == []
-    assert sorted(m for m in modules if m.startswith("transformer.cli.")) == ["transformer.cli.app",
-                                                                              "transformer.cli.options"]
-    assert [name for name in HEAVY if _loaded(modules, name)] == []
+    assert sorted(m for m in modules if m.startswith("transformer.cli.")) == ["transformer.cli.commands",
+                                                                              "transformer.cli.entry"]
+    assert [name for name in (*HEAVY, "typer") if _loaded(modules, name)] == []
+
+
+def test_the_help_written_without_typer_is_typers() -> None:
+    import typer
+
+    group = typer.main.get_command(app)
+    for prog in ("transformer", "python -m transformer", "a-program-name-much-longer-than-any-real-one-x"):
+        for width in (50, 60, 78, 120):   # click's: 2 less than the terminal's, between 50 and 78
+            context = Context(group, info_name=prog, terminal_width=width, help_option_names=["-h", "--help"])
+            assert top_help(prog, width) == group.get_help(context) + "\n", (prog, width)
+
+
+def test_help_and_version_are_typers_on_the_command_line(tmp_path: Path) -> None:
+    env = {**os.environ, "TRANSFORMER_CACHE_DIR": str(tmp_path), "COLUMNS": "64"}
+    through_typer = ("import sys; sys.argv[0] = 'transformer'; from transformer.cli import app; "
+                     "app(prog_name='transformer')")
+    for args in (["--help"], ["-V"]):
+        fast = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)], capture_output=True, text=True,
+                              cwd=ROOT, env=env, timeout=120)
+        slow = subprocess.run([sys.executable, "-c", through_typer, *args], capture_output=True, text=True,
+                              cwd=ROOT, env=env, timeout=120)
+        assert (fast.stdout, slow.returncode) == (slow.stdout, 0)
+        assert slow.stdout.startswith("Usage: transformer [OPTIONS]") or slow.stdout.startswith("transformer 0.")
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))

@@ -1,5 +1,19 @@
-"""The `transformer` command line: a thin shell over the library."""
+"""The `transformer` command line: a thin shell over the library.
 
-from .app import app, main
+`main` (the `transformer` script) imports typer only for a command that needs it (see
+`entry.py`); `app`, the typer application, is imported when first asked for.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from ..lazy import lazy_exports as _lazy_exports
+from .entry import main
+
+if typing.TYPE_CHECKING:
+    from .app import app
+
+__getattr__ = _lazy_exports(__name__, {"app": ".app"})
 
 __all__ = ["app", "main"]

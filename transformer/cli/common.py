@@ -5,19 +5,20 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from ..catalog import load_mapping
+from ..catalog import DESTINATION_SETTINGS, load_mapping
 from ..data import data_file
-from ..destinations.base import Destination
-from ..destinations.registry import DESTINATIONS, destination_kind
 from ..errors import SettingsError, SpecError
 from ..expr.budget import DEFAULT_OUTPUT_BUDGET
 from ..io.jsonio import DEFAULT_MAX_DEPTH
 from ..runtime.mapping import CompiledMapping
 from ..spec.settings import parse_assignments
+
+if TYPE_CHECKING:
+    from ..destinations.base import Destination
 
 __all__ = [
     "DEFAULT_MAPPING",
@@ -51,8 +52,8 @@ OutputBudgetOpt = Annotated[int, typer.Option(
     "--output-budget", metavar="BYTES", min=1,
     help="A payload whose events would take more than about BYTES of JSON is a payload error.")]
 DestinationOpt = Annotated[str | None, typer.Option(
-    "--destination", metavar="NAME",
-    help=f"Deliver to this destination instead of the mapping's: {' or '.join(sorted(DESTINATIONS))}.")]
+    "--destination", metavar="NAME", help="Deliver to this destination instead of the mapping's: "
+                                           f"{' or '.join(sorted(DESTINATION_SETTINGS))}.")]
 MaxDepthOpt = Annotated[int, typer.Option(
     "--max-depth", metavar="N", min=1, max=1000,
     help="A payload whose arrays and objects nest deeper than N levels is a payload error.")]
@@ -85,6 +86,8 @@ def load_from_options(mapping: str, assignments: list[str] | None, settings_file
     those of its destination, `destination` if given, and source); spec problems exit 1,
     settings problems and an unknown `destination` exit 2."""
     if destination is not None:
+        from ..destinations.registry import destination_kind
+
         try:
             destination_kind(destination)
         except ValueError as exc:
@@ -106,6 +109,8 @@ def load_from_options(mapping: str, assignments: list[str] | None, settings_file
 def make_destination(compiled: CompiledMapping) -> Destination:
     """The destination the mapping names (or `--destination`), from its settings; exit 2 when
     there is none or a setting it needs is missing."""
+    from ..destinations.registry import DESTINATIONS, destination_kind
+
     name = compiled.plan.destination
     if name is None:
         fail("error: the mapping names no destination: add `destination: NAME` to it "

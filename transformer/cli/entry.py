@@ -1,0 +1,29 @@
+"""`transformer`, the script: `--help` and `--version` without typer, anything else through the
+typer application (`app.py`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..io.checked import use_directory
+from .commands import cache_folder, help_width, program_name, top_help
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    """Entry point of the `transformer` script."""
+    args = sys.argv[1:]
+    if args in (["--help"], ["-h"]):
+        sys.stdout.write(top_help(program_name(), help_width()))
+        return
+    if args in (["--version"], ["-V"]):   # the package's own (a test holds it to the installed one's)
+        from .. import __version__
+
+        sys.stdout.write(f"transformer {__version__}\n")
+        return
+    use_directory(cache_folder(os.environ))
+    from .app import app
+
+    app()
