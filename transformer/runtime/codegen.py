@@ -16,7 +16,7 @@ from jmespath.exceptions import JMESPathError
 from ..errors import PayloadError, short_repr
 from ..expr import CompiledExpr, Namespace
 from ..expr.budget import OverBudgetError, events_error, json_size, over_budget
-from ..expr.compile import truthy_source
+from ..expr.compile import is_false, truthy_source
 from ..expr.functions import EvalError
 from ..expr.runtime import UNSET
 from ..filters import FilterValueError
@@ -26,7 +26,7 @@ from .rest_code import rest_copy_source
 from .result import Skip
 from .values import ATOMS, Trie, deep_copy, locate, rest_copier, rest_tries
 
-__all__ = ["Generator", "describe_failure", "generate", "generate_id"]
+__all__ = ["BailError", "Generator", "describe_failure", "generate", "generate_id", "never"]
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -68,12 +68,25 @@ def _rest_copy_error(rest: RestSpec, exc: Exception) -> PayloadError:
     return PayloadError(rest.path + ".from", rest.source.json_path(), describe_failure(exc))
 
 
+class BailError(Exception):
+    """Raised by the fast path (`fastpath.py`) where the exact code would raise: that code then
+    runs and says what went wrong."""
+
+
 class Generator:
-    """Writes the code of one mapping into a namespace shared with its expressions."""
+    """Writes the code of one mapping into a namespace shared with its expressions.
+
+    Exact code (the default) reports each failure against its rule; with `fast` set, failures
+    raise `BailError` (or whatever was raised) without a word, payload paths and let variables are read
+    through `path` and `var` (see `Namespace.expand`), and the caller runs the exact code when
+    the fast code fails."""
 
     def __init__(self, ns: Namespace, budget: int) -> None:
         self.ns = ns
         self.lines: list[str] = []
+        self.fast = False
+        self.path: Callable[[tuple[str, ...]], str] = lambda keys: ns.walk("_cur", keys)
+        self.var: Callable[[int], str] = lambda slot: f"_v{slot}"
         ns.globals.update({
             "_BUDGET": budget, "_json_size": json_size, "_events_error": events_error,
             "_budget_error": _budget_error,
@@ -84,7 +97,7 @@ class Generator:
             "_expr_error": _expr_error, "_filter_error": _filter_error,
             "_required_error": _required_error, "_rest_error": _rest_error,
             "_rest_copy_error": _rest_copy_error, "_deep_copy": deep_copy,
-            "_ATOMS": ATOMS,
+            "_ATOMS": ATOMS, "_BAIL": BailError(),
         })
 
     # output ------------------------------------------------------------------------------
@@ -103,6 +116,14 @@ class Generator:
 
     # pieces ------------------------------------------------------------------------------
 
+    def source(self, expr: CompiledExpr) -> str:
+        """The code of an expression, as this generator reads paths and variables."""
+        return self.ns.expand(expr.template, self.path, self.var) if self.fast else expr.source
+
+    def fail(self, depth: int, error: str) -> None:
+        """`raise error` (the exact code), or `raise _BAIL` (the fast code)."""
+        self.emit(depth, "raise _BAIL" if self.fast else f"raise {error}")
+
     def expression(self, depth: int, target: str, expr: CompiledExpr, rule: str) -> None:
         """`target = <expr>`, its failures reported against `rule`."""
         if expr.const:
@@ -112,6 +133,9 @@ class Generator:
                 src = f"_deep_copy({src})"
             self.emit(depth, f"{target} = {src}")
             return
+        if self.fast:
+            self.emit(depth, f"{target} = {self.source(expr)}")
+            return
         ref = self.ns.bind(expr, "_x")
         self.emit(depth, "try:")
         self.emit(depth + 1, f"{target} = {expr.source}")
@@ -120,9 +144,8 @@ class Generator:
 
     def measure(self, depth: int, target: str, spec: RuleSpec) -> None:
         """Refuse `target`, the value of `spec`, when it is larger than the output budget."""
-        ref = self.ns.bind(spec, "_rule")
         self.emit(depth, f"if _json_size({target}, _BUDGET) > _BUDGET:")
-        self.emit(depth + 1, f"raise _budget_error({ref}, env, _BUDGET)")
+        self.fail(depth + 1, f"_budget_error({self.ns.bind(spec, '_rule')}, env, _BUDGET)")
 
     def condition(self, depth: int, expr: CompiledExpr, rule: str) -> str:
         """Evaluate a condition; returns the source of its truth test."""
@@ -136,7 +159,7 @@ class Generator:
         """Code that leaves the rule's value, or `_NV`, in `target`."""
         when = spec.when
         if when is not None and when.const:
-            if not when.value and type(when.value) not in (int, float):
+            if never(spec):
                 self.emit(depth, f"{target} = _NV")
                 return
             when = None
@@ -167,9 +190,8 @@ class Generator:
         if spec.filters:
             self._filters(spec, target, depth, empty)
         if spec.required:
-            ref = self.ns.bind(spec, "_rule")
             self.emit(depth, f"if {target} is _NV:")
-            self.emit(depth + 1, f"raise _required_error({ref}, env)")
+            self.fail(depth + 1, f"_required_error({self.ns.bind(spec, '_rule')}, env)")
 
     def _first(self, candidates: list[RuleSpec], target: str, depth: int) -> None:
         self.value(candidates[0], target, depth)
@@ -185,10 +207,13 @@ class Generator:
         for i, step in enumerate(spec.filters):
             fn = self.ns.bind(step.fn, f"_filter_{step.name}_")
             call = step.inline.format(v=target, f=fn) if step.inline else f"{fn}({target})"
-            self.emit(depth, "try:")
-            self.emit(depth + 1, f"{target} = {call}")
-            self.emit(depth, "except _Exception as exc:")
-            self.emit(depth + 1, f"raise _filter_error({ref}, {i}, env, exc) from None")
+            if self.fast:
+                self.emit(depth, f"{target} = {call}")
+            else:
+                self.emit(depth, "try:")
+                self.emit(depth + 1, f"{target} = {call}")
+                self.emit(depth, "except _Exception as exc:")
+                self.emit(depth + 1, f"raise _filter_error({ref}, {i}, env, exc) from None")
             if i < len(spec.filters) - 1:
                 self.emit(depth, f"if {target} is None:")
                 self.emit(depth + 1, f"{target} = _NV")
@@ -205,6 +230,8 @@ class Generator:
         else:
             self.emit(depth, f"{out} = {{}}")
         for key, sub in spec.fields or []:
+            if never(sub):   # its condition is false with these settings: no code
+                continue
             t = self.ns.name("_f")
             self.value(sub, t, depth)
             self.emit(depth, f"if {t} is not _NV:")
@@ -227,10 +254,16 @@ class Generator:
         self.emit(depth, f"if {src} is None:")
         self.emit(depth + 1, f"{out} = {{}}")
         self.emit(depth, f"elif not isinstance({src}, dict):")
-        self.emit(depth + 1, f"raise _rest_error({ref}, {src})")
+        self.fail(depth + 1, f"_rest_error({ref}, {src})")
         self.emit(depth, "else:")
-        flags = [self.condition(depth + 1, e.when, rest.path + ".except")
-                 for e in conditional if e.when is not None]
+        tested: dict[str, str] = {}   # the same condition written twice is evaluated once
+        flags = []
+        for e in conditional:
+            if e.when is not None:
+                key = e.when.text
+                if key not in tested:
+                    tested[key] = self.condition(depth + 1, e.when, rest.path + ".except")
+                flags.append(tested[key])
         if not tries:  # more than 4 conditional exclusions: the trie walk
             pick = self.ns.bind(rest_copier(rest)[0], "_tries")
             call = f"{pick}({src}, ({', '.join(f'bool({f})' for f in flags)},))"
@@ -243,11 +276,20 @@ class Generator:
                 index = " | ".join(f"(1 if {f} else 0) << {i}" if i else f"(1 if {f} else 0)"
                                    for i, f in enumerate(flags))
                 call = f"{table}[{index}]({src})"
+        if self.fast:
+            self.emit(depth + 1, f"{out} = {call}")
+            return f"{src} is not None"
         self.emit(depth + 1, "try:")
         self.emit(depth + 2, f"{out} = {call}")
         self.emit(depth + 1, "except _Exception as exc:")
         self.emit(depth + 2, f"raise _rest_copy_error({ref}, exc) from None")
         return f"{src} is not None"
+
+
+def never(spec: RuleSpec) -> bool:
+    """Whether the rule's condition is false with these settings (it never has a value)."""
+    when = spec.when
+    return when is not None and when.const and is_false(when.value)
 
 
 def generate(plan: Plan) -> tuple[Callable[[Any], Any], str]:
