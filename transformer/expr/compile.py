@@ -37,11 +37,11 @@ from .parse import Node, ParseFailure, parse_expression
 from .runtime import RUNTIME
 
 __all__ = [
+    "ROOT",
     "CompiledExpr",
     "ExprError",
     "Fn",
     "Namespace",
-    "ROOT",
     "Scope",
     "compile_expression",
     "falsy_source",

@@ -19,7 +19,7 @@ from ..expr.budget import OverBudgetError, events_error, json_size, over_budget
 from ..expr.compile import is_false, truthy_source
 from ..expr.functions import EvalError
 from ..expr.runtime import UNSET
-from ..filters import FilterValueError
+from ..filters import FILTERS, FilterValueError
 from ..spec.compiler import Plan
 from ..spec.plan import NO_VALUE_SOURCES, NOVALUE, RestSpec, RuleSpec, missing_message
 from .rest_code import rest_copy_source
@@ -27,6 +27,10 @@ from .result import Skip
 from .values import ATOMS, Trie, deep_copy, locate, rest_copier, rest_tries
 
 __all__ = ["BailError", "Generator", "describe_failure", "generate", "generate_id", "never"]
+
+
+MEMO_ENTRIES = 4096   # per filter in a mapping
+MEMO_LENGTH = 128     # longer texts are not remembered
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -85,6 +89,9 @@ class Generator:
         self.ns = ns
         self.lines: list[str] = []
         self.fast = False
+        self.nv = "_NV"
+        """What stands for "no value": `_NV`, or None in the fast code (after the rules' tests
+        for no value, None is never a value)."""
         self.path: Callable[[tuple[str, ...]], str] = lambda keys: ns.walk("_cur", keys)
         self.var: Callable[[int], str] = lambda slot: f"_v{slot}"
         ns.globals.update({
@@ -160,7 +167,7 @@ class Generator:
         when = spec.when
         if when is not None and when.const:
             if never(spec):
-                self.emit(depth, f"{target} = _NV")
+                self.emit(depth, f"{target} = {self.nv}")
                 return
             when = None
         if when is not None:
@@ -168,7 +175,7 @@ class Generator:
             self.emit(depth, f"if {test}:")
             self._value_body(spec, target, depth + 1)
             self.emit(depth, "else:")
-            self.emit(depth + 1, f"{target} = _NV")
+            self.emit(depth + 1, f"{target} = {self.nv}")
         else:
             self._value_body(spec, target, depth)
 
@@ -176,8 +183,7 @@ class Generator:
         empty = NO_VALUE_SOURCES[spec.no_value].format(v=target)
         if spec.source is not None:
             self.expression(depth, target, spec.source, spec.path + ".from")
-            self.emit(depth, f"if {empty}:")
-            self.emit(depth + 1, f"{target} = _NV")
+            self._empty(depth, target, empty, spec.no_value)
         elif spec.first:
             self._first(spec.first, target, depth)
         elif spec.fields is not None or spec.rest is not None:
@@ -190,24 +196,33 @@ class Generator:
         if spec.filters:
             self._filters(spec, target, depth, empty)
         if spec.required:
-            self.emit(depth, f"if {target} is _NV:")
+            self.emit(depth, f"if {target} is {self.nv}:")
             self.fail(depth + 1, f"_required_error({self.ns.bind(spec, '_rule')}, env)")
 
     def _first(self, candidates: list[RuleSpec], target: str, depth: int) -> None:
         self.value(candidates[0], target, depth)
         for candidate in candidates[1:]:
-            self.emit(depth, f"if {target} is _NV:")
+            self.emit(depth, f"if {target} is {self.nv}:")
             self.value(candidate, target, depth + 1)
             depth += 1
 
+    def _empty(self, depth: int, target: str, empty: str, level: str) -> None:
+        """`target` becomes "no value" when it is empty at `level` (no code where None already
+        is "no value")."""
+        if self.nv != "None" or level != "null":
+            self.emit(depth, f"if {empty}:")
+            self.emit(depth + 1, f"{target} = {self.nv}")
+
     def _filters(self, spec: RuleSpec, target: str, depth: int, empty: str) -> None:
         ref = self.ns.bind(spec, "_rule")
-        self.emit(depth, f"if {target} is not _NV:")
+        self.emit(depth, f"if {target} is not {self.nv}:")
         depth += 1
         for i, step in enumerate(spec.filters):
             fn = self.ns.bind(step.fn, f"_filter_{step.name}_")
             call = step.inline.format(v=target, f=fn) if step.inline else f"{fn}({target})"
-            if self.fast:
+            if FILTERS[step.name].memo:
+                self._remembered(depth, target, call, step.fn, f"_filter_error({ref}, {i}, env, exc)")
+            elif self.fast:
                 self.emit(depth, f"{target} = {call}")
             else:
                 self.emit(depth, "try:")
@@ -215,12 +230,36 @@ class Generator:
                 self.emit(depth, "except _Exception as exc:")
                 self.emit(depth + 1, f"raise _filter_error({ref}, {i}, env, exc) from None")
             if i < len(spec.filters) - 1:
-                self.emit(depth, f"if {target} is None:")
-                self.emit(depth + 1, f"{target} = _NV")
-                self.emit(depth, "else:")
+                if self.fast:
+                    self.emit(depth, f"if {target} is not None:")
+                else:
+                    self.emit(depth, f"if {target} is None:")
+                    self.emit(depth + 1, f"{target} = {self.nv}")
+                    self.emit(depth, "else:")
                 depth += 1
-        self.emit(depth, f"if {empty}:")
-        self.emit(depth + 1, f"{target} = _NV")
+        self._empty(depth, target, empty, spec.no_value)
+
+    def _remembered(self, depth: int, target: str, call: str, fn: Any, error: str) -> None:
+        """`target = call` for a filter whose result on a short string is remembered (`memo` in
+        its `FilterDef`): a dictionary lookup after the first payload with that string."""
+        memos = self.ns.globals.setdefault("__memos__", {})
+        memo = memos.get(id(fn))
+        if memo is None:
+            memo = memos[id(fn)] = self.ns.bind({}, "_memo")
+        held = self.ns.name("_h")
+        self.emit(depth, f"{held} = {memo}.get({target}) if type({target}) is str else None")
+        self.emit(depth, f"if {held} is None:")
+        if self.fast:
+            self.emit(depth + 1, f"{held} = {call}")
+        else:
+            self.emit(depth + 1, "try:")
+            self.emit(depth + 2, f"{held} = {call}")
+            self.emit(depth + 1, "except _Exception as exc:")
+            self.emit(depth + 2, f"raise {error} from None")
+        self.emit(depth + 1, f"if type({held}) is str and type({target}) is str"
+                             f" and len({target}) <= {MEMO_LENGTH} and len({memo}) < {MEMO_ENTRIES}:")
+        self.emit(depth + 2, f"{memo}[{target}] = {held}")
+        self.emit(depth, f"{target} = {held}")
 
     def _object(self, spec: RuleSpec, target: str, depth: int) -> None:
         out = self.ns.name("_o")
@@ -234,9 +273,9 @@ class Generator:
                 continue
             t = self.ns.name("_f")
             self.value(sub, t, depth)
-            self.emit(depth, f"if {t} is not _NV:")
+            self.emit(depth, f"if {t} is not {self.nv}:")
             self.emit(depth + 1, f"{out}[{key!r}] = {t}")
-        self.emit(depth, f"{target} = {out} if {out} or {based} else _NV")
+        self.emit(depth, f"{target} = {out} if {out} or {based} else {self.nv}")
 
     def _copier(self, trie: Trie, prune: bool) -> str:
         """A function copying an object without the paths of `trie` (`rest_code.py`)."""

@@ -88,7 +88,7 @@ def generate_fast(plan: Plan, slow_outcome: Callable[[Any], Any], slow_apply: Ca
         return f"(_v{slot} if _v{slot} is not _U else (_v{slot} := _lazy{slot}(_cur{args})))"
 
     # a lazy let: a function of the payload and the lets it reads (paths read from the payload)
-    gen.fast = True
+    gen.fast, gen.nv = True, "None"
     gen.path = lambda keys: _walk(ns, "_cur", keys)
     for slot in sorted(lazy):
         gen.var = lambda d: f"_v{d}"
@@ -141,7 +141,7 @@ def generate_fast(plan: Plan, slow_outcome: Callable[[Any], Any], slow_apply: Ca
         if "fields" in measured:
             gen.emit(3, "if _json_size(_out, _BUDGET) > _BUDGET:")
             gen.emit(4, "raise _BAIL")
-        events = "[{} if _out is _NV else _out]"
+        events = "[{} if _out is None else _out]"
         gen.emit(3, f"return _make(_Result, ({events}, None, None, _id))" if apply else f"return {events}")
         gen.emit(2, "except _Exception:")
         gen.emit(3, "pass")
@@ -168,8 +168,7 @@ def _walk(ns: Namespace, base: str, keys: tuple[str, ...], known: bool = True) -
 
 
 def _let_body(gen: Generator, rule: RuleSpec, target: str, measured: bool, depth: int = 1) -> None:
-    gen.value(rule, target, depth)
-    gen.emit(depth, f"{target} = None if {target} is _NV else {target}")
+    gen.value(rule, target, depth)   # "no value" is None here, as a let's value
     if measured:
         gen.emit(depth, f"if _json_size({target}, _BUDGET) > _BUDGET:")
         gen.emit(depth + 1, "raise _BAIL")
