@@ -329,8 +329,12 @@ class _Compiler:
                   True, False, steps=(node["value"],))
 
     def _index(self, node: Node, cur: str, prev: str | None = None) -> _C:
-        return _C(f"_index({prev if prev is not None else cur}, {node['value']})", True, False,
-                  steps=(node["value"],))
+        i: int = node["value"]
+        if i >= 0:  # inline: no call
+            t, base = self.ns.name(), prev if prev is not None else cur
+            return _C(f"({t}[{i}] if type({t} := {base}) is list and len({t}) > {i} else None)", True, False,
+                      steps=(i,))
+        return _C(f"_index({prev if prev is not None else cur}, {i})", True, False, steps=(i,))
 
     def _slice(self, node: Node, cur: str, prev: str | None = None) -> _C:
         start, stop, step = node["children"]
@@ -447,6 +451,9 @@ class _Compiler:
         uses = (left.uses_current or right.uses_current, left.uses_env or right.uses_env)
         if left.is_bool and right.is_bool:
             return _C(f"({left.src} {'and' if is_and else 'or'} {right.src})", *uses, is_bool=True)
+        if left.is_bool:  # the left side is its own truth
+            return _C(f"({right.src} if {left.src} else False)" if is_and else
+                      f"(True if {left.src} else {right.src})", *uses)
         t = self.ns.name()
         test = falsy_source(f"({t} := {left.src})", t)
         if is_and:
@@ -530,6 +537,9 @@ class _Compiler:
             call = self.ns.bind(special, f"_f_{name}_")
             return _C(f"(True if type({t} := {args[0].src}) is str else {call}({t}))", uses_current,
                       uses_env, is_bool=True)
+        if (special is not None and name == "join" and children[1]["type"] == "multi_select_list"
+                and children[1]["children"]):
+            return self._join_items(special, consts[0], children[1]["children"], cur, uses_current, uses_env)
         if special is not None:
             call = self.ns.bind(special, f"_f_{name}_")
             live = ", ".join(a.src for a, c in zip(args, consts, strict=True) if c is _NOT_CONST)
@@ -537,6 +547,19 @@ class _Compiler:
         call = self.ns.bind(make_value_call(fdef), f"_f_{name}_")
         return _C(f"{call}({', '.join(a.src for a in args)})", uses_current, uses_env,
                   is_bool=name in _BOOL_FUNCTIONS)
+
+    def _join_items(self, join: Callable[..., Any], separator: str, items: list[Node], cur: str,
+                    uses_current: bool, uses_env: bool) -> _C:
+        """`join(separator, [a, b])`: strings concatenated inline (every item evaluated, in
+        order, as the list would be); anything else by the call, which words the error."""
+        call = self.ns.bind(join, "_f_join_")
+        parts = [self.node(item, cur) for item in items]
+        held = [self.ns.name() for _ in parts]
+        test = " & ".join(f"(type({t} := {p.src}) is str)" for t, p in zip(held, parts, strict=True))
+        joined = f" + {separator!r} + ".join(held)
+        listed = ", ".join(held)
+        return _C(f"({call}(None) if {cur} is None else ({joined}) if {test} else {call}([{listed}]))",
+                  uses_current, uses_env)
 
     def _keys_exist(self, keys: tuple[str | int, ...], cur: str) -> str:
         """`path_exists` of object keys as one expression over `cur`."""
