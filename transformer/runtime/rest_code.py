@@ -2,8 +2,9 @@
 
 `values.copy_except` walks a trie of excluded paths for every key of every payload. Here the
 trie is turned into one function per object level, with the keys it drops and the keys whose
-value it descends into written into the code: each level is one dict comprehension (keys in
-their order), then the nested copies put in place. Same result as `copy_except`, including
+value it descends into written into the code: each level is a shallow copy (keys in their
+order) without the dropped keys, then a loop that replaces each value that is not an atom by
+its copy (a nested level by its own function). Same result as `copy_except`, including
 `prune_empty` (an object that lost every key to the exclusions is left out).
 """
 
@@ -25,25 +26,29 @@ def rest_copy_source(trie: Trie, prune: bool, name: str) -> str:
 def _level(trie: Trie, prune: bool, name: str, out: list[str]) -> None:
     drop = sorted(key for key, sub in trie.items() if is_removed(sub))
     nested = [(key, sub) for key, sub in trie.items() if not is_removed(sub)]
-    value = "(v if type(v) in _ATOMS else _deep_copy(v))"
-    lines = [f"def {name}(obj):"]
-    if nested:
-        # nested keys keep their place: a placeholder first, the copy after
-        keep = f"{value} if {_outside([k for k, _ in nested])} else None"
-        lines.append(f"    out = {{k: {keep} for k, v in obj.items(){_where(drop)}}}")
-    else:
-        lines.append(f"    out = {{k: {value} for k, v in obj.items(){_where(drop)}}}")
+    # a shallow copy (in C), keys in their order; then each value that is not an atom replaced
+    # by its copy, a nested level by its own function
+    lines = [f"def {name}(obj):", "    out = dict(obj)"]
+    lines += [f"    out.pop({key!r}, None)" for key in drop]
+    lines += ["    for k, v in obj.items():", "        if type(v) not in _ATOMS:"]
+    keyword = "if"
     for i, (key, sub) in enumerate(nested):
         child = f"{name}_{i}"
         _level(sub, prune, child, out)
-        lines += [f"    if {key!r} in obj:",
-                  f"        v = obj[{key!r}]",
-                  "        if isinstance(v, dict):",
-                  f"            c = {child}(v)",
-                  (f"            if v and not c:\n                del out[{key!r}]\n            else:\n"
-                   f"                out[{key!r}] = c") if prune else f"            out[{key!r}] = c",
-                  "        else:",
-                  f"            out[{key!r}] = _deep_copy(v)"]
+        lines += [f"            {keyword} k == {key!r}:",
+                  "                if isinstance(v, dict):",
+                  f"                    c = {child}(v)"]
+        lines += (["                    if v and not c:", "                        del out[k]",
+                   "                    else:", "                        out[k] = c"] if prune else
+                  ["                    out[k] = c"])
+        lines += ["                else:", "                    out[k] = _deep_copy(v)"]
+        keyword = "elif"
+    if drop:
+        lines += [f"            {keyword} {_outside(drop)}:", "                out[k] = _deep_copy(v)"]
+    elif nested:
+        lines += ["            else:", "                out[k] = _deep_copy(v)"]
+    else:
+        lines += ["            out[k] = _deep_copy(v)"]
     lines.append("    return out")
     out.append("\n".join(lines) + "\n")
 
@@ -53,7 +58,3 @@ def _outside(keys: list[str]) -> str:
     if len(keys) == 1:
         return f"k != {keys[0]!r}"
     return f"k not in {{{', '.join(map(repr, sorted(keys)))}}}"
-
-
-def _where(drop: list[str]) -> str:
-    return f" if {_outside(drop)}" if drop else ""
