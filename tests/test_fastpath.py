@@ -100,3 +100,23 @@ def _function(source: str, name: str) -> str:
     found = re.search(rf"^def {name}\(.*?(?=^def |\Z)", source, re.S | re.M)
     assert found is not None
     return found.group(0)
+
+
+def test_rest_exclusions_deeper_than_the_code_nests_are_copied_by_the_trie_walk(tmp_path: Path) -> None:
+    deep, written = ".".join("abcdefghi"), ".".join("abcdefgh")   # 9 levels, and 8: code
+    spec = tmp_path / "deep.yaml"
+    spec.write_text(f"version: 1\nfields:\n  one: {{rest: {{from: x, except: [{deep}]}}}}\n"
+                    f"  two: {{rest: {{from: x, except: [{written}], prune_empty: true}}}}\n")
+    mapping = load_mapping(spec, environ={})
+    assert "_tries" in mapping.source                        # the 9 levels: the trie walk
+    value: Any = {"i": 1, "j": [2]}
+    for key in reversed("abcdefgh"):
+        value = {key: value, "keep": key}
+    payload = {"x": value}
+    event = mapping.apply(payload).events[0]
+    assert fast(mapping, payload) == exact(mapping, payload)
+    inner_one, inner_two = event["one"], event["two"]
+    for key in "abcdefg":
+        inner_one, inner_two = inner_one[key], inner_two[key]
+    assert inner_one == {"h": {"j": [2]}, "keep": "h"} and inner_two == {"keep": "h"}
+    assert event["one"]["a"]["b"] is not payload["x"]["a"]["b"]   # copied, not shared

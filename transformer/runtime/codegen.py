@@ -22,9 +22,9 @@ from ..expr.runtime import UNSET
 from ..filters import FILTERS, FilterValueError
 from ..spec.compiler import Plan
 from ..spec.plan import NO_VALUE_SOURCES, NOVALUE, RestSpec, RuleSpec, missing_message
-from .rest_code import rest_copy_source
+from .rest_code import MAX_LEVELS, rest_copy_lines, rest_copy_source, trie_depth
 from .result import Skip
-from .values import ATOMS, Trie, deep_copy, locate, rest_copier, rest_tries
+from .values import ATOMS, Trie, copy_except, deep_copy, locate, rest_copier, rest_tries
 
 __all__ = ["BailError", "Generator", "describe_failure", "generate", "generate_id", "never"]
 
@@ -104,7 +104,7 @@ class Generator:
             "_expr_error": _expr_error, "_filter_error": _filter_error,
             "_required_error": _required_error, "_rest_error": _rest_error,
             "_rest_copy_error": _rest_copy_error, "_deep_copy": deep_copy,
-            "_ATOMS": ATOMS, "_BAIL": BailError(),
+            "_ATOMS": ATOMS, "_BAIL": BailError(), "_copy_except": copy_except,
         })
 
     # output ------------------------------------------------------------------------------
@@ -277,12 +277,16 @@ class Generator:
             self.emit(depth + 1, f"{out}[{key!r}] = {t}")
         self.emit(depth, f"{target} = {out} if {out} or {based} else {self.nv}")
 
-    def _copier(self, trie: Trie, prune: bool) -> str:
-        """A function copying an object without the paths of `trie` (`rest_code.py`)."""
-        name = self.ns.name("_rest_copy")
-        source = rest_copy_source(trie, prune, name)
-        self.ns.globals.setdefault("__sources__", []).append(source)
-        exec(compile(source, f"<transformer mapping: {name}>", "exec"), self.ns.globals)
+    def _copier(self, rest: RestSpec, i: int, trie: Trie) -> str:
+        """A function copying an object without the paths of `trie` (`rest_code.py`), the
+        `i`-th of `rest`'s (made once: the fast path calls the exact code's)."""
+        made = self.ns.globals.setdefault("__copiers__", {})
+        name: str | None = made.get((id(rest), i))
+        if name is None:
+            name = made[id(rest), i] = self.ns.name("_rest_copy")
+            source = rest_copy_source(trie, rest.prune_empty, name)
+            self.ns.globals.setdefault("__sources__", []).append(source)
+            exec(compile(source, f"<transformer mapping: {name}>", "exec"), self.ns.globals)
         return name
 
     def _rest(self, rest: RestSpec, out: str, depth: int) -> str:
@@ -303,11 +307,17 @@ class Generator:
                 if key not in tested:
                     tested[key] = self.condition(depth + 1, e.when, rest.path + ".except")
                 flags.append(tested[key])
-        if not tries:  # more than 4 conditional exclusions: the trie walk
+        if not tries or max(map(trie_depth, tries)) > MAX_LEVELS:
+            # more than 4 conditional exclusions, or paths too deep to nest blocks: the trie walk
             pick = self.ns.bind(rest_copier(rest)[0], "_tries")
-            call = f"{pick}({src}, ({', '.join(f'bool({f})' for f in flags)},))"
+            call = (f"{pick}({src}, ({', '.join(f'bool({f})' for f in flags)},))" if flags else
+                    f"_copy_except({src}, {pick}, {rest.prune_empty})")   # `pick` is the trie
+        elif self.fast and len(tries) == 1:   # the copy inline
+            for line in rest_copy_lines(tries[0], rest.prune_empty, src, out):
+                self.emit(depth + 1, line)
+            return f"{src} is not None"
         else:  # straight-line code for each combination of the conditions
-            copiers = [self._copier(trie, rest.prune_empty) for trie in tries]
+            copiers = [self._copier(rest, i, trie) for i, trie in enumerate(tries)]
             if len(copiers) == 1:
                 call = f"{copiers[0]}({src})"
             else:
