@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from transformer import PayloadError, load_mapping
+from transformer.runtime.codegen import MEMO_ENTRIES, MEMO_LENGTH
 from transformer.runtime.mapping import CompiledMapping
 
 from .conftest import MAPPING, ROOT, compiled_mapping
@@ -120,3 +121,17 @@ def test_rest_exclusions_deeper_than_the_code_nests_are_copied_by_the_trie_walk(
         inner_one, inner_two = inner_one[key], inner_two[key]
     assert inner_one == {"h": {"j": [2]}, "keep": "h"} and inner_two == {"keep": "h"}
     assert event["one"]["a"]["b"] is not payload["x"]["a"]["b"]   # copied, not shared
+
+
+def test_remembered_filter_results_are_bounded_and_never_change_a_result() -> None:
+    mapping = load_mapping(MAPPING, environ={})   # its own memos
+    memos = mapping.outcome.__globals__["__memos__"]
+    payload = {"object_type": "email", "metric": "sent", "timestamp": 1, "data": {"identifiers": {"id": "p"}}}
+    long_type = "x_" * 100   # longer than MEMO_LENGTH: computed each time, not kept
+    for i in range(MEMO_ENTRIES + 50):
+        payload["object_type"] = f"kind_{i}" if i % 7 else long_type
+        expected = " ".join(w.capitalize() for w in f"{payload['object_type']}_sent".split("_") if w)
+        assert mapping.apply(payload).events[0]["event_type"] == expected
+    assert all(len(memo) <= MEMO_ENTRIES for memo in memos.values())
+    assert not any(len(key) > MEMO_LENGTH for memo in memos.values() for key in memo)
+    assert mapping.apply(payload).events[0]["event_type"] == mapping._make_apply()(payload).events[0]["event_type"]

@@ -26,7 +26,8 @@ from .rest_code import MAX_LEVELS, rest_copy_lines, rest_copy_source, trie_depth
 from .result import Skip
 from .values import ATOMS, Trie, copy_except, deep_copy, locate, rest_copier, rest_tries
 
-__all__ = ["BailError", "Generator", "describe_failure", "generate", "generate_id", "never"]
+__all__ = ["MEMO_ENTRIES", "MEMO_LENGTH", "BailError", "Generator", "describe_failure", "generate",
+           "generate_id", "never"]
 
 
 MEMO_ENTRIES = 4096   # per filter in a mapping
