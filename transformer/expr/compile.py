@@ -527,14 +527,13 @@ class _Compiler:
         consts = [_fold(self.ns, a.src, children[i]) if a.const else _NOT_CONST for i, a in enumerate(args)]
         special = specialize(fdef, [None if c is _NOT_CONST else c for c in consts],
                              [c is not _NOT_CONST for c in consts])
-        t = self.ns.name()
         if name == "is_blank":  # null and plain strings inline; anything else by the call
-            call = self.ns.bind(make_value_call(fdef), f"_f_{name}_")
+            call, t = self.ns.bind(make_value_call(fdef), f"_f_{name}_"), self.ns.name()
             return _C(f"(True if ({t} := {args[0].src}) is None else (not {t}.strip() if type({t}) is str"
                       f" else {call}({t})))", uses_current, uses_env, is_bool=True)
         if special is not None and name == "matches_any" and matches_everything(consts[1]):
             # `*` among the patterns (the default of a selection setting): true for any string
-            call = self.ns.bind(special, f"_f_{name}_")
+            call, t = self.ns.bind(special, f"_f_{name}_"), self.ns.name()
             return _C(f"(True if type({t} := {args[0].src}) is str else {call}({t}))", uses_current,
                       uses_env, is_bool=True)
         if (special is not None and name == "join" and children[1]["type"] == "multi_select_list"

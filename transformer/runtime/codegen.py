@@ -27,7 +27,7 @@ from .result import Skip
 from .values import ATOMS, Trie, copy_except, deep_copy, locate, rest_copier, rest_tries
 
 __all__ = ["MEMO_ENTRIES", "MEMO_LENGTH", "BailError", "Generator", "describe_failure", "generate",
-           "generate_id", "never"]
+           "generate_id", "generated_source", "never"]
 
 
 MEMO_ENTRIES = 4096   # per filter in a mapping
@@ -342,8 +342,9 @@ def never(spec: RuleSpec) -> bool:
     return when is not None and when.const and is_false(when.value)
 
 
-def generate(plan: Plan) -> tuple[Callable[[Any], Any], str]:
-    """The per-payload function of a plan, returning a `Skip` or the list of events, and its source.
+def generate(plan: Plan) -> Callable[[Any], Any]:
+    """The per-payload function of a plan (the exact code), returning a `Skip` or the list of
+    events; its source joins the namespace's `__sources__` (`generated_source`).
 
     Skip rules first, then the output object (one per element with `each`). Lets and events that
     can grow beyond the payload (`plan.measured`) are measured against the output budget."""
@@ -394,8 +395,12 @@ def generate(plan: Plan) -> tuple[Callable[[Any], Any], str]:
         gen.emit(2, "if _left < 0:")
         gen.emit(3, "raise _events_error(_events, _BUDGET)")
         gen.emit(1, "return _events")
-    run = gen.finish("_run")
-    return run, "\n".join(gen.ns.globals.get("__sources__", []))
+    return gen.finish("_run")
+
+
+def generated_source(ns: Namespace) -> str:
+    """All of the code generated in a namespace, in the order it was compiled."""
+    return "\n".join(ns.globals.get("__sources__", []))
 
 
 def generate_id(plan: Plan) -> Callable[[Any], str | None]:

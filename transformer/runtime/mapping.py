@@ -25,7 +25,7 @@ from ..spec.components import Components
 from ..spec.origin import Origin, SpecFiles
 from ..spec.settings import Settings, read_settings_file
 from ..spec.yaml_source import load_yaml_file, load_yaml_text
-from .codegen import describe_failure, generate, generate_id
+from .codegen import describe_failure, generate, generate_id, generated_source
 from .fastpath import generate_fast
 from .result import Result, Skip
 
@@ -87,7 +87,7 @@ class CompiledMapping:
         self.name = plan.name
         self.payload_id: Callable[[Any], str | None] = generate_id(plan)
         """The payload's id by the mapping's `input.id` expression, or None."""
-        self._run, _ = generate(plan)   # the exact code: each failure reported against its rule
+        self._run = generate(plan)   # the exact code: each failure reported against its rule
         slow_apply = self._make_apply()
         fast = generate_fast(plan, self._outcome, slow_apply, self.payload_id)
         self.apply: Callable[[Any], Result] = slow_apply if fast is None else fast.apply
@@ -98,7 +98,7 @@ class CompiledMapping:
         """The events of one payload, or the `Skip` that holds: `apply` without the `Result`
         and without reading the payload's id (for streams, which need it only to report).
         Raises `PayloadError` and nothing else, as `apply` does."""
-        self.source: str = "\n".join(plan.namespace.globals.get("__sources__", []))
+        self.source: str = generated_source(plan.namespace)
         """All of the generated code: the fast path (`fastpath.py`) and the exact code."""
 
     def __repr__(self) -> str:
