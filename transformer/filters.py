@@ -60,23 +60,26 @@ class FilterDef:
 
     `inline`, optional, is a Python expression template for generated code that handles the
     common case without a call: `{v}` is the value, `{f}` the filter function for the rest.
+    `memo`: the filter is a pure function of its value (whatever its arguments), so generated
+    code may remember its results on short strings (an event type, a platform name).
     """
 
     name: str
     factory: Factory
     takes_args: bool
     inline: str | None = None
+    memo: bool = False
 
 
 FILTERS: dict[str, FilterDef] = {}
 
 
-def register(name: str, *, takes_args: bool = False,
-             inline: str | None = None) -> Callable[[Factory], Factory]:
+def register(name: str, *, takes_args: bool = False, inline: str | None = None,
+             memo: bool = False) -> Callable[[Factory], Factory]:
     """Add a filter factory to the registry (what it does for users is described in
     `schemas/mapping.schema.json`, which editors show, and in the README's table)."""
     def add(factory: Factory) -> Factory:
-        FILTERS[name] = FilterDef(name, factory, takes_args, inline)
+        FILTERS[name] = FilterDef(name, factory, takes_args, inline, memo)
         return factory
     return add
 
@@ -92,52 +95,33 @@ def _string_filter(fn: Callable[[str], str], what: str) -> FilterFn:
 _WORD_BREAK = re.compile(r"[_\s]+")
 
 
-@register("title")
+@register("title", memo=True)
 def _title(args: Any, ctx: FilterContext) -> FilterFn:
     """Split on '_' and spaces, capitalise each word, join with single spaces."""
     def title(text: str) -> str:
         return " ".join(word.capitalize() for word in _WORD_BREAK.split(text) if word)
-    return _string_filter(_memoised(title), "title")
+    return _string_filter(title, "title")
 
 
-_MEMO_ENTRIES = 4096   # per use of a filter in a mapping
-_MEMO_LENGTH = 128     # longer texts are not remembered
-
-
-def _memoised(fn: Callable[[str], str]) -> Callable[[str], str]:
-    """`fn` remembering its results for short texts: a pure filter over a small domain (the
-    `title` of object_type/metric) costs a dictionary lookup after the first payload."""
-    seen: dict[str, str] = {}
-
-    def remembered(text: str) -> str:
-        found = seen.get(text)
-        if found is None:
-            found = fn(text)
-            if len(text) <= _MEMO_LENGTH and len(seen) < _MEMO_ENTRIES:
-                seen[text] = found
-        return found
-    return remembered
-
-
-@register("lower")
+@register("lower", memo=True)
 def _lower(args: Any, ctx: FilterContext) -> FilterFn:
     """Lower-case a string."""
     return _string_filter(str.lower, "lower")
 
 
-@register("upper")
+@register("upper", memo=True)
 def _upper(args: Any, ctx: FilterContext) -> FilterFn:
     """Upper-case a string."""
     return _string_filter(str.upper, "upper")
 
 
-@register("strip")
+@register("strip", memo=True)
 def _strip(args: Any, ctx: FilterContext) -> FilterFn:
     """Remove leading and trailing whitespace."""
     return _string_filter(str.strip, "strip")
 
 
-@register("upper_first")
+@register("upper_first", memo=True)
 def _upper_first(args: Any, ctx: FilterContext) -> FilterFn:
     """Upper-case the first character, leave the rest as it is."""
     return _string_filter(lambda s: s[:1].upper() + s[1:], "upper_first")
@@ -187,7 +171,7 @@ def _to_string(args: Any, ctx: FilterContext) -> FilterFn:
 _LOOKUP_KEYS = ("table", "ignore_case", "default", "pass_through", "otherwise")
 
 
-@register("lookup", takes_args=True)
+@register("lookup", takes_args=True, memo=True)
 def _lookup(args: Any, ctx: FilterContext) -> FilterFn:
     """Replace a string by its entry in a table; unmatched values get a default, pass through,
     or go through the 'otherwise' filters."""

@@ -150,40 +150,40 @@ class ChunkReplay:
         done = Done()
         parts: list[bytes] = []
         append = parts.append
-        loads, dump, outcome = orjson.loads, orjson.dumps, self.compiled.outcome
+        loads, dump, outcome, option = orjson.loads, orjson.dumps, self.compiled.outcome, _APPEND_NEWLINE
         fast = not self.check
         include_skips, skips = self.include_skips, done.skips
         limit = self.max_depth
-        number = 0
         lines, ends = chunk.read()
-        done.lines = len(lines)
-        last = len(lines) - 1
-        read = written = 0
+        done.lines = count = len(lines)
+        last = count - 1
+        # counted at the end: lines gone through (`seen`), and events written by the fast path
+        # (one part each) as the parts not appended by `slow`, which counts its own
+        seen, blank, by_slow = count, 0, 0
         for i, line in enumerate(lines):
-            if stopped is not None and not i & 15 and stopped():
+            if not i & 15 and stopped is not None and stopped():
+                seen = i
                 break
-            number += 1
             if fast and line.count(b"[") + line.count(b"{") <= limit:
                 try:
                     out = outcome(loads(line))
                     if isinstance(out, list):
                         if len(out) == 1:
-                            append(dump(out[0], option=_APPEND_NEWLINE))
+                            append(dump(out[0], None, option))
                         else:   # all of them, or (on an error) none
-                            parts.extend([dump(event, option=_APPEND_NEWLINE) for event in out])
-                        read += 1
-                        written += len(out)
+                            parts.extend([dump(event, None, option) for event in out])
                         continue
                     if not include_skips:   # a Skip, not written: only counted
                         skips[out.rule] += 1
-                        read += 1
                         continue
                 except Exception:  # noqa: BLE001 - whatever it was, the slow path says it
                     pass
             raw = line + b"\n" if i < last or ends else line   # as the line reader gives it
-            read += self.slow(raw, number, done, append)
-        done.read += read
-        done.written += written
+            before = len(parts)
+            blank += 1 - self.slow(raw, i + 1, done, append)
+            by_slow += len(parts) - before
+        done.read += seen - blank
+        done.written += len(parts) - by_slow
         done.out = b"".join(parts)
         return done
 

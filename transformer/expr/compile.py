@@ -14,6 +14,7 @@ jmespath.py's `TreeInterpreter` semantics exactly; `tests/test_expr.py` holds it
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from .functions import (
     FunctionDef,
     check_constant_argument,
     make_value_call,
+    matches_everything,
     path_exists,
     specialize,
 )
@@ -35,6 +37,7 @@ from .parse import Node, ParseFailure, parse_expression
 from .runtime import RUNTIME
 
 __all__ = [
+    "ROOT",
     "CompiledExpr",
     "ExprError",
     "Fn",
@@ -47,6 +50,9 @@ __all__ = [
 ]
 
 Fn = Callable[[Any, list[Any]], Any]
+ROOT = "_cur"
+"""The name of the payload (the current node at the top of an expression) in generated code."""
+_TOKEN = re.compile("\x00([PV])(\\d+)\x00")
 
 
 class ExprError(Exception):
@@ -59,11 +65,19 @@ class ExprError(Exception):
 
 
 class Namespace:
-    """The globals of generated code: runtime helpers, constants, unique temporary names."""
+    """The globals of generated code: runtime helpers, constants, unique temporary names.
+
+    Compiled sources keep two kinds of reads as tokens until code is written (`expand`): a path
+    of keys from the payload (`data.identifiers`), so that code that reads it several times can
+    read it once, and a `let` variable, so that code can keep it in a local."""
 
     def __init__(self) -> None:
         self.globals: dict[str, Any] = dict(RUNTIME)
         self._count = 0
+        self.paths: list[tuple[str, ...]] = []
+        self._path_ids: dict[tuple[str, ...], int] = {}
+        self.fills: dict[int, str] = {}
+        """The function computing each let's slot on first use (standalone code)."""
 
     def name(self, prefix: str = "_t") -> str:
         """A fresh identifier."""
@@ -83,6 +97,49 @@ class Namespace:
         if isinstance(value, float) and math.isfinite(value):
             return repr(value)
         return self.bind(value)
+
+    def path_token(self, path: tuple[str, ...]) -> str:
+        """Source standing for the value at `path` (object keys) from the payload."""
+        found = self._path_ids.get(path)
+        if found is None:
+            found = self._path_ids[path] = len(self.paths)
+            self.paths.append(path)
+        return f"\x00P{found}\x00"
+
+    def var_token(self, slot: int, fill: str) -> str:
+        """Source standing for the value of the let in `slot`, computed by `fill` on first use."""
+        self.fills[slot] = fill
+        return f"\x00V{slot}\x00"
+
+    def expand(self, template: str, path: Callable[[tuple[str, ...]], str],
+               var: Callable[[int], str]) -> str:
+        """`template` with its tokens replaced: `path(keys)` and `var(slot)` give their sources.
+        (A token cannot clash with a literal: `repr` escapes NUL.)"""
+        if "\x00" not in template:
+            return template
+        paths = self.paths
+        return _TOKEN.sub(lambda m: path(paths[int(m[2])]) if m[1] == "P" else var(int(m[2])), template)
+
+    def walk(self, base: str, keys: tuple[str, ...]) -> str:
+        """Source reading `keys` from the value named `base` (JMESPath fields: null off objects)."""
+        src = base
+        for key in keys:
+            if src.isidentifier():
+                src = (f"({src}.get({key!r}) if type({src}) is dict else None if {src} is None"
+                       f" else _getf({src}, {key!r}))")
+            else:
+                t = self.name()
+                src = (f"({t}.get({key!r}) if type(({t} := {src})) is dict else None if {t} is None"
+                       f" else _getf({t}, {key!r}))")
+        return src
+
+    def standalone(self, template: str) -> str:
+        """`template` as code that runs on its own over `_cur` and `env` (a let computed on
+        first use)."""
+        def var(slot: int) -> str:
+            t = self.name()
+            return f"({t} if ({t} := env[{slot}]) is not _U else {self.fills[slot]}(env))"
+        return self.expand(template, lambda keys: self.walk(ROOT, keys), var)
 
     def function(self, source: str, args: str = "_cur, env") -> Callable[..., Any]:
         """Compile `lambda args: source` in this namespace."""
@@ -114,7 +171,9 @@ class Scope:
 
 @dataclass(slots=True)
 class CompiledExpr:
-    """A compiled expression: `source` over `_cur` and `env`; `steps` set for a plain path."""
+    """A compiled expression: `source` over `_cur` and `env`; `steps` set for a plain path.
+    `template` is `source` with its payload paths and let variables as tokens (see
+    `Namespace.expand`), and `calls` the functions it calls."""
 
     text: str
     source: str
@@ -124,6 +183,8 @@ class CompiledExpr:
     steps: tuple[str | int, ...] | None = None
     root_var: str | None = None
     is_bool: bool = False
+    template: str = ""
+    calls: frozenset[str] = frozenset()
 
     def json_path(self) -> str:
         """The JSON path this expression reads, when it is a plain path; else the expression."""
@@ -158,6 +219,8 @@ class _C:
     steps: tuple[str | int, ...] | None = None
     root_var: str | None = None
     is_bool: bool = False
+    root_path: tuple[str, ...] | None = None
+    """Set when the value is the payload's at these keys (its source is a path token)."""
 
     @property
     def const(self) -> bool:
@@ -177,14 +240,16 @@ def compile_expression(text: str, scope: Scope, *, condition: bool = False) -> C
         ast = parse_expression(text)
     except ParseFailure as exc:
         raise ExprError(exc.offset, f"invalid expression: {exc.message}") from None
-    compiled = _Compiler(scope, text).node(ast, "_cur", truth=condition)
+    compiler = _Compiler(scope, text)
+    compiled = compiler.node(ast, ROOT, truth=condition)
     ns = scope.ns
     if compiled.const:
         value = _fold(ns, compiled.src, ast)
         source = ns.literal(value)
-        return CompiledExpr(text, source, ns.function(source), True, value)
-    return CompiledExpr(text, compiled.src, ns.function(compiled.src), False, None,
-                        compiled.steps, compiled.root_var, compiled.is_bool)
+        return CompiledExpr(text, source, ns.function(source), True, value, template=source)
+    source = ns.standalone(compiled.src)
+    return CompiledExpr(text, source, ns.function(source), False, None, compiled.steps,
+                        compiled.root_var, compiled.is_bool, compiled.src, frozenset(compiler.calls))
 
 
 def _fold(ns: Namespace, source: str, ast: Node) -> Any:
@@ -199,6 +264,7 @@ class _Compiler:
         self.scope = scope
         self.ns = scope.ns
         self.text = text
+        self.calls: set[str] = set()
 
     def node(self, node: Node, cur: str, prev: str | None = None, *, truth: bool = False) -> _C:
         """Source for `node` evaluated on the value named `cur`.
@@ -249,21 +315,26 @@ class _Compiler:
             hint = scope.undefined_hint(name) if scope.undefined_hint else ""
             raise ExprError(node["pos"], f"unknown variable '${name}'{hint}")
         fill = scope.fill.get(name)
-        t = self.ns.name()
         if fill is None:  # a slot set directly (the `each` item)
             return _C(f"env[{slot}]", False, True, steps=(), root_var=name)
-        return _C(f"({t} if ({t} := env[{slot}]) is not _U else {fill}(env))", False, True,
-                  steps=(), root_var=name)
+        return _C(self.ns.var_token(slot, fill), False, True, steps=(), root_var=name)
 
     def _field(self, node: Node, cur: str, prev: str | None = None) -> _C:
+        if prev is None and cur == ROOT:
+            path = (node["value"],)
+            return _C(self.ns.path_token(path), True, False, steps=path, root_path=path)
         key = repr(node["value"])
         return _C(f"({cur}.get({key}) if type({self._bind(cur, prev)}) is dict"
                   f" else None if {cur} is None else _getf({cur}, {key}))",
                   True, False, steps=(node["value"],))
 
     def _index(self, node: Node, cur: str, prev: str | None = None) -> _C:
-        return _C(f"_index({prev if prev is not None else cur}, {node['value']})", True, False,
-                  steps=(node["value"],))
+        i: int = node["value"]
+        if i >= 0:  # inline: no call
+            t, base = self.ns.name(), prev if prev is not None else cur
+            return _C(f"({t}[{i}] if type({t} := {base}) is list and len({t}) > {i} else None)", True, False,
+                      steps=(i,))
+        return _C(f"_index({prev if prev is not None else cur}, {i})", True, False, steps=(i,))
 
     def _slice(self, node: Node, cur: str, prev: str | None = None) -> _C:
         start, stop, step = node["children"]
@@ -279,6 +350,11 @@ class _Compiler:
         result = self.node(children[0], cur, prev)
         steps = result.steps
         for child in children[1:]:
+            if result.root_path is not None and child["type"] == "field":  # one path read
+                path = (*result.root_path, child["value"])
+                result = _C(self.ns.path_token(path), True, False, root_path=path)
+                steps = (*steps, child["value"]) if steps is not None else None
+                continue
             t = self.ns.name()
             part = self.node(child, t, result.src)
             steps = (*steps, *part.steps) if (steps is not None and part.steps is not None
@@ -287,7 +363,8 @@ class _Compiler:
         if result.const:
             return result
         return _C(result.src, result.uses_current, result.uses_env, steps=steps,
-                  root_var=_root_var(self.node_root(children[0])) if steps is not None else None)
+                  root_var=_root_var(self.node_root(children[0])) if steps is not None else None,
+                  root_path=result.root_path)
 
     def node_root(self, node: Node) -> Node:
         while node["type"] in ("subexpression", "index_expression", "pipe"):
@@ -374,6 +451,9 @@ class _Compiler:
         uses = (left.uses_current or right.uses_current, left.uses_env or right.uses_env)
         if left.is_bool and right.is_bool:
             return _C(f"({left.src} {'and' if is_and else 'or'} {right.src})", *uses, is_bool=True)
+        if left.is_bool:  # the left side is its own truth
+            return _C(f"({right.src} if {left.src} else False)" if is_and else
+                      f"(True if {left.src} else {right.src})", *uses)
         t = self.ns.name()
         test = falsy_source(f"({t} := {left.src})", t)
         if is_and:
@@ -424,6 +504,7 @@ class _Compiler:
                                  f" (known: {known})")
         children: list[Node] = node["children"]
         _check_arity(fdef, len(children), pos)
+        self.calls.add(name)
         args: list[_C] = []
         for i, child in enumerate(children):
             wants_expref = fdef.arg_types(i) == ("expref",)
@@ -446,6 +527,18 @@ class _Compiler:
         consts = [_fold(self.ns, a.src, children[i]) if a.const else _NOT_CONST for i, a in enumerate(args)]
         special = specialize(fdef, [None if c is _NOT_CONST else c for c in consts],
                              [c is not _NOT_CONST for c in consts])
+        if name == "is_blank":  # null and plain strings inline; anything else by the call
+            call, t = self.ns.bind(make_value_call(fdef), f"_f_{name}_"), self.ns.name()
+            return _C(f"(True if ({t} := {args[0].src}) is None else (not {t}.strip() if type({t}) is str"
+                      f" else {call}({t})))", uses_current, uses_env, is_bool=True)
+        if special is not None and name == "matches_any" and matches_everything(consts[1]):
+            # `*` among the patterns (the default of a selection setting): true for any string
+            call, t = self.ns.bind(special, f"_f_{name}_"), self.ns.name()
+            return _C(f"(True if type({t} := {args[0].src}) is str else {call}({t}))", uses_current,
+                      uses_env, is_bool=True)
+        if (special is not None and name == "join" and children[1]["type"] == "multi_select_list"
+                and children[1]["children"]):
+            return self._join_items(special, consts[0], children[1]["children"], cur, uses_current, uses_env)
         if special is not None:
             call = self.ns.bind(special, f"_f_{name}_")
             live = ", ".join(a.src for a, c in zip(args, consts, strict=True) if c is _NOT_CONST)
@@ -453,6 +546,19 @@ class _Compiler:
         call = self.ns.bind(make_value_call(fdef), f"_f_{name}_")
         return _C(f"{call}({', '.join(a.src for a in args)})", uses_current, uses_env,
                   is_bool=name in _BOOL_FUNCTIONS)
+
+    def _join_items(self, join: Callable[..., Any], separator: str, items: list[Node], cur: str,
+                    uses_current: bool, uses_env: bool) -> _C:
+        """`join(separator, [a, b])`: strings concatenated inline (every item evaluated, in
+        order, as the list would be); anything else by the call, which words the error."""
+        call = self.ns.bind(join, "_f_join_")
+        parts = [self.node(item, cur) for item in items]
+        held = [self.ns.name() for _ in parts]
+        test = " & ".join(f"(type({t} := {p.src}) is str)" for t, p in zip(held, parts, strict=True))
+        joined = f" + {separator!r} + ".join(held)
+        listed = ", ".join(held)
+        return _C(f"({call}(None) if {cur} is None else ({joined}) if {test} else {call}([{listed}]))",
+                  uses_current, uses_env)
 
     def _keys_exist(self, keys: tuple[str | int, ...], cur: str) -> str:
         """`path_exists` of object keys as one expression over `cur`."""
@@ -468,6 +574,12 @@ class _Compiler:
         if target.steps is None or (not target.steps and target.root_var is None):
             raise ExprError(pos, "exists() takes a path such as &data.identifiers or &$name.key")
         if target.root_var is None:
+            if cur == ROOT and len(target.steps) > 1 and all(type(s) is str for s in target.steps):
+                # the object holding the last key, read as a path (once, where code reads it again)
+                held, last = self.ns.name(), target.steps[-1]
+                keys = tuple(str(s) for s in target.steps[:-1])
+                return _C(f"(isinstance({held} := {self.ns.path_token(keys)}, dict) and {last!r} in {held})",
+                          True, False, is_bool=True)
             if all(type(step) is str for step in target.steps):  # inline: no call, no loop
                 return _C(f"({self._keys_exist(target.steps, cur)})", True, False, is_bool=True)
             test = self.ns.bind(path_exists(target.steps), "_exists")

@@ -36,6 +36,7 @@ __all__ = [
     "check_constant_argument",
     "is_blank",
     "make_value_call",
+    "matches_everything",
     "path_exists",
     "sha256_of",
     "specialize",
@@ -228,6 +229,11 @@ def specialize(fdef: FunctionDef, consts: list[Any], is_const: list[bool]) -> Ca
             return match(subject) is not None
         return matches
     return None
+
+
+def matches_everything(patterns: Any) -> bool:
+    """Whether a list of glob patterns matches every string (one of them is only `*`s)."""
+    return type(patterns) is list and any(type(p) is str and p and not p.strip("*") for p in patterns)
 
 
 def path_exists(steps: tuple[str | int, ...]) -> Callable[[Any], bool]:

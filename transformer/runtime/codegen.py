@@ -16,17 +16,22 @@ from jmespath.exceptions import JMESPathError
 from ..errors import PayloadError, short_repr
 from ..expr import CompiledExpr, Namespace
 from ..expr.budget import OverBudgetError, events_error, json_size, over_budget
-from ..expr.compile import truthy_source
+from ..expr.compile import is_false, truthy_source
 from ..expr.functions import EvalError
 from ..expr.runtime import UNSET
-from ..filters import FilterValueError
+from ..filters import FILTERS, FilterValueError
 from ..spec.compiler import Plan
 from ..spec.plan import NO_VALUE_SOURCES, NOVALUE, RestSpec, RuleSpec, missing_message
-from .rest_code import rest_copy_source
+from .rest_code import MAX_LEVELS, rest_copy_lines, rest_copy_source, trie_depth
 from .result import Skip
-from .values import ATOMS, Trie, deep_copy, locate, rest_copier, rest_tries
+from .values import ATOMS, Trie, copy_except, deep_copy, locate, rest_copier, rest_tries
 
-__all__ = ["Generator", "describe_failure", "generate", "generate_id"]
+__all__ = ["MEMO_ENTRIES", "MEMO_LENGTH", "BailError", "Generator", "describe_failure", "generate",
+           "generate_id", "generated_source", "never"]
+
+
+MEMO_ENTRIES = 4096   # per filter in a mapping
+MEMO_LENGTH = 128     # longer texts are not remembered
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -68,12 +73,28 @@ def _rest_copy_error(rest: RestSpec, exc: Exception) -> PayloadError:
     return PayloadError(rest.path + ".from", rest.source.json_path(), describe_failure(exc))
 
 
+class BailError(Exception):
+    """Raised by the fast path (`fastpath.py`) where the exact code would raise: that code then
+    runs and says what went wrong."""
+
+
 class Generator:
-    """Writes the code of one mapping into a namespace shared with its expressions."""
+    """Writes the code of one mapping into a namespace shared with its expressions.
+
+    Exact code (the default) reports each failure against its rule; with `fast` set, failures
+    raise `BailError` (or whatever was raised) without a word, payload paths and let variables are read
+    through `path` and `var` (see `Namespace.expand`), and the caller runs the exact code when
+    the fast code fails."""
 
     def __init__(self, ns: Namespace, budget: int) -> None:
         self.ns = ns
         self.lines: list[str] = []
+        self.fast = False
+        self.nv = "_NV"
+        """What stands for "no value": `_NV`, or None in the fast code (after the rules' tests
+        for no value, None is never a value)."""
+        self.path: Callable[[tuple[str, ...]], str] = lambda keys: ns.walk("_cur", keys)
+        self.var: Callable[[int], str] = lambda slot: f"_v{slot}"
         ns.globals.update({
             "_BUDGET": budget, "_json_size": json_size, "_events_error": events_error,
             "_budget_error": _budget_error,
@@ -84,7 +105,7 @@ class Generator:
             "_expr_error": _expr_error, "_filter_error": _filter_error,
             "_required_error": _required_error, "_rest_error": _rest_error,
             "_rest_copy_error": _rest_copy_error, "_deep_copy": deep_copy,
-            "_ATOMS": ATOMS,
+            "_ATOMS": ATOMS, "_BAIL": BailError(), "_copy_except": copy_except,
         })
 
     # output ------------------------------------------------------------------------------
@@ -103,6 +124,14 @@ class Generator:
 
     # pieces ------------------------------------------------------------------------------
 
+    def source(self, expr: CompiledExpr) -> str:
+        """The code of an expression, as this generator reads paths and variables."""
+        return self.ns.expand(expr.template, self.path, self.var) if self.fast else expr.source
+
+    def fail(self, depth: int, error: str) -> None:
+        """`raise error` (the exact code), or `raise _BAIL` (the fast code)."""
+        self.emit(depth, "raise _BAIL" if self.fast else f"raise {error}")
+
     def expression(self, depth: int, target: str, expr: CompiledExpr, rule: str) -> None:
         """`target = <expr>`, its failures reported against `rule`."""
         if expr.const:
@@ -112,6 +141,9 @@ class Generator:
                 src = f"_deep_copy({src})"
             self.emit(depth, f"{target} = {src}")
             return
+        if self.fast:
+            self.emit(depth, f"{target} = {self.source(expr)}")
+            return
         ref = self.ns.bind(expr, "_x")
         self.emit(depth, "try:")
         self.emit(depth + 1, f"{target} = {expr.source}")
@@ -120,9 +152,8 @@ class Generator:
 
     def measure(self, depth: int, target: str, spec: RuleSpec) -> None:
         """Refuse `target`, the value of `spec`, when it is larger than the output budget."""
-        ref = self.ns.bind(spec, "_rule")
         self.emit(depth, f"if _json_size({target}, _BUDGET) > _BUDGET:")
-        self.emit(depth + 1, f"raise _budget_error({ref}, env, _BUDGET)")
+        self.fail(depth + 1, f"_budget_error({self.ns.bind(spec, '_rule')}, env, _BUDGET)")
 
     def condition(self, depth: int, expr: CompiledExpr, rule: str) -> str:
         """Evaluate a condition; returns the source of its truth test."""
@@ -136,8 +167,8 @@ class Generator:
         """Code that leaves the rule's value, or `_NV`, in `target`."""
         when = spec.when
         if when is not None and when.const:
-            if not when.value and type(when.value) not in (int, float):
-                self.emit(depth, f"{target} = _NV")
+            if never(spec):
+                self.emit(depth, f"{target} = {self.nv}")
                 return
             when = None
         if when is not None:
@@ -145,7 +176,7 @@ class Generator:
             self.emit(depth, f"if {test}:")
             self._value_body(spec, target, depth + 1)
             self.emit(depth, "else:")
-            self.emit(depth + 1, f"{target} = _NV")
+            self.emit(depth + 1, f"{target} = {self.nv}")
         else:
             self._value_body(spec, target, depth)
 
@@ -153,8 +184,7 @@ class Generator:
         empty = NO_VALUE_SOURCES[spec.no_value].format(v=target)
         if spec.source is not None:
             self.expression(depth, target, spec.source, spec.path + ".from")
-            self.emit(depth, f"if {empty}:")
-            self.emit(depth + 1, f"{target} = _NV")
+            self._empty(depth, target, empty, spec.no_value)
         elif spec.first:
             self._first(spec.first, target, depth)
         elif spec.fields is not None or spec.rest is not None:
@@ -167,35 +197,70 @@ class Generator:
         if spec.filters:
             self._filters(spec, target, depth, empty)
         if spec.required:
-            ref = self.ns.bind(spec, "_rule")
-            self.emit(depth, f"if {target} is _NV:")
-            self.emit(depth + 1, f"raise _required_error({ref}, env)")
+            self.emit(depth, f"if {target} is {self.nv}:")
+            self.fail(depth + 1, f"_required_error({self.ns.bind(spec, '_rule')}, env)")
 
     def _first(self, candidates: list[RuleSpec], target: str, depth: int) -> None:
         self.value(candidates[0], target, depth)
         for candidate in candidates[1:]:
-            self.emit(depth, f"if {target} is _NV:")
+            self.emit(depth, f"if {target} is {self.nv}:")
             self.value(candidate, target, depth + 1)
             depth += 1
 
+    def _empty(self, depth: int, target: str, empty: str, level: str) -> None:
+        """`target` becomes "no value" when it is empty at `level` (no code where None already
+        is "no value")."""
+        if self.nv != "None" or level != "null":
+            self.emit(depth, f"if {empty}:")
+            self.emit(depth + 1, f"{target} = {self.nv}")
+
     def _filters(self, spec: RuleSpec, target: str, depth: int, empty: str) -> None:
         ref = self.ns.bind(spec, "_rule")
-        self.emit(depth, f"if {target} is not _NV:")
+        self.emit(depth, f"if {target} is not {self.nv}:")
         depth += 1
         for i, step in enumerate(spec.filters):
             fn = self.ns.bind(step.fn, f"_filter_{step.name}_")
             call = step.inline.format(v=target, f=fn) if step.inline else f"{fn}({target})"
-            self.emit(depth, "try:")
-            self.emit(depth + 1, f"{target} = {call}")
-            self.emit(depth, "except _Exception as exc:")
-            self.emit(depth + 1, f"raise _filter_error({ref}, {i}, env, exc) from None")
+            if FILTERS[step.name].memo:
+                self._remembered(depth, target, call, step.fn, f"_filter_error({ref}, {i}, env, exc)")
+            elif self.fast:
+                self.emit(depth, f"{target} = {call}")
+            else:
+                self.emit(depth, "try:")
+                self.emit(depth + 1, f"{target} = {call}")
+                self.emit(depth, "except _Exception as exc:")
+                self.emit(depth + 1, f"raise _filter_error({ref}, {i}, env, exc) from None")
             if i < len(spec.filters) - 1:
-                self.emit(depth, f"if {target} is None:")
-                self.emit(depth + 1, f"{target} = _NV")
-                self.emit(depth, "else:")
+                if self.fast:
+                    self.emit(depth, f"if {target} is not None:")
+                else:
+                    self.emit(depth, f"if {target} is None:")
+                    self.emit(depth + 1, f"{target} = {self.nv}")
+                    self.emit(depth, "else:")
                 depth += 1
-        self.emit(depth, f"if {empty}:")
-        self.emit(depth + 1, f"{target} = _NV")
+        self._empty(depth, target, empty, spec.no_value)
+
+    def _remembered(self, depth: int, target: str, call: str, fn: Any, error: str) -> None:
+        """`target = call` for a filter whose result on a short string is remembered (`memo` in
+        its `FilterDef`): a dictionary lookup after the first payload with that string."""
+        memos = self.ns.globals.setdefault("__memos__", {})
+        memo = memos.get(id(fn))
+        if memo is None:
+            memo = memos[id(fn)] = self.ns.bind({}, "_memo")
+        held = self.ns.name("_h")
+        self.emit(depth, f"{held} = {memo}.get({target}) if type({target}) is str else None")
+        self.emit(depth, f"if {held} is None:")
+        if self.fast:
+            self.emit(depth + 1, f"{held} = {call}")
+        else:
+            self.emit(depth + 1, "try:")
+            self.emit(depth + 2, f"{held} = {call}")
+            self.emit(depth + 1, "except _Exception as exc:")
+            self.emit(depth + 2, f"raise {error} from None")
+        self.emit(depth + 1, f"if type({held}) is str and type({target}) is str"
+                             f" and len({target}) <= {MEMO_LENGTH} and len({memo}) < {MEMO_ENTRIES}:")
+        self.emit(depth + 2, f"{memo}[{target}] = {held}")
+        self.emit(depth, f"{target} = {held}")
 
     def _object(self, spec: RuleSpec, target: str, depth: int) -> None:
         out = self.ns.name("_o")
@@ -205,18 +270,24 @@ class Generator:
         else:
             self.emit(depth, f"{out} = {{}}")
         for key, sub in spec.fields or []:
+            if never(sub):   # its condition is false with these settings: no code
+                continue
             t = self.ns.name("_f")
             self.value(sub, t, depth)
-            self.emit(depth, f"if {t} is not _NV:")
+            self.emit(depth, f"if {t} is not {self.nv}:")
             self.emit(depth + 1, f"{out}[{key!r}] = {t}")
-        self.emit(depth, f"{target} = {out} if {out} or {based} else _NV")
+        self.emit(depth, f"{target} = {out} if {out} or {based} else {self.nv}")
 
-    def _copier(self, trie: Trie, prune: bool) -> str:
-        """A function copying an object without the paths of `trie` (`rest_code.py`)."""
-        name = self.ns.name("_rest_copy")
-        source = rest_copy_source(trie, prune, name)
-        self.ns.globals.setdefault("__sources__", []).append(source)
-        exec(compile(source, f"<transformer mapping: {name}>", "exec"), self.ns.globals)
+    def _copier(self, rest: RestSpec, i: int, trie: Trie) -> str:
+        """A function copying an object without the paths of `trie` (`rest_code.py`), the
+        `i`-th of `rest`'s (made once: the fast path calls the exact code's)."""
+        made = self.ns.globals.setdefault("__copiers__", {})
+        name: str | None = made.get((id(rest), i))
+        if name is None:
+            name = made[id(rest), i] = self.ns.name("_rest_copy")
+            source = rest_copy_source(trie, rest.prune_empty, name)
+            self.ns.globals.setdefault("__sources__", []).append(source)
+            exec(compile(source, f"<transformer mapping: {name}>", "exec"), self.ns.globals)
         return name
 
     def _rest(self, rest: RestSpec, out: str, depth: int) -> str:
@@ -227,15 +298,27 @@ class Generator:
         self.emit(depth, f"if {src} is None:")
         self.emit(depth + 1, f"{out} = {{}}")
         self.emit(depth, f"elif not isinstance({src}, dict):")
-        self.emit(depth + 1, f"raise _rest_error({ref}, {src})")
+        self.fail(depth + 1, f"_rest_error({ref}, {src})")
         self.emit(depth, "else:")
-        flags = [self.condition(depth + 1, e.when, rest.path + ".except")
-                 for e in conditional if e.when is not None]
-        if not tries:  # more than 4 conditional exclusions: the trie walk
+        tested: dict[str, str] = {}   # the same condition written twice is evaluated once
+        flags = []
+        for e in conditional:
+            if e.when is not None:
+                key = e.when.text
+                if key not in tested:
+                    tested[key] = self.condition(depth + 1, e.when, rest.path + ".except")
+                flags.append(tested[key])
+        if not tries or max(map(trie_depth, tries)) > MAX_LEVELS:
+            # more than 4 conditional exclusions, or paths too deep to nest blocks: the trie walk
             pick = self.ns.bind(rest_copier(rest)[0], "_tries")
-            call = f"{pick}({src}, ({', '.join(f'bool({f})' for f in flags)},))"
+            call = (f"{pick}({src}, ({', '.join(f'bool({f})' for f in flags)},))" if flags else
+                    f"_copy_except({src}, {pick}, {rest.prune_empty})")   # `pick` is the trie
+        elif self.fast and len(tries) == 1:   # the copy inline
+            for line in rest_copy_lines(tries[0], rest.prune_empty, src, out):
+                self.emit(depth + 1, line)
+            return f"{src} is not None"
         else:  # straight-line code for each combination of the conditions
-            copiers = [self._copier(trie, rest.prune_empty) for trie in tries]
+            copiers = [self._copier(rest, i, trie) for i, trie in enumerate(tries)]
             if len(copiers) == 1:
                 call = f"{copiers[0]}({src})"
             else:
@@ -243,6 +326,9 @@ class Generator:
                 index = " | ".join(f"(1 if {f} else 0) << {i}" if i else f"(1 if {f} else 0)"
                                    for i, f in enumerate(flags))
                 call = f"{table}[{index}]({src})"
+        if self.fast:
+            self.emit(depth + 1, f"{out} = {call}")
+            return f"{src} is not None"
         self.emit(depth + 1, "try:")
         self.emit(depth + 2, f"{out} = {call}")
         self.emit(depth + 1, "except _Exception as exc:")
@@ -250,8 +336,15 @@ class Generator:
         return f"{src} is not None"
 
 
-def generate(plan: Plan) -> tuple[Callable[[Any], Any], str]:
-    """The per-payload function of a plan, returning a `Skip` or the list of events, and its source.
+def never(spec: RuleSpec) -> bool:
+    """Whether the rule's condition is false with these settings (it never has a value)."""
+    when = spec.when
+    return when is not None and when.const and is_false(when.value)
+
+
+def generate(plan: Plan) -> Callable[[Any], Any]:
+    """The per-payload function of a plan (the exact code), returning a `Skip` or the list of
+    events; its source joins the namespace's `__sources__` (`generated_source`).
 
     Skip rules first, then the output object (one per element with `each`). Lets and events that
     can grow beyond the payload (`plan.measured`) are measured against the output budget."""
@@ -302,8 +395,12 @@ def generate(plan: Plan) -> tuple[Callable[[Any], Any], str]:
         gen.emit(2, "if _left < 0:")
         gen.emit(3, "raise _events_error(_events, _BUDGET)")
         gen.emit(1, "return _events")
-    run = gen.finish("_run")
-    return run, "\n".join(gen.ns.globals.get("__sources__", []))
+    return gen.finish("_run")
+
+
+def generated_source(ns: Namespace) -> str:
+    """All of the code generated in a namespace, in the order it was compiled."""
+    return "\n".join(ns.globals.get("__sources__", []))
 
 
 def generate_id(plan: Plan) -> Callable[[Any], str | None]:

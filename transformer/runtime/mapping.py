@@ -25,7 +25,8 @@ from ..spec.components import Components
 from ..spec.origin import Origin, SpecFiles
 from ..spec.settings import Settings, read_settings_file
 from ..spec.yaml_source import load_yaml_file, load_yaml_text
-from .codegen import describe_failure, generate, generate_id
+from .codegen import describe_failure, generate, generate_id, generated_source
+from .fastpath import generate_fast
 from .result import Result, Skip
 
 __all__ = ["CompiledMapping", "Recipe", "encode_event", "load_mapping"]
@@ -86,8 +87,19 @@ class CompiledMapping:
         self.name = plan.name
         self.payload_id: Callable[[Any], str | None] = generate_id(plan)
         """The payload's id by the mapping's `input.id` expression, or None."""
-        self._run, self.source = generate(plan)   # `source`: all of the generated code
-        self.apply = self._make_apply()
+        self._run = generate(plan)   # the exact code: each failure reported against its rule
+        slow_apply = self._make_apply()
+        fast = generate_fast(plan, self._outcome, slow_apply, self.payload_id)
+        self.apply: Callable[[Any], Result] = slow_apply if fast is None else fast.apply
+        """Transform one payload; raises `PayloadError` when the mapping cannot handle it, and
+        nothing else: whatever goes wrong while applying it is a payload error."""
+        self.outcome: Callable[[Any], list[dict[str, Any]] | Skip] = (
+            self._outcome if fast is None else fast.outcome)
+        """The events of one payload, or the `Skip` that holds: `apply` without the `Result`
+        and without reading the payload's id (for streams, which need it only to report).
+        Raises `PayloadError` and nothing else, as `apply` does."""
+        self.source: str = generated_source(plan.namespace)
+        """All of the generated code: the fast path (`fastpath.py`) and the exact code."""
 
     def __repr__(self) -> str:
         return f"CompiledMapping({self.file!r}, settings={self.settings!r})"
@@ -103,10 +115,8 @@ class CompiledMapping:
     def __reduce__(self) -> tuple[Any, tuple[Recipe]]:
         return _from_recipe, (self.recipe,)
 
-    def outcome(self, payload: Any) -> list[dict[str, Any]] | Skip:
-        """The events of one payload, or the `Skip` that holds: `apply` without the `Result`
-        and without reading the payload's id (for streams, which need it only to report).
-        Raises `PayloadError` and nothing else, as `apply` does."""
+    def _outcome(self, payload: Any) -> list[dict[str, Any]] | Skip:
+        """`outcome` by the exact code alone."""
         try:
             out: list[dict[str, Any]] | Skip = self._run(payload)
         except PayloadError:
@@ -119,8 +129,7 @@ class CompiledMapping:
         ident, make = self.payload_id, tuple.__new__
 
         def apply(payload: Any) -> Result:
-            """Transform one payload; raises `PayloadError` when the mapping cannot handle it,
-            and nothing else: whatever goes wrong while applying it is a payload error."""
+            """`apply` by the exact code alone."""
             try:
                 out = self._run(payload)
             except PayloadError:

@@ -1,59 +1,64 @@
 """Straight-line code for a `rest` copy whose exclusions are fixed at load.
 
 `values.copy_except` walks a trie of excluded paths for every key of every payload. Here the
-trie is turned into one function per object level, with the keys it drops and the keys whose
-value it descends into written into the code: each level is one dict comprehension (keys in
-their order), then the nested copies put in place. Same result as `copy_except`, including
-`prune_empty` (an object that lost every key to the exclusions is left out).
+trie is written into the code, one block per object level, nested levels inline: a shallow copy
+(keys in their order) without the keys dropped, then a loop that replaces each value that is not
+an atom by its copy, a key with exclusions below it by its own level's copy. Same result as
+`copy_except`, including `prune_empty` (an object that lost every key to the exclusions is left
+out).
 """
 
 from __future__ import annotations
 
 from .values import Trie, is_removed
 
-__all__ = ["rest_copy_source"]
+__all__ = ["MAX_LEVELS", "rest_copy_lines", "rest_copy_source", "trie_depth"]
+
+MAX_LEVELS = 8
+"""Deepest exclusion path written as code: each level nests a loop, and Python refuses more
+than 20 nested blocks in a function (deeper ones use `values.copy_except`)."""
 
 
 def rest_copy_source(trie: Trie, prune: bool, name: str) -> str:
     """The source of `def {name}(obj)`: a deep copy of the dict `obj` without the paths of
     `trie`; it uses the globals `_ATOMS` and `_deep_copy`."""
-    functions: list[str] = []
-    _level(trie, prune, name, functions)
-    return "\n".join(functions)
+    body = rest_copy_lines(trie, prune, "obj", "out")
+    return "\n".join([f"def {name}(obj):", *("    " + line for line in body), "    return out"]) + "\n"
 
 
-def _level(trie: Trie, prune: bool, name: str, out: list[str]) -> None:
+def rest_copy_lines(trie: Trie, prune: bool, obj: str, out: str, level: int = 0) -> list[str]:
+    """Statements (not indented) that leave in `out` the copy of the dict named `obj` without
+    the paths of `trie`; the names they bind besides `out` start with `_r`."""
     drop = sorted(key for key, sub in trie.items() if is_removed(sub))
     nested = [(key, sub) for key, sub in trie.items() if not is_removed(sub)]
-    value = "(v if type(v) in _ATOMS else _deep_copy(v))"
-    lines = [f"def {name}(obj):"]
-    if nested:
-        # nested keys keep their place: a placeholder first, the copy after
-        keep = f"{value} if {_outside([k for k, _ in nested])} else None"
-        lines.append(f"    out = {{k: {keep} for k, v in obj.items(){_where(drop)}}}")
+    k, v, c = f"_rk{level}", f"_rv{level}", f"_rc{level}"
+    lines = [f"{out} = dict({obj})", *(f"{out}.pop({key!r}, None)" for key in drop),
+             f"for {k}, {v} in {obj}.items():", f"    if type({v}) not in _ATOMS:"]
+    keyword = "if"
+    for key, sub in nested:
+        lines += [f"        {keyword} {k} == {key!r}:", f"            if isinstance({v}, dict):"]
+        lines += ["                " + line for line in rest_copy_lines(sub, prune, v, c, level + 1)]
+        lines += ([f"                if {v} and not {c}:", f"                    del {out}[{k}]",
+                   "                else:", f"                    {out}[{k}] = {c}"] if prune else
+                  [f"                {out}[{k}] = {c}"])
+        lines += ["            else:", f"                {out}[{k}] = _deep_copy({v})"]
+        keyword = "elif"
+    if drop:
+        lines += [f"        {keyword} {_outside(k, drop)}:", f"            {out}[{k}] = _deep_copy({v})"]
+    elif nested:
+        lines += ["        else:", f"            {out}[{k}] = _deep_copy({v})"]
     else:
-        lines.append(f"    out = {{k: {value} for k, v in obj.items(){_where(drop)}}}")
-    for i, (key, sub) in enumerate(nested):
-        child = f"{name}_{i}"
-        _level(sub, prune, child, out)
-        lines += [f"    if {key!r} in obj:",
-                  f"        v = obj[{key!r}]",
-                  "        if isinstance(v, dict):",
-                  f"            c = {child}(v)",
-                  (f"            if v and not c:\n                del out[{key!r}]\n            else:\n"
-                   f"                out[{key!r}] = c") if prune else f"            out[{key!r}] = c",
-                  "        else:",
-                  f"            out[{key!r}] = _deep_copy(v)"]
-    lines.append("    return out")
-    out.append("\n".join(lines) + "\n")
+        lines += [f"        {out}[{k}] = _deep_copy({v})"]
+    return lines
 
 
-def _outside(keys: list[str]) -> str:
-    """A test that `k` is none of `keys` (a set display of constants compiles to a constant)."""
+def trie_depth(trie: Trie) -> int:
+    """How many object levels the exclusions of `trie` reach."""
+    return 1 + max((trie_depth(sub) for sub in trie.values() if not is_removed(sub)), default=0)
+
+
+def _outside(name: str, keys: list[str]) -> str:
+    """A test that `name` is none of `keys` (a set display of constants compiles to a constant)."""
     if len(keys) == 1:
-        return f"k != {keys[0]!r}"
-    return f"k not in {{{', '.join(map(repr, sorted(keys)))}}}"
-
-
-def _where(drop: list[str]) -> str:
-    return f" if {_outside(drop)}" if drop else ""
+        return f"{name} != {keys[0]!r}"
+    return f"{name} not in {{{', '.join(map(repr, sorted(keys)))}}}"
