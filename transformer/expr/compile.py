@@ -177,7 +177,7 @@ class CompiledExpr:
 
     text: str
     source: str
-    fn: Fn
+    ns: Namespace = field(repr=False, compare=False)
     const: bool
     value: Any = None
     steps: tuple[str | int, ...] | None = None
@@ -185,6 +185,16 @@ class CompiledExpr:
     is_bool: bool = False
     template: str = ""
     calls: frozenset[str] = frozenset()
+    _fn: Fn | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def fn(self) -> Fn:
+        """`source` as a function of `(current, env)`, compiled on first use: the generated
+        code of a mapping does not call it, so loading one compiles none (explain does)."""
+        fn = self._fn
+        if fn is None:
+            fn = self._fn = self.ns.function(self.source)
+        return fn
 
     def json_path(self) -> str:
         """The JSON path this expression reads, when it is a plain path; else the expression."""
@@ -246,9 +256,9 @@ def compile_expression(text: str, scope: Scope, *, condition: bool = False) -> C
     if compiled.const:
         value = _fold(ns, compiled.src, ast)
         source = ns.literal(value)
-        return CompiledExpr(text, source, ns.function(source), True, value, template=source)
+        return CompiledExpr(text, source, ns, True, value, template=source)
     source = ns.standalone(compiled.src)
-    return CompiledExpr(text, source, ns.function(source), False, None, compiled.steps,
+    return CompiledExpr(text, source, ns, False, None, compiled.steps,
                         compiled.root_var, compiled.is_bool, compiled.src, frozenset(compiler.calls))
 
 
