@@ -236,7 +236,8 @@ def main() -> None:
     print(f"latency:     p50 {statistics.median(ms):.2f} ms   p99 {percentile(ms, 0.99):.2f} ms   "
           f"max {max(ms):.2f} ms   (target p99 < 50 ms)")
     print(f"errors:      {errors:>9,}")
-    print(f"cpu:         serve {serve_cpu / elapsed:.0%} of a core, this client {client_cpu / elapsed:.0%}")
+    print(f"cpu:         serve {serve_cpu / elapsed:.0%} of a core ({serve_cpu / max(len(latencies), 1) * 1e6:.0f} µs "
+          f"per webhook answered), this client {client_cpu / elapsed:.0%}")
     skipped = total(texts, 'transformer_webhooks_skipped_total{rule="no_identity"}')
     print(f"server:      {stored:,.0f} events stored, {skipped:,.0f} skipped, "
           f"{commits:,.0f} commits ({(count - errors) / max(commits, 1):.1f} webhooks per commit)")
