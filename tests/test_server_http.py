@@ -12,6 +12,7 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from transformer import load_mapping
 from transformer.destinations.amplitude.fake import FakeAmplitude
@@ -303,3 +304,24 @@ def test_of_a_repeated_signature_header_the_first_counts(served: tuple[str, Sqli
                                    ("X-CIO-Signature", good["X-CIO-Signature"]), ("X-CIO-Signature", "0" * 64))
     assert httpx.post(url + HOOK, content=body, headers=[timestamp, wrong, signature]).status_code == 401
     assert httpx.post(url + HOOK, content=body, headers=[timestamp, signature, wrong]).status_code == 200
+
+
+def test_middleware_added_to_the_app_sees_the_webhooks_too(tmp_path: Path, amplitude: FakeAmplitude) -> None:
+    store = SqliteQueue(tmp_path / "var")
+    app = create_app(mapping(amplitude.url), store, fast_options())
+    seen: list[str] = []
+
+    class Tap:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            seen.append(f"{scope.get('method')} {scope.get('path')}")
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(Tap)
+    with running(app) as url:
+        body = encode(payload(1))
+        assert post(url, body, signed(body)).json() == {"status": "stored"}
+    store.close()
+    assert f"POST {HOOK}" in seen

@@ -13,7 +13,8 @@ threads; mounted inside another app, run `app.state.receiver.start()` / `.close(
 `router.lifespan_context`) from the host app's lifespan. The webhook route is plain ASGI (no
 Request or Response objects), and a POST to its path goes to it straight from the app's
 `__call__`, past Starlette's middleware and router, which cost about a tenth of the receiver's
-CPU under load (other paths and methods take the ordinary route: 404, 405).
+CPU under load (other paths and methods take the ordinary route: 404, 405; with middleware
+added to the app, or the app mounted under a prefix, so does the webhook).
 """
 
 from __future__ import annotations
@@ -357,7 +358,8 @@ class _Asgi:
 
 
 class _ReceiverApp(Starlette):
-    """Starlette, with POST to the webhook path handed straight to the receiver."""
+    """Starlette, with POST to the webhook path handed straight to the receiver, unless
+    middleware was added to the app (which then sees every request)."""
 
     def __init__(self, receiver: Receiver, **options: Any) -> None:
         super().__init__(**options)
@@ -365,7 +367,8 @@ class _ReceiverApp(Starlette):
         self._webhook_path = f"/webhooks/{receiver.source.name}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self._webhook_path:
+        if (scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self._webhook_path
+                and not self.user_middleware):
             await self._webhook(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
