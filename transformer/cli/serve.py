@@ -210,8 +210,8 @@ SWITCH_INTERVAL = 0.001
 
 def _settle_heap() -> None:
     """Before serving: keep what is loaded by now (libraries, the compiled mapping, about 50,000
-    objects) out of the garbage collector's full passes, which otherwise walk all of it (about
-    20 ms with the GIL held, on this 2-core machine under load) several times a second under
+    objects) out of the garbage collector's passes, which otherwise walk all of it (a full one:
+    about 20 ms with the GIL held, on this 2-core machine under load) every few seconds under
     load and stall every request in flight; and let the event loop take the GIL back sooner
     from the writer and forwarder threads, a webhook passing between them twice."""
     gc.collect()
