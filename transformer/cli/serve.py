@@ -27,7 +27,7 @@ from ..sources.registry import source_kind
 from .common import DEFAULT_MAPPING, check_listen_address, fail, load_from_options, make_destination
 from .queue_cmd import open_queue
 
-__all__ = ["EVENT_LOOPS", "HTTP_PARSERS", "MIN_SECRET_LENGTH", "serve"]
+__all__ = ["EVENT_LOOPS", "HTTP_PARSERS", "MIN_SECRET_LENGTH", "SWITCH_INTERVAL", "serve"]
 
 HTTP_PARSERS = ("auto", "h11", "httptools")
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")

@@ -61,7 +61,7 @@ def _answer(status: int, body: Mapping[str, Any]) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=_JSON)
 
 
-Answer = tuple[int, bytes]
+_Answer = tuple[int, bytes]
 """A webhook's answer: its status and its JSON body."""
 
 _UNAUTHORIZED = 401, orjson.dumps({"error": "unauthorized"})
@@ -181,7 +181,7 @@ class Receiver:
         finally:
             self.metrics.duration.observe(time.perf_counter() - started)
 
-    async def _webhook(self, scope: Scope, receive: Receive) -> Answer:
+    async def _webhook(self, scope: Scope, receive: Receive) -> _Answer:
         metrics = self.metrics
         metrics.received.inc()
         headers = {name.decode("latin-1"): value.decode("latin-1")
@@ -215,7 +215,7 @@ class Receiver:
             return await self._payload(payloads[0], body)
         return await self._payloads(payloads)
 
-    async def _payloads(self, payloads: list[Any]) -> Answer:
+    async def _payloads(self, payloads: list[Any]) -> _Answer:
         """A body of several payloads (or none): each is transformed and kept as if it came
         alone; 503 when any could not be stored (the sender retries the body, the others are
         then duplicates), else 200 with each payload's answer."""
@@ -225,7 +225,7 @@ class Receiver:
         return 200, orjson.dumps({"status": "received" if answers else "empty",
                                   "payloads": [orjson.loads(text) for _, text in answers]})
 
-    async def _payload(self, payload: Any, body: bytes) -> Answer:
+    async def _payload(self, payload: Any, body: bytes) -> _Answer:
         """Transform one payload and keep it (`body`: its text, kept if it fails)."""
         metrics = self.metrics
         event_id = self.mapping.payload_id(payload)
@@ -246,7 +246,7 @@ class Receiver:
             log(_logger, "error", "transform_failed", event_id=event_id, error=reason)
         return await self._keep(intake)
 
-    async def _keep(self, intake: Intake, error: str | None = None) -> Answer:
+    async def _keep(self, intake: Intake, error: str | None = None) -> _Answer:
         """Commit the intake and answer: 200 once committed, 503 when it could not be."""
         metrics, event_id = self.metrics, intake.event_id
         if not self.committer.alive:
