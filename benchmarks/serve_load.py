@@ -217,9 +217,6 @@ class Servers:
     def metrics(self) -> list[str]:
         return [httpx.get(f"{url}/metrics").text for url in self.urls]
 
-    def total(self, name: str) -> float:
-        return sum(metric(text, name) for text in self.metrics())
-
     def depth(self) -> float:   # one shared queue: each receiver reports all of it
         texts, name = self.metrics(), "transformer_queue_depth"
         return metric(texts[0], name) if self.queue else sum(metric(text, name) for text in texts)
