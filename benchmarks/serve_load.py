@@ -9,15 +9,19 @@ Amplitude and checks that every stored event arrived.
 
     python benchmarks/serve_load.py [--rate 1000] [--seconds 20] [--serve-arg=--http=httptools ...]
     python benchmarks/serve_load.py --queue postgresql://USER@HOST:PORT/DB --receivers 3
+    python benchmarks/serve_load.py --knee [--seconds 6]     # the row of benchmarks/run.py
 
 With `--queue`, every receiver shares that PostgreSQL queue (use an empty database); with
 `--receivers N`, webhooks go round-robin over N receivers, as a load balancer sends them.
+`--knee` runs one server through rising rates (KNEE_RATES) and reports the highest with p99
+under 50 ms and no errors (`table_row`, the serve row of `benchmarks/run.py`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import statistics
@@ -25,7 +29,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -38,6 +45,12 @@ from transformer.server import sign
 
 SECRET = "bench-signing-secret"
 KEY = "bench-key-123"
+KNEE_RATES = (1000, 1500, 2000, 2500, 3000)
+"""The rates (webhooks/s) `table_row` tries, in order, until one misses the target."""
+KNEE_P99 = 0.050
+"""The latency target: p99 under 50 ms (issue 11)."""
+KNEE_SECONDS = 6.0
+"""Seconds of load at each of those rates."""
 
 
 def wait_until_up(url: str, timeout: float = 30.0) -> None:
@@ -163,70 +176,193 @@ async def fire(ports: list[int], requests: list[bytes],
     return latencies, lags, errors, elapsed
 
 
+def signed_requests(count: int, seed: int = 11) -> list[bytes]:
+    """`count` distinct webhooks as raw HTTP/1.1 requests, signed now."""
+    timestamp = str(int(time.time()))
+    return [(f"POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+             f"X-CIO-Timestamp: {timestamp}\r\nX-CIO-Signature: {sign(SECRET, timestamp, body)}\r\n"
+             f"\r\n").encode() + body for body in corpus(count, seed=seed)]
+
+
+class Servers:
+    """A fake Amplitude and `transformer serve` receivers, as processes on 127.0.0.1."""
+
+    def __init__(self, receivers: int, queue: str | None, serve_args: list[str], data_dir: str,
+                 log: IO[str]) -> None:
+        self.queue = queue
+        env = {**os.environ, "AMPLITUDE_API_KEY": KEY, "CIO_SIGNING_SECRET": SECRET}
+        fake_port, self.ports = free_port(), [free_port() for _ in range(receivers)]
+        self.fake_url = f"http://127.0.0.1:{fake_port}"
+        self.urls = [f"http://127.0.0.1:{p}" for p in self.ports]
+        self.log = log
+        self.log_text = ""   # the receivers' log, once stopped
+        self.fake = subprocess.Popen([sys.executable, "-m", "transformer", "fake-amplitude",
+                                      "--port", str(fake_port), "--api-key", KEY],
+                                     stderr=subprocess.DEVNULL, cwd=ROOT)
+        self.serves = [subprocess.Popen(
+            [sys.executable, "-m", "transformer", "serve", "--port", str(port),
+             *(["--queue", queue] if queue else ["--data-dir", f"{data_dir}/{port}"]),
+             "--set", f"endpoint={self.fake_url}", "--set", "account_id=1", "--set", "workspace_id=56354",
+             *serve_args], env=env, cwd=ROOT, stderr=self.log) for port in self.ports]
+
+    def wait_until_up(self) -> None:
+        wait_until_up(f"{self.fake_url}/stats")
+        for url in self.urls:
+            wait_until_up(f"{url}/healthz")
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(s.pid) for s in self.serves)
+
+    def metrics(self) -> list[str]:
+        return [httpx.get(f"{url}/metrics").text for url in self.urls]
+
+    def depth(self) -> float:   # one shared queue: each receiver reports all of it
+        texts, name = self.metrics(), "transformer_queue_depth"
+        return metric(texts[0], name) if self.queue else sum(metric(text, name) for text in texts)
+
+    def stop(self) -> None:
+        """Stop every process and keep the receivers' log in `log_text`."""
+        for process in [*self.serves, self.fake]:
+            process.terminate()
+        for process in [*self.serves, self.fake]:
+            process.wait(30)
+        self.log.seek(0)
+        self.log_text = self.log.read()
+
+
+@contextlib.contextmanager
+def servers(receivers: int = 1, queue: str | None = None,
+            serve_args: list[str] | None = None) -> Iterator[Servers]:
+    with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryFile("w+") as log:
+        running = Servers(receivers, queue, serve_args or [], data_dir, log)
+        try:
+            running.wait_until_up()
+            yield running
+        finally:
+            running.stop()
+
+
+@dataclass
+class Load:
+    """One run of `fire` against running servers."""
+
+    rate: float
+    latencies: list[float]
+    lags: list[float]
+    errors: int
+    elapsed: float
+    serve_cpu: float
+    client_cpu: float
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies, 0.99) if self.latencies else float("inf")
+
+    @property
+    def answered_rate(self) -> float:
+        return len(self.latencies) / self.elapsed
+
+    @property
+    def meets_target(self) -> bool:
+        return self.errors == 0 and self.p99 < KNEE_P99
+
+
+def load(running: Servers, requests: list[bytes], rate: float) -> Load:
+    """Fire `requests` at `rate` per second at the receivers, measuring their CPU and ours."""
+    serve_cpu, client_cpu = running.cpu(), time.process_time()
+    gc.disable()   # a collection over thousands of tasks would stall the client, not the server
+    try:
+        latencies, lags, errors, elapsed = asyncio.run(fire(running.ports, requests, rate))
+    finally:
+        gc.enable()
+    return Load(rate, latencies, lags, errors, elapsed, running.cpu() - serve_cpu,
+                time.process_time() - client_cpu)
+
+
+def drain(running: Servers, timeout: float = 120.0) -> tuple[float, float]:
+    """Wait for the queue to empty; (its depth when called, seconds it took)."""
+    start = time.perf_counter()
+    at_start = depth = running.depth()
+    while depth > 0 and time.perf_counter() - start < timeout:
+        time.sleep(0.1)
+        depth = running.depth()
+    return at_start, time.perf_counter() - start
+
+
+def knee(seconds: float = KNEE_SECONDS,
+         rates: tuple[int, ...] = KNEE_RATES) -> tuple[Load | None, list[Load]]:
+    """Run one receiver through `rates` for `seconds` each (distinct webhooks, the queue drained
+    between steps), stopping at the first that misses the target; (the last step that met it,
+    every step run)."""
+    requests = signed_requests(int(sum(rates) * seconds))
+    steps: list[Load] = []
+    with servers() as running:
+        used = 0
+        for rate in rates:
+            count = int(rate * seconds)
+            steps.append(load(running, requests[used:used + count], rate))
+            used += count
+            drain(running)
+            if not steps[-1].meets_target:
+                break
+    passed = [step for step in steps if step.meets_target]
+    return (passed[-1] if passed else None), steps
+
+
+def _step(step: Load) -> str:
+    return (f"{step.rate:,.0f}/s: p99 {step.p99 * 1000:,.0f} ms"
+            + (f", {step.errors:,} errors" if step.errors else ""))
+
+
+def table_row(payloads: int) -> tuple[str, str]:
+    """The serve row of `benchmarks/run.py`: the knee (`payloads` is not used: the steps are
+    timed). About 60 s."""
+    best, steps = knee()
+    tried = f"{', '.join(f'{rate:,}' for rate in KNEE_RATES)}/s, {KNEE_SECONDS:g} s each, one receiver"
+    if best is None:
+        return "below 1,000 webhooks/s", f"{_step(steps[0])} (steps {tried})"
+    missed = steps[-1] if not steps[-1].meets_target else None
+    return (f"{best.rate:,.0f} webhooks/s",
+            f"p99 {best.p99 * 1000:.1f} ms, serve {best.serve_cpu / best.elapsed:.0%} of a core "
+            f"({best.serve_cpu / len(best.latencies) * 1e6:.0f} µs per webhook), load client "
+            f"{best.client_cpu / best.elapsed:.0%}; "
+            + (f"next step {_step(missed)}" if missed else "every step met the target")
+            + f" (steps {tried})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=1000.0, help="webhooks per second")
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, help="seconds of load (20; with --knee, each step: 6)")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra option for serve")
     parser.add_argument("--queue", help="a PostgreSQL queue shared by the receivers (postgresql://…)")
     parser.add_argument("--receivers", type=int, default=1)
+    parser.add_argument("--knee", action="store_true", help="the highest rate that meets the target")
     args = parser.parse_args()
+    if args.knee:
+        best, steps = knee(args.seconds or KNEE_SECONDS)
+        for step in steps:
+            print(f"{_step(step)}, {step.answered_rate:,.0f} answered/s, serve "
+                  f"{step.serve_cpu / step.elapsed:.0%} of a core")
+        print(f"knee: {f'{best.rate:,.0f}/s' if best else 'below the first step'}")
+        return
+    args.seconds = args.seconds or 20.0
     count = int(args.rate * args.seconds)
-    timestamp = str(int(time.time()))
-    env = {**os.environ, "AMPLITUDE_API_KEY": KEY, "CIO_SIGNING_SECRET": SECRET}
-    fake_port, ports = free_port(), [free_port() for _ in range(args.receivers)]
-    requests = [(f"POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                 f"X-CIO-Timestamp: {timestamp}\r\nX-CIO-Signature: {sign(SECRET, timestamp, body)}\r\n"
-                 f"\r\n").encode() + body for body in corpus(count, seed=11)]
-    fake_url, serve_urls = f"http://127.0.0.1:{fake_port}", [f"http://127.0.0.1:{p}" for p in ports]
+    requests = signed_requests(count)
+    with servers(args.receivers, args.queue, args.serve_arg) as running:
+        run = load(running, requests, args.rate)
+        depth_at_end, drained = drain(running)
+        texts = running.metrics()
+        stats = httpx.get(f"{running.fake_url}/stats").json()
+    latencies, lags, errors, elapsed = run.latencies, run.lags, run.errors, run.elapsed
+    serve_cpu, client_cpu = run.serve_cpu, run.client_cpu
 
-    def total(texts: list[str], name: str) -> float:
+    def total(name: str) -> float:
         return sum(metric(text, name) for text in texts)
 
-    def depth(texts: list[str]) -> float:   # one shared queue: each receiver reports all of it
-        name = "transformer_queue_depth"
-        return metric(texts[0], name) if args.queue else total(texts, name)
-
-    with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryFile("w+") as log_file:
-        fake = subprocess.Popen([sys.executable, "-m", "transformer", "fake-amplitude",
-                                 "--port", str(fake_port), "--api-key", KEY],
-                                stderr=subprocess.DEVNULL, cwd=ROOT)
-        serves = [subprocess.Popen(
-            [sys.executable, "-m", "transformer", "serve", "--port", str(port),
-             *(["--queue", args.queue] if args.queue else ["--data-dir", f"{data_dir}/{port}"]),
-             "--set", f"endpoint={fake_url}", "--set", "account_id=1", "--set", "workspace_id=56354",
-             *args.serve_arg], env=env, cwd=ROOT, stderr=log_file) for port in ports]
-        try:
-            wait_until_up(f"{fake_url}/stats")
-            for url in serve_urls:
-                wait_until_up(f"{url}/healthz")
-            serve_cpu, client_cpu = sum(cpu_seconds(s.pid) for s in serves), time.process_time()
-            gc.disable()   # a collection over thousands of tasks would stall the client, not the server
-            latencies, lags, errors, elapsed = asyncio.run(
-                fire(ports, requests, args.rate))
-            gc.enable()
-            serve_cpu = sum(cpu_seconds(s.pid) for s in serves) - serve_cpu
-            client_cpu = time.process_time() - client_cpu
-            after_load = time.perf_counter()
-            texts = [httpx.get(f"{url}/metrics").text for url in serve_urls]
-            depth_at_end = depth(texts)
-            while depth(texts) > 0 and time.perf_counter() - after_load < 120:
-                time.sleep(0.1)
-                texts = [httpx.get(f"{url}/metrics").text for url in serve_urls]
-            drained = time.perf_counter() - after_load
-            stats = httpx.get(f"{fake_url}/stats").json()
-        finally:
-            for serve in serves:
-                serve.terminate()
-            for serve in serves:
-                serve.wait(30)
-            fake.terminate()
-            fake.wait()
-            log_file.seek(0)
-            log = log_file.read()
-    stored = total(texts, "transformer_events_stored_total")
-    commits = total(texts, "transformer_store_commits_total")
+    stored = total("transformer_events_stored_total")
+    commits = total("transformer_store_commits_total")
     ms = [x * 1000 for x in latencies]
     print(f"webhooks:    {count:>9,} sent at {args.rate:,.0f}/s for {args.seconds:g} s to {args.receivers} "
           f"receiver(s) on {'PostgreSQL' if args.queue else 'SQLite'} "
@@ -236,14 +372,16 @@ def main() -> None:
     print(f"latency:     p50 {statistics.median(ms):.2f} ms   p99 {percentile(ms, 0.99):.2f} ms   "
           f"max {max(ms):.2f} ms   (target p99 < 50 ms)")
     print(f"errors:      {errors:>9,}")
-    print(f"cpu:         serve {serve_cpu / elapsed:.0%} of a core, this client {client_cpu / elapsed:.0%}")
-    skipped = total(texts, 'transformer_webhooks_skipped_total{rule="no_identity"}')
+    print(f"cpu:         serve {serve_cpu / elapsed:.0%} of a core "
+          f"({serve_cpu / max(len(latencies), 1) * 1e6:.0f} µs per webhook answered), "
+          f"this client {client_cpu / elapsed:.0%}")
+    skipped = total('transformer_webhooks_skipped_total{rule="no_identity"}')
     print(f"server:      {stored:,.0f} events stored, {skipped:,.0f} skipped, "
           f"{commits:,.0f} commits ({(count - errors) / max(commits, 1):.1f} webhooks per commit)")
     print(f"drain:       queue {depth_at_end:,.0f} when the load ended, empty {drained:.2f} s later; "
           f"fake Amplitude ingested {stats['ingested']:,} in {stats['requests']:,} requests")
     if errors or stats["ingested"] != stored:
-        sys.stderr.write(log[-3000:])
+        sys.stderr.write(running.log_text[-3000:])
         raise SystemExit("errors, or not every stored event reached Amplitude")
 
 

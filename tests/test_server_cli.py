@@ -158,3 +158,20 @@ def test_without_the_postgres_extra_the_message_says_what_to_install(monkeypatch
     assert (result.exit_code, result.stderr) == (
         2, "error: --queue needs the PostgreSQL driver, which is not installed (psycopg): "
            "pip install 'transformer[postgres]'\n")
+
+
+def test_before_serving_the_start_up_heap_is_frozen_and_the_gil_switches_sooner() -> None:
+    import gc
+    import sys
+
+    from transformer.cli.serve import SWITCH_INTERVAL, _settle_heap
+
+    interval = sys.getswitchinterval()
+    try:
+        _settle_heap()
+        assert gc.get_freeze_count() > 1000   # what is loaded: this test run's modules at least
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
+        assert interval > SWITCH_INTERVAL
+    finally:
+        gc.unfreeze()
+        sys.setswitchinterval(interval)

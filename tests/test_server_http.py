@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from transformer import load_mapping
 from transformer.destinations.amplitude.fake import FakeAmplitude
@@ -21,6 +25,7 @@ from .test_server_harness import (
     SECRET,
     encode,
     fast_options,
+    mapping,
     metric,
     payload,
     receiver,
@@ -264,3 +269,59 @@ def test_with_forwarding_off_webhooks_are_only_stored(tmp_path: Path, amplitude:
         time.sleep(0.2)
         assert store.stats().depth == 1
     assert amplitude.ingested == {}
+
+
+
+def test_mounted_in_another_app_the_webhook_route_answers_as_served_alone(
+        tmp_path: Path, amplitude: FakeAmplitude) -> None:
+    """Under a prefix the app's shortcut for its webhook path does not apply: the request takes
+    Starlette's router to the same handler, with the same answers."""
+    store = SqliteQueue(tmp_path / "var")
+    inner = create_app(mapping(amplitude.url), store, fast_options())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with inner.router.lifespan_context(inner):
+            yield
+
+    host = Starlette(routes=[Mount("/in", app=inner)], lifespan=lifespan)
+    with running(host) as url:
+        body = encode(payload(1))
+        response = httpx.post(url + "/in" + HOOK, content=body, headers=signed(body), timeout=10)
+        assert (response.status_code, response.json()) == (200, {"status": "stored"})
+        assert response.headers["content-type"] == "application/json"
+        assert httpx.post(url + "/in" + HOOK, content=body, timeout=10).status_code == 401
+        assert httpx.get(url + "/in" + HOOK, timeout=10).status_code == 405
+        wait_for(lambda: "01JTEST0000000000000000001" in amplitude.ingested, what="delivery")
+    store.close()
+
+
+def test_of_a_repeated_signature_header_the_first_counts(served: tuple[str, SqliteQueue]) -> None:
+    url, _ = served
+    body = encode(payload(1))
+    good = signed(body)
+    timestamp, signature, wrong = (("X-CIO-Timestamp", good["X-CIO-Timestamp"]),
+                                   ("X-CIO-Signature", good["X-CIO-Signature"]), ("X-CIO-Signature", "0" * 64))
+    assert httpx.post(url + HOOK, content=body, headers=[timestamp, wrong, signature]).status_code == 401
+    assert httpx.post(url + HOOK, content=body, headers=[timestamp, signature, wrong]).status_code == 200
+
+
+def test_middleware_added_to_the_app_sees_the_webhooks_too(tmp_path: Path, amplitude: FakeAmplitude) -> None:
+    store = SqliteQueue(tmp_path / "var")
+    app = create_app(mapping(amplitude.url), store, fast_options())
+    seen: list[str] = []
+
+    class Tap:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            seen.append(f"{scope.get('method')} {scope.get('path')}")
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(Tap)
+    with running(app) as url:
+        body = encode(payload(1))
+        assert post(url, body, signed(body)).json() == {"status": "stored"}
+    store.close()
+    assert f"POST {HOOK}" in seen
