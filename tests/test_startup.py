@@ -67,6 +67,9 @@ def test_replay_imports_neither_the_web_stack_nor_the_http_client(tmp_path: Path
     assert sorted(m for m in again if m.startswith("transformer.destinations.")) == [
         "transformer.destinations.amplitude", "transformer.destinations.amplitude.settings",
         "transformer.destinations.http", "transformer.destinations.http.settings"]
+    # and a source by its settings: no signature checking
+    assert sorted(m for m in again if m.startswith("transformer.sources.")) == [
+        "transformer.sources.customerio_settings"]
 
 
 def test_the_catalog_knows_each_destination_of_the_registry_by_its_settings() -> None:
@@ -75,6 +78,14 @@ def test_the_catalog_knows_each_destination_of_the_registry_by_its_settings() ->
 
     assert list(DESTINATION_SETTINGS) == list(DESTINATIONS)
     assert all(COMPONENTS.destinations[name] is kind.settings for name, kind in DESTINATIONS.items())
+
+
+def test_the_catalog_knows_each_source_of_the_registry_by_its_settings() -> None:
+    from transformer.catalog import COMPONENTS, SOURCE_SETTINGS
+    from transformer.sources.registry import SOURCES
+
+    assert list(SOURCE_SETTINGS) == list(SOURCES)
+    assert all(COMPONENTS.sources[name] is kind.settings for name, kind in SOURCES.items())
 
 
 @pytest.mark.parametrize("args", [["--help"], ["-h"], ["--version"]])

@@ -10,7 +10,8 @@ same `settings`, settings file and environment reach all of them, and an unknown
 Loading a mapping needs only what each destination declares, its settings: `DESTINATION_SETTINGS`
 names the module that holds them, so that loading does not import the destinations themselves
 (their protocol classes, HTTP framing, gzip: about 15 ms of `transformer replay`'s start-up). A
-test holds it to `destinations.registry.DESTINATIONS`.
+test holds it to `destinations.registry.DESTINATIONS`; `SOURCE_SETTINGS` does the same for the
+sources and `sources.registry.SOURCES`.
 """
 
 from __future__ import annotations
@@ -23,19 +24,23 @@ from typing import Any
 from .expr.budget import DEFAULT_OUTPUT_BUDGET
 from .runtime.mapping import CompiledMapping
 from .runtime.mapping import load_mapping as load_plain
-from .sources.registry import SOURCES
 from .spec.components import Components
 
-__all__ = ["COMPONENTS", "DESTINATION_SETTINGS", "load_mapping"]
+__all__ = ["COMPONENTS", "DESTINATION_SETTINGS", "SOURCE_SETTINGS", "load_mapping"]
 
 DESTINATION_SETTINGS = {"amplitude": "amplitude.settings", "http": "http.settings"}
 """Each destination of the registry, and its module (in `transformer.destinations`) whose
 `SETTINGS` it declares."""
 
+SOURCE_SETTINGS = {"customerio": "customerio_settings"}
+"""Each source of the registry, and its module (in `transformer.sources`) whose `SETTINGS` it
+declares."""
+
 COMPONENTS = Components(
     destinations={name: importlib.import_module(f".destinations.{module}", __package__).SETTINGS
                   for name, module in DESTINATION_SETTINGS.items()},
-    sources={name: kind.settings for name, kind in SOURCES.items()})
+    sources={name: importlib.import_module(f".sources.{module}", __package__).SETTINGS
+             for name, module in SOURCE_SETTINGS.items()})
 
 
 def load_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,

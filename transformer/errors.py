@@ -7,8 +7,6 @@ problem carries the rule path and the JSON path into the payload, with a short r
 
 from __future__ import annotations
 
-import difflib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -131,6 +129,8 @@ def short_repr(value: object) -> str:
 
 
 def _render(value: object, depth: int) -> str:
+    import json  # only when a message shows a value: not at every command's start
+
     if isinstance(value, str):
         shown = value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + "…"
         return json.dumps(shown, ensure_ascii=False)
@@ -189,6 +189,8 @@ def format_rule_path(parts: Iterable[str | int]) -> str:
 
 def closest(word: str, known: Iterable[str]) -> str | None:
     """The known word closest to `word`, if any is close enough."""
+    import difflib  # only for a name that is not known
+
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     return close[0] if close else None
 

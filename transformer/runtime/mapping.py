@@ -55,7 +55,8 @@ class Recipe:
         origin = self.origin
         trust_schema_digests([hashlib.sha256(found.raw).hexdigest()
                               for found in origin.files.values() if found.raw is not None])
-        plan = compile_spec(load_yaml_text(origin.text, origin.file), given=self.settings, environ={},
+        located = load_yaml_text(origin.text, origin.file, stored=True)
+        plan = compile_spec(located, given=self.settings, environ={},
                             output_budget=self.output_budget, files=SpecFiles(origin.file, origin.files),
                             components=self.components)
         return CompiledMapping(plan)
@@ -172,7 +173,7 @@ def load_mapping(path: str | Path, settings: Mapping[str, Any] | None = None, *,
     """
     if output_budget < 1:
         raise ValueError(f"output_budget must be at least 1 byte, got {output_budget}")
-    located = load_yaml_file(path)
+    located = load_yaml_file(path, stored=True)
     file_values = read_settings_file(settings_file) if settings_file is not None else None
     return CompiledMapping(compile_spec(located, given=settings, file_values=file_values,
                                         environ=environ, output_budget=output_budget,

@@ -17,21 +17,14 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from ..spec.settings import SettingDecl
 from .base import SourceKind
+from .customerio_settings import SETTINGS
 
 __all__ = ["CUSTOMERIO", "SETTINGS", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "CustomerIO", "Rejection",
            "Verifier", "sign", "signed_headers"]
 
 TIMESTAMP_HEADER = "x-cio-timestamp"
 SIGNATURE_HEADER = "x-cio-signature"
-
-SETTINGS = (
-    SettingDecl("signing_secret", "string", secret=True, env=("CIO_SIGNING_SECRET",),
-                owner="source customerio",
-                description="Customer.io reporting-webhook signing key; `transformer serve` refuses "
-                            "webhooks whose X-CIO-Signature does not match it."),
-)
 
 
 class Rejection(StrEnum):

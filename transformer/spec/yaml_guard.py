@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from ..errors import Problem
+from .yaml_limits import DEFAULT_LIMITS, YamlLimits
 
 __all__ = ["COLLECTION_TAGS", "DEFAULT_LIMITS", "SCALAR_TAGS", "YamlLimits", "check_yaml"]
 
@@ -23,17 +24,6 @@ COLLECTION_TAGS = {yaml.MappingStartEvent: _CORE + "map", yaml.SequenceStartEven
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when installed: fast
 
 
-@dataclass(frozen=True, slots=True)
-class YamlLimits:
-    """What one YAML document may hold: bytes of text, nodes once every alias is expanded,
-    and levels of nesting."""
-
-    max_bytes: int = 1 << 20
-    max_nodes: int = 100_000
-    max_depth: int = 64
-
-
-DEFAULT_LIMITS = YamlLimits()
 
 
 @dataclass(slots=True)

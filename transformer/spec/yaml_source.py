@@ -4,7 +4,9 @@
 lets us refuse duplicate keys (PyYAML silently keeps the last) and remember where each key and
 value stands, so that later checks can point at the exact place. Before that, `yaml_guard`
 checks the document against its limits (size, expanded nodes, nesting, tags), so that a
-hostile document is refused, located, before anything is built from it.
+hostile document is refused, located, before anything is built from it. That part, which needs
+the YAML parser, is `yaml_build`; with a cache folder in use, a text parsed cleanly before is read
+back from its stored parse instead (`io.checked.recall_parsed`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..errors import Problem, Severity, SpecError, format_rule_path
-from .yaml_guard import DEFAULT_LIMITS, YamlLimits, check_yaml
+from ..errors import Problem, Severity, SpecError
+from ..io.checked import checked_key, recall_parsed, remember_parsed, use_directory_active
+from .yaml_limits import DEFAULT_LIMITS, YamlLimits
 
 __all__ = ["Located", "PathKey", "Position", "SourceIndex", "load_yaml_file", "load_yaml_text"]
 
@@ -75,7 +76,7 @@ class Located:
 
 
 def load_yaml_file(path: str | Path, limits: YamlLimits = DEFAULT_LIMITS, *,
-                   integers_as_text: bool = False) -> Located:
+                   integers_as_text: bool = False, stored: bool = False) -> Located:
     """Read and compose one YAML file; raises `SpecError` with line and column on bad YAML or
     on a document beyond `limits`. A UTF-8 byte order mark is accepted. With `integers_as_text`,
     integers keep their source text (`0123` stays "0123")."""
@@ -88,107 +89,52 @@ def load_yaml_file(path: str | Path, limits: YamlLimits = DEFAULT_LIMITS, *,
         raise SpecError([Problem(name, 1, 1, "", f"cannot read file: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
         raise SpecError([Problem(name, 1, 1, "", f"file is not UTF-8 text: {exc.reason}")]) from None
-    return load_yaml_text(text, name, limits, integers_as_text=integers_as_text)
+    return load_yaml_text(text, name, limits, integers_as_text=integers_as_text, stored=stored)
 
 
 def load_yaml_text(text: str, name: str = "<string>", limits: YamlLimits = DEFAULT_LIMITS, *,
-                   integers_as_text: bool = False) -> Located:
-    """Compose YAML text into plain data and a `SourceIndex`."""
-    index = SourceIndex(name)
-    beyond = check_yaml(text, name, limits)
-    if beyond is not None:
-        raise SpecError([beyond])
+                   integers_as_text: bool = False, stored: bool = False) -> Located:
+    """Compose YAML text into plain data and a `SourceIndex`. With `stored` and a cache folder
+    in use (`io.checked.use_directory`: the `transformer` command), a text parsed cleanly before
+    is read back from its stored parse, without importing the YAML parser, and a new one is
+    stored. Mapping specs are (a spec holds no secret: settings declared secret take their
+    values from the environment or the command line); settings files are not."""
+    key = None
+    if stored and use_directory_active():
+        key = checked_key(_PARSED_KIND, text.encode(), repr(limits).encode(), b"%d" % integers_as_text)
+        located = _restore(recall_parsed(key), name, text)
+        if located is not None:
+            return located
+    from .yaml_build import build_located
+
+    located = build_located(text, name, limits, integers_as_text)
+    if key is not None:
+        remember_parsed(key, _stored(located))
+    return located
+
+
+_PARSED_KIND = "yaml-parse-1"
+"""What a stored parse is (its format's version is part of every key)."""
+
+_Stored = tuple[Any, dict[PathKey, tuple[int, int, "str | None", bool]], dict[PathKey, tuple[int, int]]]
+
+
+def _stored(located: Located) -> _Stored:
+    index = located.index
+    return (located.data,
+            {path: (p.line, p.column, p.style, p.single_line) for path, p in index.values.items()},
+            {path: (p.line, p.column) for path, p in index.keys.items()})
+
+
+def _restore(stored: Any, name: str, text: str) -> Located | None:
+    """The `Located` of a stored parse; None when there is none or it is not one (a damaged
+    file in the cache folder is read as no entry)."""
+    if stored is None:
+        return None
     try:
-        node = _compose(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or exc.context or "invalid YAML"
-        raise SpecError([Problem(name, line, column, "", f"YAML syntax error: {what}")]) from None
-    except yaml.YAMLError as exc:
-        raise SpecError([Problem(name, 1, 1, "", f"YAML error: {exc}")]) from None
-    except RecursionError:  # the limits keep nesting far below this; a last guard
-        raise SpecError([Problem(name, 1, 1, "", "YAML nested too deeply")]) from None
-    if node is None:
-        return Located(None, index, text)
-    problems: list[Problem] = []
-    constructed = _CONSTRUCTED - {_CORE + "int"} if integers_as_text else _CONSTRUCTED
-    data = _build(node, (), index, problems, set(), constructed)
-    if problems:
-        raise SpecError(problems)
+        data, values, keys = stored
+        index = SourceIndex(name, {path: Position(*p) for path, p in values.items()},
+                            {path: Position(*p) for path, p in keys.items()})
+    except (TypeError, ValueError, AttributeError):
+        return None
     return Located(data, index, text)
-
-
-_FAST_LOADER = getattr(yaml, "CSafeLoader", None)  # libyaml's, when PyYAML was built with it
-
-
-def _compose(text: str) -> yaml.Node | None:
-    """The node tree: composed by libyaml (about 30 times faster), and by PyYAML's own parser
-    when libyaml is missing or refuses the text, so that a syntax error is worded as PyYAML
-    words it. Both give the same nodes, marks and styles (`tests/test_yaml_source.py`)."""
-    if _FAST_LOADER is not None:
-        try:
-            return yaml.compose(text, Loader=_FAST_LOADER)
-        except (yaml.YAMLError, RecursionError):
-            pass
-    return yaml.compose(text, Loader=yaml.SafeLoader)
-
-
-_scalars = yaml.constructor.SafeConstructor()
-_CORE = "tag:yaml.org,2002:"
-_CONSTRUCTED = frozenset(_CORE + t for t in ("str", "int", "float", "bool", "null"))
-
-
-def _build(node: yaml.Node, path: PathKey, index: SourceIndex, problems: list[Problem],
-           within: set[int], constructed: frozenset[str]) -> Any:
-    mark = node.start_mark
-    single = node.start_mark.line == node.end_mark.line
-    style = getattr(node, "style", None) or None  # libyaml says '' for plain where PyYAML says None
-    index.values[path] = Position(mark.line + 1, mark.column + 1, style, single)
-    if isinstance(node, yaml.ScalarNode):
-        return _scalar(node, path, index, problems, constructed)
-    if id(node) in within:  # an alias of a collection that contains it (the guard reports these first)
-        problems.append(Problem(index.file, mark.line + 1, mark.column + 1, format_rule_path(path),
-                                "recursive alias"))
-        return None
-    within.add(id(node))
-    try:
-        if isinstance(node, yaml.MappingNode):
-            return _mapping(node, path, index, problems, within, constructed)
-        return [_build(item, (*path, i), index, problems, within, constructed)
-                for i, item in enumerate(node.value)]
-    finally:
-        within.discard(id(node))
-
-
-def _mapping(node: yaml.MappingNode, path: PathKey, index: SourceIndex, problems: list[Problem],
-             within: set[int], constructed: frozenset[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        key = _build(key_node, (*path, "<key>"), index, problems, within, constructed)
-        key = key if isinstance(key, str) else str(key)
-        child = (*path, key)
-        key_pos = Position(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-        if key == "<<" or key in out:
-            what = "merge keys ('<<') are not supported" if key == "<<" else f"duplicate key '{key}'"
-            problems.append(Problem(index.file, key_pos.line, key_pos.column,
-                                    format_rule_path(child), what))
-            continue
-        index.keys[child] = key_pos
-        out[key] = _build(value_node, child, index, problems, within, constructed)
-    index.values.pop((*path, "<key>"), None)
-    return out
-
-
-def _scalar(node: yaml.ScalarNode, path: PathKey, index: SourceIndex, problems: list[Problem],
-            constructed: frozenset[str]) -> Any:
-    """A core-schema value; what YAML 1.1 would also read as a date or the like stays text."""
-    if node.tag not in constructed:
-        return node.value
-    try:
-        return _scalars.construct_object(node, deep=True)
-    except (yaml.YAMLError, ValueError) as exc:
-        mark = node.start_mark
-        problems.append(Problem(index.file, mark.line + 1, mark.column + 1, format_rule_path(path),
-                                f"cannot read {node.value!r} as !!{node.tag.removeprefix(_CORE)}: {exc}"))
-        return None
