@@ -9,9 +9,9 @@ from typing import Any
 import yaml
 
 from ..errors import Problem, SpecError, format_rule_path
+from .located import Located, PathKey, Position, SourceIndex
 from .yaml_guard import check_yaml
 from .yaml_limits import YamlLimits
-from .yaml_source import Located, PathKey, Position, SourceIndex
 
 __all__ = ["build_located"]
 
