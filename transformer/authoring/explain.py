@@ -139,6 +139,7 @@ class Explanation:
 def explain(mapping: CompiledMapping, payload: Any) -> Explanation:
     """Evaluate `mapping` on `payload`, recording how every value came about."""
     parts = mapping.plan
+    mapping.exact()   # the expressions' functions call the lets' functions the exact code defines
     story = Explanation(parts.file, mapping.payload_id(payload))
     env: list[Any] = [UNSET] * parts.slot_count
     env[0] = payload

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,10 @@ class CompiledMapping:
         self.name = plan.name
         self.payload_id: Callable[[Any], str | None] = generate_id(plan)
         """The payload's id by the mapping's `input.id` expression, or None."""
-        self._run = generate(plan)   # the exact code: each failure reported against its rule
+        # the exact code (each failure reported against its rule), generated when first needed:
+        # the fast path serves object payloads until one fails (or no fast path could be made)
+        self._run: Callable[[Any], Any] = self._exact_first
+        self._exact_lock = threading.Lock()
         slow_apply = self._make_apply()
         fast = generate_fast(plan, self._outcome, slow_apply, self.payload_id)
         self.apply: Callable[[Any], Result] = slow_apply if fast is None else fast.apply
@@ -99,11 +103,28 @@ class CompiledMapping:
         """The events of one payload, or the `Skip` that holds: `apply` without the `Result`
         and without reading the payload's id (for streams, which need it only to report).
         Raises `PayloadError` and nothing else, as `apply` does."""
-        self.source: str = generated_source(plan.namespace)
-        """All of the generated code: the fast path (`fastpath.py`) and the exact code."""
 
     def __repr__(self) -> str:
         return f"CompiledMapping({self.file!r}, settings={self.settings!r})"
+
+    @property
+    def source(self) -> str:
+        """All of the generated code: the fast path (`fastpath.py`) and the exact code."""
+        self.exact()
+        return generated_source(self.plan.namespace)
+
+    def exact(self) -> Callable[[Any], Any]:
+        """The exact code (payload → its events, or the `Skip` that holds), generated on first use:
+        about 5 ms for the shipped mapping, which a run that never needs it does not spend. The
+        compiled expressions' own functions (`CompiledExpr.fn`, what `explain` evaluates) call
+        the lets' functions it defines."""
+        with self._exact_lock:
+            if self._run == self._exact_first:
+                self._run = generate(self.plan)
+            return self._run
+
+    def _exact_first(self, payload: Any) -> Any:
+        return self.exact()(payload)
 
     @property
     def recipe(self) -> Recipe:
