@@ -3,6 +3,7 @@ same skip, the same located error, on any payload; and it reads what it promises
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,15 @@ def test_remembered_filter_results_are_bounded_and_never_change_a_result() -> No
     assert all(len(memo) <= MEMO_ENTRIES for memo in memos.values())
     assert not any(len(key) > MEMO_LENGTH for memo in memos.values() for key in memo)
     assert mapping.apply(payload).events[0]["event_type"] == mapping._make_apply()(payload).events[0]["event_type"]
+
+
+def test_the_exact_code_is_generated_only_when_a_payload_needs_it() -> None:
+    from transformer.runtime.codegen import generated_source
+
+    mapping = load_mapping(MAPPING, environ={})   # a mapping of its own: nothing generated before
+    sample = json.loads((ROOT / "samples" / "email_sent.json").read_bytes())
+    assert mapping.apply(sample).events                                # the fast path alone
+    assert "def _run(" not in generated_source(mapping.plan.namespace)
+    assert mapping.result([1]).events == mapping.result([1]).events    # not an object: the exact code
+    assert "def _run(" in generated_source(mapping.plan.namespace)
+    assert "def _run(" in mapping.source
