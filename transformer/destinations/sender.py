@@ -242,10 +242,7 @@ class Sender:
                 except StopIteration:
                     run.exhausted = True
                     return
-                if given.__class__ is Outgoing:
-                    event, source_id, ref = given.event, given.source_id, given.ref
-                else:
-                    event, source_id, ref = _unpack(given)
+                event, source_id, ref = _unpack(given)
                 report.events += 1
                 # whatever one event does, it is set aside alone, with the reason; the others flow on
                 try:
