@@ -94,7 +94,8 @@ def ndjson_chunks(path: Path, name: str, block: int = BLOCK) -> Iterator[Chunk] 
     `InputError` when it cannot be read."""
     try:
         handle = path.open("rb")
-        size = os.fstat(handle.fileno()).st_size if stat.S_ISREG(os.fstat(handle.fileno()).st_mode) else -1
+        found = os.fstat(handle.fileno())
+        size = found.st_size if stat.S_ISREG(found.st_mode) else -1
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
     if size < 0:

@@ -120,6 +120,15 @@ class Namespace:
         paths = self.paths
         return _TOKEN.sub(lambda m: path(paths[int(m[2])]) if m[1] == "P" else var(int(m[2])), template)
 
+    def paths_in(self, template: str) -> list[tuple[str, ...]]:
+        """The payload paths `template` reads, as tokens (with repeats)."""
+        return [self.paths[int(m[2])] for m in _TOKEN.finditer(template) if m[1] == "P"]
+
+    @staticmethod
+    def slots_in(template: str) -> set[int]:
+        """The let slots `template` reads, as tokens."""
+        return {int(m[2]) for m in _TOKEN.finditer(template) if m[1] == "V"}
+
     def walk(self, base: str, keys: tuple[str, ...]) -> str:
         """Source reading `keys` from the value named `base` (JMESPath fields: null off objects)."""
         src = base

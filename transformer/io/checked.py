@@ -11,7 +11,7 @@ are always reported. Nothing here reads the environment.
 
 The folder also keeps the parse of texts read cleanly before (`recall_parsed`): a spec's YAML,
 as plain data and the line and column of each part, in `marshal`'s format, so that the next
-process need not import and run the YAML parser (about 30 ms of a command's start).
+process need not import and run the YAML parser (about 20 ms of a command's start).
 """
 
 from __future__ import annotations

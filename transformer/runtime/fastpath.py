@@ -17,12 +17,12 @@ A mapping with `each` has no fast path.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..expr import CompiledExpr, Namespace
+from ..expr.compile import ROOT
 from ..spec.compiler import Plan
 from ..spec.plan import RuleSpec
 from .codegen import Generator, never
@@ -33,8 +33,6 @@ __all__ = ["EXPENSIVE", "FastPath", "generate_fast", "rule_exprs"]
 EXPENSIVE = frozenset({"sha256", "sort", "sort_by", "max_by", "min_by", "map", "reverse"})
 """Functions whose let is computed on first use, not ahead of the statement needing it."""
 
-_PATHS = re.compile("\x00P(\\d+)\x00")
-_VARS = re.compile("\x00V(\\d+)\x00")
 
 
 class FastPath:
@@ -63,7 +61,7 @@ def rule_exprs(spec: RuleSpec) -> Iterator[CompiledExpr]:
 
 
 def _slots(exprs: list[CompiledExpr]) -> set[int]:
-    return {int(m) for e in exprs for m in _VARS.findall(e.template)}
+    return {slot for e in exprs for slot in Namespace.slots_in(e.template)}
 
 
 def generate_fast(plan: Plan, slow_outcome: Callable[[Any], Any], slow_apply: Callable[[Any], Result],
@@ -105,16 +103,15 @@ def generate_fast(plan: Plan, slow_outcome: Callable[[Any], Any], slow_apply: Ca
     everything += [id_expr] if id_expr is not None else []
     counts: Counter[tuple[str, ...]] = Counter()
     for expr in everything:
-        for m in _PATHS.findall(expr.template):
-            keys = ns.paths[int(m)]
+        for keys in ns.paths_in(expr.template):
             counts.update(keys[:n] for n in range(1, len(keys) + 1))
     hoisted = {keys: ns.name("_p") for keys in sorted(counts, key=len) if counts[keys] > 1}
 
     def path(keys: tuple[str, ...]) -> str:
         for n in range(len(keys), 0, -1):
             if keys[:n] in hoisted:
-                return _walk(ns, hoisted[keys[:n]], keys[n:], known=False)
-        return _walk(ns, "_cur", keys)
+                return _walk(ns, hoisted[keys[:n]], keys[n:])
+        return _walk(ns, ROOT, keys)
     gen.path = path
 
     skips = [ns.bind(Skip(skip.id, skip.reason), "_skip") for skip in plan.skips]
@@ -153,16 +150,16 @@ def generate_fast(plan: Plan, slow_outcome: Callable[[Any], Any], slow_apply: Ca
 def _path_of(ns: Namespace, hoisted: dict[tuple[str, ...], str], keys: tuple[str, ...]) -> str:
     """The read of a hoisted path: from its parent's local (parents are read first)."""
     if len(keys) == 1:
-        return _walk(ns, "_cur", keys)
-    return _walk(ns, hoisted[keys[:-1]], keys[-1:], known=False)
+        return _walk(ns, ROOT, keys)
+    return _walk(ns, hoisted[keys[:-1]], keys[-1:])
 
 
-def _walk(ns: Namespace, base: str, keys: tuple[str, ...], known: bool = True) -> str:
-    """Read `keys` from `base`; `known`: `base` is the payload, an object here."""
+def _walk(ns: Namespace, base: str, keys: tuple[str, ...]) -> str:
+    """Read `keys` from `base` (the payload, an object here, or a hoisted path's local)."""
     if not keys:
         return base
-    if known and base == "_cur":
-        first = f"_cur.get({keys[0]!r})"
+    if base == ROOT:
+        first = f"{ROOT}.get({keys[0]!r})"
         return ns.walk(first, keys[1:]) if len(keys) > 1 else first
     return ns.walk(base, keys)
 
