@@ -126,16 +126,22 @@ def test_rest_exclusions_deeper_than_the_code_nests_are_copied_by_the_trie_walk(
 
 def test_remembered_filter_results_are_bounded_and_never_change_a_result() -> None:
     mapping = load_mapping(MAPPING, environ={})   # its own memos
-    memos = mapping.outcome.__globals__["__memos__"]
+    names = mapping.outcome.__globals__["__memos__"].values()   # the generated code's memo dicts, by name
+    memos = [mapping.outcome.__globals__[name] for name in names]
+    assert memos and all(isinstance(memo, dict) for memo in memos)
     payload = {"object_type": "email", "metric": "sent", "timestamp": 1, "data": {"identifiers": {"id": "p"}}}
     long_type = "x_" * 100   # longer than MEMO_LENGTH: computed each time, not kept
-    for i in range(MEMO_ENTRIES + 50):
+    for i in range(MEMO_ENTRIES * 2):   # more distinct types than the memo holds
         payload["object_type"] = f"kind_{i}" if i % 7 else long_type
         expected = " ".join(w.capitalize() for w in f"{payload['object_type']}_sent".split("_") if w)
         assert mapping.apply(payload).events[0]["event_type"] == expected
-    assert all(len(memo) <= MEMO_ENTRIES for memo in memos.values())
-    assert not any(len(key) > MEMO_LENGTH for memo in memos.values() for key in memo)
+    assert max(len(memo) for memo in memos) == MEMO_ENTRIES   # filled up to the bound, not past it
+    assert not any(len(key) > MEMO_LENGTH for memo in memos for key in memo)
     assert mapping.apply(payload).events[0]["event_type"] == mapping._make_apply()(payload).events[0]["event_type"]
+    # a remembered result is read back, not computed again, and is the same
+    assert any(memo.get("kind_1_sent") == "Kind 1 Sent" for memo in memos)
+    payload["object_type"] = "kind_1"
+    assert mapping.apply(payload).events[0]["event_type"] == "Kind 1 Sent"
 
 
 def test_the_exact_code_is_generated_only_when_a_payload_needs_it() -> None:

@@ -23,6 +23,7 @@ from ..destinations.report import Outgoing
 from ..destinations.sender import Sender
 from ..errors import PayloadError
 from ..runtime.mapping import CompiledMapping, encode_event
+from ..runtime.result import Skip
 from .inputs import Partition
 from .read import PartitionReader
 from .send import RateLimit, RateLimited, SendPlan
@@ -146,27 +147,32 @@ def _transform(task: PartitionTask, result: PartitionResult,
                                      .rstrip("\r\n"))
             continue
         payload = item.payload
-        found = compiled.result(payload)
-        problem = found.error
-        if problem is None and found.skip is not None:
-            result.skips[found.skip.rule] += 1
+        problem: PayloadError | None = None
+        try:   # outcome: the payload's id is read only where it is needed (a message, a send)
+            out = compiled.outcome(payload)
+        except PayloadError as exc:
+            problem, out = exc, []
+        if type(out) is Skip:
+            result.skips[out.rule] += 1
             continue
         if problem is None:
             try:
-                chunks.append(b"".join(encode_event(event) for event in found.events))
+                chunks.append(b"".join(encode_event(event) for event in out))
             except PayloadError as exc:
                 problem = exc
         if problem is not None:
             result.errors += 1
-            label = f"{item.where} ({found.id})" if found.id else item.where
+            source_id = compiled.payload_id(payload)
+            label = f"{item.where} ({source_id})" if source_id else item.where
             result.messages.append((line, f"{label}: {problem.rule}: {problem.message}, at {problem.path}"))
             if letters is not None:
                 letters.write(reason=f"payload error: {problem}", kind=DeadLetterKind.PAYLOAD_ERROR,
-                                     event_id=found.id, payload=payload)
+                                     event_id=source_id, payload=payload)
             continue
-        result.written += len(found.events)
+        result.written += len(out)
         if letters is not None:
-            outgoing.extend(Outgoing(event, found.id) for event in found.events)
+            source_id = compiled.payload_id(payload)
+            outgoing.extend(Outgoing(event, source_id) for event in out)
     result.lines = reader.lines
     return b"".join(chunks), outgoing
 
