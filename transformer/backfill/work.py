@@ -148,13 +148,16 @@ def _transform(task: PartitionTask, result: PartitionResult,
             continue
         payload = item.payload
         problem: PayloadError | None = None
+        out: list[dict[str, Any]] = []
         try:   # outcome: the payload's id is read only where it is needed (a message, a send)
-            out = compiled.outcome(payload)
+            found = compiled.outcome(payload)
         except PayloadError as exc:
-            problem, out = exc, []
-        if type(out) is Skip:
-            result.skips[out.rule] += 1
-            continue
+            problem = exc
+        else:
+            if isinstance(found, Skip):
+                result.skips[found.rule] += 1
+                continue
+            out = found
         if problem is None:
             try:
                 chunks.append(b"".join(encode_event(event) for event in out))
