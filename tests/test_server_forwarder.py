@@ -144,6 +144,9 @@ def test_429_pauses_are_shared_with_the_other_receivers_on_the_queue(tmp_path: P
         store.pause({"device_id:dev-9": 45.0})                                  # another receiver's 429
         wait(lambda: ("device_id", "dev-9") in forwarder.sender._paused, what="the other pause taken up")
         assert 35 < forwarder.sender._paused[("device_id", "dev-9")] - time.monotonic() <= 45
+        forwarder.sender._paused.learn(("user_id", "gone"), time.monotonic() - 1)   # a pause that ended
+        wait(lambda: ("user_id", "gone") not in forwarder.sender._paused, what="the ended pause dropped")
+        assert ("device_id", "dev-9") in forwarder.sender._paused                  # the others stay
     finally:
         receiver_.close()
         store.close()

@@ -369,7 +369,8 @@ class Sender:
                      now: float) -> None:
         report.accepted += len(batch)
         if self.on_accepted is not None:
-            self.on_accepted([Outgoing(self._event(item), item.source_id, item.ref) for item in batch])
+            # with on_accepted the events are kept (see __init__): no decoding
+            self.on_accepted([Outgoing(item.event, item.source_id, item.ref) for item in batch])
 
     def _on_set_aside(self, run: _Run, batch: list[_Item], verdict: Verdict, report: SendReport,
                       now: float) -> None:

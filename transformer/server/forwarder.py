@@ -78,6 +78,12 @@ class _Pauses(dict[tuple[str, str], float]):
         if until > self.get(key, 0.0):
             super().__setitem__(key, until)
 
+    def forget_ended(self, now: float) -> None:
+        """Drop the pauses that have ended, so that the dict does not grow with every key ever
+        paused (and the sender's `if paused:` shortcut applies again)."""
+        for key in [key for key, until in self.items() if until <= now]:
+            del self[key]
+
 
 class _Tally:
     """How much of one round's report has been counted in the metrics already."""
@@ -281,6 +287,7 @@ class Forwarder:
                 self.committer.call(lambda: queue.pause(shared))
             if now - self._pauses_read >= PAUSES_EVERY:
                 self._pauses_read = now
+                self._pauses.forget_ended(now)
                 for key, left in self.committer.call(queue.pauses).items():
                     kind, _, name = key.partition(":")
                     self._pauses.learn((kind, name), now + left)
