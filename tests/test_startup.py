@@ -27,7 +27,8 @@ from transformer.io.schema_check import SchemaFileError, read_schema_file
 ROOT = Path(__file__).parent.parent
 SAMPLE = str(ROOT / "samples" / "email_sent.json")
 HEAVY = ("httpx", "starlette", "uvicorn", "jsonschema", "pydantic", "rich", "click", "fastjsonschema",
-         "sqlite3", "http.server", "socket", "email", "concurrent.futures", "multiprocessing")
+         "sqlite3", "http.server", "socket", "email", "concurrent.futures", "multiprocessing",
+         "dask", "distributed", "fsspec", "pyarrow")
 
 _PROBE = """
 import json, sys

@@ -59,11 +59,6 @@ class Partition:
     first_row: int = 0
     size: int = 0
 
-    @property
-    def line_based(self) -> bool:
-        """Whether its payloads are located by line (`file:line`), numbered from its first line."""
-        return self.kind is InputKind.NDJSON
-
     def describe(self) -> dict[str, Any]:
         """What the manifest records of it."""
         found: dict[str, Any] = {"input": self.path, "kind": str(self.kind)}

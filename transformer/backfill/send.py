@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..destinations.base import Destination, Framing, Key, Limits, Request, Response, Verdict
@@ -60,7 +60,6 @@ class SendPlan:
     semaphore: str
     deadline: float = 600.0
     concurrency: int = 2
-    options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def share(self) -> float:

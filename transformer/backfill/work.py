@@ -209,8 +209,7 @@ def _send(plan: SendPlan, compiled: CompiledMapping, outgoing: Iterable[Outgoing
     limit = RateLimit(plan.share)
     with Semaphore(max_leases=plan.senders, name=plan.semaphore):
         with Sender(RateLimited(destination, limit), dead_letters=writer, deadline=plan.deadline,
-                    concurrency=plan.concurrency, max_events=plan.batch_size(destination.limits),
-                    **plan.options) as sender:
+                    concurrency=plan.concurrency, max_events=plan.batch_size(destination.limits)) as sender:
             report = sender.send(outgoing)
         limit.drain()
     return {"ok": report.ok, "accepted": report.accepted, "set_aside": dict(report.set_aside),
