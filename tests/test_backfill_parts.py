@@ -21,7 +21,7 @@ from transformer.backfill.read import PartitionReader
 from transformer.backfill.send import WINDOW, RateLimit, Sealed
 from transformer.backfill.store import Store
 from transformer.backfill.work import PartitionTask, run_partition
-from transformer.cli.app import app
+from transformer.cli.typer_app import app
 
 from .backfill_data import SETTINGS, payloads
 from .conftest import MAPPING

@@ -18,8 +18,7 @@ from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from transformer.cli import app
-from transformer.cli.app import COMMANDS, cache_folder
-from transformer.cli.commands import top_help
+from transformer.cli.commands import COMMANDS, cache_folder, top_help
 from transformer.cli.options import plain_converter
 from transformer.io import checked
 from transformer.io.schema_check import SchemaFileError, read_schema_file
@@ -173,3 +172,14 @@ def test_a_schema_is_remembered_only_when_valid(tmp_path: Path) -> None:
         assert len(list(folder.iterdir())) == 1
     finally:
         checked.use_directory(None)
+
+
+def test_the_packages_app_is_the_typer_application_whatever_was_imported_first() -> None:
+    # the typer application's module is not named `app`: importing it cannot replace the
+    # package's lazily exported `app` with a module (it did, depending on test order)
+    import typer
+
+    import transformer.cli.typer_app
+    from transformer.cli import app as exported
+
+    assert isinstance(exported, typer.Typer) and exported is transformer.cli.typer_app.app

@@ -12,8 +12,8 @@ from ..lazy import lazy_exports as _lazy_exports
 from .entry import main
 
 if typing.TYPE_CHECKING:
-    from .app import app
+    from .typer_app import app
 
-__getattr__ = _lazy_exports(__name__, {"app": ".app"})
+__getattr__ = _lazy_exports(__name__, {"app": ".typer_app"})
 
 __all__ = ["app", "main"]

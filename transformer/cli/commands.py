@@ -4,7 +4,7 @@ Importing typer (and the click it carries) takes most of `transformer --help`'s 
 top-level help says nothing that needs it: the commands and the first sentence of each are in
 `COMMANDS`. `top_help` lays it out as click does (`tests/test_startup.py` holds the two equal
 at several widths); `entry.main` writes it, and hands every other command line to the typer
-application of `app.py`.
+application of `typer_app.py`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`transformer`, the script: `--help` and `--version` without typer, anything else through the
-typer application (`app.py`)."""
+typer application (`typer_app.py`)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,6 @@ def main() -> None:
         sys.stdout.write(f"transformer {__version__}\n")
         return
     use_directory(cache_folder(os.environ))
-    from .app import app
+    from .typer_app import app
 
     app()

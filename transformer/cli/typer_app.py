@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperArgument, TyperGroup
 
 from . import options
-from .commands import APP_HELP, COMMANDS, cache_folder
+from .commands import APP_HELP, COMMANDS
 
 if TYPE_CHECKING:
     from typer._click import Context, HelpFormatter
@@ -26,7 +26,7 @@ try:   # typer 0.2x carries its own click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click.utils import make_default_short_help  # type: ignore[no-redef]
 
-__all__ = ["COMMANDS", "HELP_SETTINGS", "app", "cache_folder"]
+__all__ = ["COMMANDS", "HELP_SETTINGS", "app"]
 
 # Plain help (as click writes it): flags show no type, values show their metavar
 HELP_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -93,10 +93,10 @@ app = typer.Typer(
 
 
 def _version(shown: bool) -> None:
-    if shown:
-        from importlib.metadata import version
+    if shown:   # the same as entry.main's --version
+        from .. import __version__
 
-        typer.echo(f"transformer {version('transformer')}")
+        typer.echo(f"transformer {__version__}")
         raise typer.Exit(0)
 
 
