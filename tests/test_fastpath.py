@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -154,3 +155,22 @@ def test_the_exact_code_is_generated_only_when_a_payload_needs_it() -> None:
     assert mapping.result([1]).events == mapping.result([1]).events    # not an object: the exact code
     assert "def _run(" in generated_source(mapping.plan.namespace)
     assert "def _run(" in mapping.source
+
+
+def _conditional_rest(n: int) -> str:
+    """A mapping whose `rest` drops key kN when flag fN is 1, for N below `n`."""
+    excluded = "\n".join(f"        - {{path: k{i}, when: \"f{i} == `1`\"}}" for i in range(n))
+    return f"version: 1\nfields:\n  out:\n    rest:\n      from: data\n      except:\n{excluded}\n"
+
+
+@pytest.mark.parametrize("n", [2, 5])   # 5: past the combinations generated as code (4)
+def test_each_conditional_exclusion_follows_its_own_condition(tmp_path: Path, n: int) -> None:
+    spec = tmp_path / "rest.yaml"
+    spec.write_text(_conditional_rest(n))
+    mapping = load_mapping(spec, environ={})
+    data = {f"k{i}": i for i in range(n)} | {"other": "x"}
+    for flags in range(1 << n):
+        payload = {f"f{i}": (flags >> i) & 1 for i in range(n)} | {"data": data}
+        expected = {k: v for k, v in data.items() if not (k.startswith("k") and (flags >> int(k[1:])) & 1)}
+        assert mapping.apply(payload).events == [{"out": expected}], flags
+        assert exact(mapping, payload).events == [{"out": expected}], flags

@@ -278,8 +278,8 @@ class _Tracer:
                                        "rest expects an object")
                 fixed, conditional = rest_copier(rest)
                 if conditional:
-                    flags = tuple(not is_false(self.evaluate(e.when, rest.path + ".except"))
-                                  for e in conditional if e.when is not None)
+                    flags = tuple(not is_false(self.evaluate(when, rest.path + ".except"))
+                                  for when in conditional)
                     out = fixed(source, flags)
                 else:
                     out = copy_except(source, fixed, rest.prune_empty)

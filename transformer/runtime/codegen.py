@@ -280,7 +280,8 @@ class Generator:
 
     def _copier(self, rest: RestSpec, i: int, trie: Trie) -> str:
         """A function copying an object without the paths of `trie` (`rest_code.py`), the
-        `i`-th of `rest`'s (made once: the fast path calls the exact code's)."""
+        `i`-th of `rest`'s (made once, for whichever of the fast path and the exact code is generated
+        first: the other calls the same)."""
         made = self.ns.globals.setdefault("__copiers__", {})
         name: str | None = made.get((id(rest), i))
         if name is None:
@@ -300,14 +301,7 @@ class Generator:
         self.emit(depth, f"elif not isinstance({src}, dict):")
         self.fail(depth + 1, f"_rest_error({ref}, {src})")
         self.emit(depth, "else:")
-        tested: dict[str, str] = {}   # the same condition written twice is evaluated once
-        flags = []
-        for e in conditional:
-            if e.when is not None:
-                key = e.when.text
-                if key not in tested:
-                    tested[key] = self.condition(depth + 1, e.when, rest.path + ".except")
-                flags.append(tested[key])
+        flags = [self.condition(depth + 1, when, rest.path + ".except") for when in conditional]
         if not tries or max(map(trie_depth, tries)) > MAX_LEVELS:
             # more than 4 conditional exclusions, or paths too deep to nest blocks: the trie walk
             pick = self.ns.bind(rest_copier(rest)[0], "_tries")

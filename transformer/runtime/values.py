@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..expr.compile import is_false
-from ..spec.plan import Exclusion, RestSpec, RuleSpec, no_value_test
+from ..expr.compile import CompiledExpr, is_false
+from ..spec.plan import RestSpec, RuleSpec, no_value_test
 
 __all__ = ["ATOMS", "Trie", "copy_except", "deep_copy", "is_removed", "locate", "rest_copier", "rest_tries"]
 
@@ -33,15 +33,25 @@ def _trie(paths: list[tuple[str, ...]]) -> Trie:
     return root
 
 
-def rest_copier(rest: RestSpec) -> tuple[Any, list[Exclusion]]:
-    """For a `rest` rule: the fixed trie when no exclusion has a condition that depends on the
-    payload, else a function of (object, flags) that copies with the exclusions whose flags are
-    on, and those conditional exclusions. A condition decided at load (on settings) makes its
-    exclusion fixed, or drops it."""
+def _split(rest: RestSpec) -> tuple[list[tuple[str, ...]], list[tuple[CompiledExpr, list[tuple[str, ...]]]]]:
+    """`rest`'s exclusions that always apply (no condition, or one decided true at load: one
+    decided false drops its exclusion), and those whose condition depends on the payload,
+    grouped by condition: one flag per distinct condition, however many paths it excludes."""
     fixed = [e.keys for e in rest.exclusions
              if e.when is None or (e.when.const and not is_false(e.when.value))]
-    conditional = [e for e in rest.exclusions if e.when is not None and not e.when.const]
-    if not conditional:
+    groups: dict[str, tuple[CompiledExpr, list[tuple[str, ...]]]] = {}
+    for e in rest.exclusions:
+        if e.when is not None and not e.when.const:
+            groups.setdefault(e.when.text, (e.when, []))[1].append(e.keys)
+    return fixed, list(groups.values())
+
+
+def rest_copier(rest: RestSpec) -> tuple[Any, list[CompiledExpr]]:
+    """For a `rest` rule: the fixed trie when no exclusion has a condition that depends on the
+    payload, else a function of (object, flags) that copies with the exclusions whose
+    condition's flag is on, and those conditions (see `_split`)."""
+    fixed, groups = _split(rest)
+    if not groups:
         return _trie(fixed), []
     prune = rest.prune_empty
     tries: dict[tuple[bool, ...], Trie] = {}
@@ -49,24 +59,24 @@ def rest_copier(rest: RestSpec) -> tuple[Any, list[Exclusion]]:
     def copy_with(obj: dict[str, Any], flags: tuple[bool, ...]) -> dict[str, Any]:
         found = tries.get(flags)
         if found is None:
-            chosen = fixed + [e.keys for e, on in zip(conditional, flags, strict=True) if on]
+            chosen = fixed + [keys for (_, paths), on in zip(groups, flags, strict=True) if on
+                              for keys in paths]
             found = tries[flags] = _trie(chosen)
         return copy_except(obj, found, prune)
-    return copy_with, conditional
+    return copy_with, [when for when, _ in groups]
 
 
-def rest_tries(rest: RestSpec, most: int = 4) -> tuple[list[Trie], list[Exclusion]]:
-    """For a `rest` rule: the trie of each combination of its conditional exclusions (index
-    bit i set: the i-th conditional exclusion is on), none when there are more than `most` of
-    them, and those exclusions, as `rest_copier` decides them."""
-    fixed = [e.keys for e in rest.exclusions
-             if e.when is None or (e.when.const and not is_false(e.when.value))]
-    conditional = [e for e in rest.exclusions if e.when is not None and not e.when.const]
-    if len(conditional) > most:
-        return [], conditional
-    tries = [_trie(fixed + [e.keys for i, e in enumerate(conditional) if combo >> i & 1])
-             for combo in range(1 << len(conditional))]
-    return tries, conditional
+def rest_tries(rest: RestSpec, most: int = 4) -> tuple[list[Trie], list[CompiledExpr]]:
+    """For a `rest` rule: the trie of each combination of its payload-dependent conditions
+    (index bit i set: the i-th condition holds), none when there are more than `most` of them,
+    and those conditions, as `rest_copier` decides them."""
+    fixed, groups = _split(rest)
+    conditions = [when for when, _ in groups]
+    if len(groups) > most:
+        return [], conditions
+    tries = [_trie(fixed + [keys for i, (_, paths) in enumerate(groups) if combo >> i & 1 for keys in paths])
+             for combo in range(1 << len(groups))]
+    return tries, conditions
 
 
 def copy_except(obj: dict[str, Any], trie: Trie, prune: bool) -> dict[str, Any]:
