@@ -118,7 +118,7 @@ def test_every_serve_option_also_reads_an_environment_variable_shown_in_help() -
     command = group.get_command(typer.Context(group), "serve")  # type: ignore[attr-defined]
     assert command is not None
     options = [p for p in command.params if p.name != "help"]
-    assert len(options) == 31
+    assert len(options) == 32
     names = {p.opts[-1] if p.opts[-1].startswith("--") else p.opts[0]: p.envvar for p in options}
     assert all(env == "TRANSFORMER_" + flag[2:].upper().replace("-", "_") for flag, env in names.items()
                if flag != "--queue"), names
@@ -164,7 +164,7 @@ def test_before_serving_the_start_up_heap_is_frozen_and_the_gil_switches_sooner(
     import gc
     import sys
 
-    from transformer.cli.serve import SWITCH_INTERVAL, _settle_heap
+    from transformer.cli.serve_run import SWITCH_INTERVAL, _settle_heap
 
     interval = sys.getswitchinterval()
     try:

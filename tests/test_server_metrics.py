@@ -67,3 +67,35 @@ def test_the_receiver_exposes_every_metric_the_issue_asks_for() -> None:
     assert 'transformer_webhooks_skipped_total{rule="no_identity"} 1' in text
     assert 'transformer_events_set_aside_total{reason="id shorter than min_id_length"} 3' in text
     assert 'transformer_webhooks_signature_rejected_total{reason="stale"} 0' in text
+
+
+def test_other_processes_snapshots_are_summed_except_gauges_each_process_reads_itself() -> None:
+    """`serve --workers`: a worker's /metrics adds the others' snapshots (`peers.py`)."""
+    def metrics() -> tuple[Registry, Counter, Gauge, Gauge, Histogram]:
+        registry = Registry()
+        parts = (Counter("x_total", "X.", initial=[{"reason": "a"}]), Gauge("conns", "Conns."),
+                 Gauge("depth", "Depth.", own=True), Histogram("lat", "Lat.", [0.1]))
+        for part in parts:
+            registry.add(part)
+        return (registry, *parts)
+
+    mine, counter, conns, depth, latency = metrics()
+    theirs, their_counter, their_conns, their_depth, their_latency = metrics()
+    counter.inc(2, reason="a")
+    their_counter.inc(3, reason="a")
+    their_counter.inc(reason="b")
+    conns.set(4)
+    their_conns.set(5)
+    depth.set(7)
+    their_depth.set(6)
+    latency.observe(0.05)
+    their_latency.observe(1.0)
+    snapshot = theirs.snapshot()
+    assert mine.render([snapshot]).splitlines() == [
+        "# HELP x_total X.", "# TYPE x_total counter", 'x_total{reason="a"} 5', 'x_total{reason="b"} 1',
+        "# HELP conns Conns.", "# TYPE conns gauge", "conns 9",
+        "# HELP depth Depth.", "# TYPE depth gauge", "depth 7",
+        "# HELP lat Lat.", "# TYPE lat histogram", 'lat_bucket{le="0.1"} 1', 'lat_bucket{le="+Inf"} 2',
+        "lat_sum 1.05", "lat_count 2"]
+    assert mine.render([snapshot, {}]) == mine.render([snapshot])   # a process that has no such metric
+    assert ReceiverMetrics().render([ReceiverMetrics().registry.snapshot()]) == ReceiverMetrics().render()

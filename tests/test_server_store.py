@@ -197,3 +197,43 @@ def test_a_closed_store_refuses_new_connections(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(QueueError, match="closed"):
         store.stats()
+
+
+def test_writers_take_turns_and_one_that_waits_too_long_is_told_why(tmp_path: Path) -> None:
+    """Two stores on one folder stand for two processes of `serve --workers` (each holds its own
+    descriptor of the writers' flock, as two processes do)."""
+    import threading
+
+    first, impatient, second = (SqliteQueue(tmp_path), SqliteQueue(tmp_path, busy_timeout=0.2),
+                                SqliteQueue(tmp_path))
+    try:
+        entered, leave = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with first.transaction():
+                entered.set()
+                leave.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        entered.wait(10)
+        with pytest.raises(QueueError, match=r"another process has been writing to .* for 0\.2 s"):
+            impatient.intake([Intake("a", [event(1)])])
+        leave.set()
+        holder.join(10)
+        assert impatient.intake([Intake("a", [event(1)])]) == [Outcome.STORED]
+
+        def take_in(store: SqliteQueue, start: int) -> None:
+            for n in range(start, start + 200, 2):
+                store.intake([Intake(f"id-{n}", [event(n)])])
+
+        writers = [threading.Thread(target=take_in, args=(store, start))
+                   for store, start in ((first, 10), (second, 11))]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(30)
+        assert len(first.pending(1000)) == 201
+    finally:
+        for store in (first, impatient, second):
+            store.close()

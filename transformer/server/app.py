@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,9 +45,10 @@ from ..sources.base import Source
 from ..sources.registry import source_kind
 from .committer import Committer
 from .forwarder import Forwarder
-from .health import Health
+from .health import ForwarderState, Health
 from .logs import log
 from .metrics import ReceiverMetrics
+from .peers import Peers
 from .queue.base import Intake, Outcome, Queue
 
 __all__ = ["WEBHOOK_PATH", "Receiver", "ReceiverOptions", "create_app"]
@@ -92,6 +94,7 @@ class ReceiverOptions:
     retry_window: float = 60.0             # seconds a claimed event is retried, then back to the queue
     lease: float | None = None             # seconds claimed events stay ours (None: 2 * retry_window + 30)
     linger: float = 0.2                    # seconds to let events gather between small rounds
+    poll: float = 1.0                      # seconds between looks at an empty queue (other writers)
     blocked_pause: float = 60.0            # seconds between tries while Amplitude refuses the key
     commit_batch: int = 1000               # most ops in one store transaction
     stuck_after: float = 300.0             # /readyz: oldest event this old and no progress as long
@@ -100,12 +103,14 @@ class ReceiverOptions:
 class Receiver:
     """A receiver's parts: source (verification, payloads), mapping, group-commit writer,
     forwarder, metrics. `source` and `destination` default to those the mapping names, made
-    from its settings (`signing_secret` replaces the source's secret setting)."""
+    from its settings (`signing_secret` replaces the source's secret setting). `peers` (a folder
+    and this process's name in it): one process of `serve --workers`, sharing its counters and
+    its forwarder's state with the others (`peers.Peers`)."""
 
     def __init__(self, mapping: CompiledMapping, store: Queue, options: ReceiverOptions | None = None, *,
                  signing_secret: str | None = None, transport: httpx.BaseTransport | None = None,
                  clock: Callable[[], float] = time.time, source: Source | None = None,
-                 destination: Destination | None = None) -> None:
+                 destination: Destination | None = None, peers: tuple[Path, str] | None = None) -> None:
         self.options = options = options or ReceiverOptions()
         self.source = source or _source(mapping, signing_secret, options)
         secrets = [mapping.settings.get(n) for n, d in mapping.settings.decls.items() if d.secret]
@@ -121,12 +126,17 @@ class Receiver:
         if options.forward:
             self.forwarder = Forwarder(
                 self.committer, destination or _destination(mapping), self.metrics,
-                linger=options.linger, blocked_pause=options.blocked_pause,
+                linger=options.linger, idle=options.poll, blocked_pause=options.blocked_pause,
                 retry_window=options.retry_window, lease=options.lease, concurrency=options.concurrency,
                 throttle_pause=options.throttle_pause, backoff_max=options.backoff_max,
                 max_events=options.batch_size, transport=transport)
             self.committer.on_stored = self.forwarder.wake
-        self.health = Health(store, self.committer, self.forwarder, stuck_after=options.stuck_after)
+        self.peers: Peers | None = None
+        forwarding: ForwarderState | None = self.forwarder
+        if peers is not None:   # one of the processes of `serve --workers`
+            self.peers = Peers(*peers, self.metrics, forwarder=self.forwarder)
+            forwarding = forwarding or self.peers.remote_forwarder()
+        self.health = Health(store, self.committer, forwarding, stuck_after=options.stuck_after)
         self._started = False
         self._closed = False
 
@@ -138,6 +148,8 @@ class Receiver:
         self.committer.start()
         if self.forwarder is not None:
             self.forwarder.start()
+        if self.peers is not None:
+            self.peers.start()
         log(_logger, "info", "receiver_started", store=self.store.location,
             signatures="verified" if self.source.verifies else "NOT VERIFIED (--allow-unsigned-INSECURE)",
             forwarding=self.forwarder.sender.url if self.forwarder else "off")
@@ -155,6 +167,8 @@ class Receiver:
             self.forwarder.stop()
         self.committer.close()
         self.health.close()
+        if self.peers is not None:
+            self.peers.close()
         try:
             depth: int | str = self.store.stats().depth
         except Exception as exc:  # noqa: BLE001 - a store gone bad must not stop the shutdown
@@ -290,8 +304,8 @@ class Receiver:
     async def healthz(self, request: Request) -> Response:
         """GET /healthz (liveness): 200 while the writer (and forwarder) run."""
         problems = self.health.liveness()
-        forwarding = "off" if self.forwarder is None else (
-            "blocked" if self.forwarder.blocked else "ok")
+        forwarder = self.health.forwarder
+        forwarding = "off" if forwarder is None else ("blocked" if forwarder.blocked else "ok")
         return _answer(503 if problems else 200, {
             "status": "unhealthy" if problems else "ok", "problems": problems,
             "forwarding": forwarding, "signatures": "verified" if self.source.verifies else "NOT VERIFIED"})
@@ -309,7 +323,8 @@ class Receiver:
             await self.health.read(self._gauges)
         except Exception as exc:  # noqa: BLE001 - the counters are still worth serving
             log(_logger, "error", "metrics_store_read_failed", error=str(exc))
-        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        others = await self.health.read(self.peers.others) if self.peers is not None else []
+        return Response(self.metrics.render(others), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     def _gauges(self) -> None:
         stats = self.store.stats()
@@ -322,11 +337,11 @@ class Receiver:
 def create_app(mapping: CompiledMapping, store: Queue, options: ReceiverOptions | None = None, *,
                signing_secret: str | None = None, transport: httpx.BaseTransport | None = None,
                clock: Callable[[], float] = time.time, source: Source | None = None,
-               destination: Destination | None = None) -> Starlette:
-    """The receiver's ASGI app; `app.state.receiver` is its `Receiver` (which see for `source`
-    and `destination`)."""
+               destination: Destination | None = None, peers: tuple[Path, str] | None = None) -> Starlette:
+    """The receiver's ASGI app; `app.state.receiver` is its `Receiver` (which see for `source`,
+    `destination` and `peers`)."""
     receiver = Receiver(mapping, store, options, signing_secret=signing_secret, transport=transport,
-                        clock=clock, source=source, destination=destination)
+                        clock=clock, source=source, destination=destination, peers=peers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

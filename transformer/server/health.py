@@ -19,21 +19,34 @@ import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from .committer import Committer
-from .forwarder import Forwarder
 from .queue.base import Queue
 
-__all__ = ["Health"]
+__all__ = ["ForwarderState", "Health"]
 
 T = TypeVar("T")
+
+
+class ForwarderState(Protocol):
+    """What health checks ask of a forwarder: this process's `Forwarder`, or under `serve
+    --workers` the supervisor's (`peers.RemoteForwarder`)."""
+
+    @property
+    def alive(self) -> bool: ...
+    @property
+    def blocked(self) -> bool: ...
+    @property
+    def last_progress(self) -> float: ...
+    @property
+    def last_error(self) -> str: ...
 
 
 class Health:
     """Checks one receiver's parts; see the module docstring."""
 
-    def __init__(self, queue: Queue, committer: Committer, forwarder: Forwarder | None, *,
+    def __init__(self, queue: Queue, committer: Committer, forwarder: ForwarderState | None, *,
                  stuck_after: float = 300.0, probe_every: float = 1.0, probe_timeout: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.queue = queue

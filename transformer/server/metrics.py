@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "HTTP_LIMIT_REASONS",
@@ -57,7 +58,12 @@ class _Metric:
     def header(self) -> list[str]:
         return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
 
-    def lines(self) -> list[str]:
+    def lines(self, others: Sequence[Any] = ()) -> list[str]:
+        """This metric's lines, its values summed with `others` (other processes' `snapshot()`)."""
+        raise NotImplementedError
+
+    def snapshot(self) -> Any:
+        """The values, as JSON, for another process's `lines`."""
         raise NotImplementedError
 
 
@@ -65,6 +71,9 @@ class Counter(_Metric):
     """A value that only goes up, optionally split by labels."""
 
     kind = "counter"
+    own = False
+    """Whether `lines` shows this process's values only (what each process reads from the
+    shared queue itself), not the sum with other processes'."""
 
     def __init__(self, name: str, help_text: str, *, initial: Iterable[Mapping[str, str]] = ()) -> None:
         super().__init__(name, help_text)
@@ -82,16 +91,29 @@ class Counter(_Metric):
         """The current value of one series (0 when never counted)."""
         return self._values.get(tuple(labels.items()), 0.0)
 
-    def lines(self) -> list[str]:
+    def lines(self, others: Sequence[Any] = ()) -> list[str]:
         with self._lock:
-            items = sorted(self._values.items())
-        return [f"{self.name}{_labels(key)} {_number(value)}" for key, value in items]
+            values = dict(self._values)
+        if not self.own:
+            for snapshot in others:
+                for labels, value in snapshot:
+                    key = tuple((str(name), str(text)) for name, text in labels)
+                    values[key] = values.get(key, 0.0) + float(value)
+        return [f"{self.name}{_labels(key)} {_number(value)}" for key, value in sorted(values.items())]
+
+    def snapshot(self) -> Any:
+        with self._lock:
+            return [[list(key), value] for key, value in self._values.items()]
 
 
 class Gauge(Counter):
     """A value that is set (queue depth, age of the oldest event)."""
 
     kind = "gauge"
+
+    def __init__(self, name: str, help_text: str, *, own: bool = False) -> None:
+        super().__init__(name, help_text)
+        self.own = own
 
     def set(self, value: float, **labels: str) -> None:
         """Replace the series' value."""
@@ -119,9 +141,13 @@ class Histogram(_Metric):
                     break
             self._sum += value
 
-    def lines(self) -> list[str]:
+    def lines(self, others: Sequence[Any] = ()) -> list[str]:
         with self._lock:
             counts, total = list(self._counts), self._sum
+        for snapshot in others:
+            if len(snapshot["counts"]) == len(counts):
+                counts = [mine + theirs for mine, theirs in zip(counts, snapshot["counts"], strict=True)]
+                total += snapshot["sum"]
         out, running = [], 0
         for bound, count in zip(self.buckets, counts, strict=True):
             running += count
@@ -129,6 +155,10 @@ class Histogram(_Metric):
         out.append(f"{self.name}_sum {_number(total)}")
         out.append(f"{self.name}_count {running}")
         return out
+
+    def snapshot(self) -> Any:
+        with self._lock:
+            return {"counts": list(self._counts), "sum": self._sum}
 
 
 class Registry:
@@ -141,13 +171,18 @@ class Registry:
         """Include a metric in `render`."""
         self.metrics.append(metric)
 
-    def render(self) -> str:
-        """Every metric in the text exposition format."""
+    def render(self, others: Sequence[Mapping[str, Any]] = ()) -> str:
+        """Every metric in the text exposition format, summed with `others` (other processes'
+        `snapshot()`: the workers of `serve --workers` and their supervisor)."""
         lines: list[str] = []
         for metric in self.metrics:
             lines.extend(metric.header())
-            lines.extend(metric.lines())
+            lines.extend(metric.lines([other[metric.name] for other in others if metric.name in other]))
         return "\n".join(lines) + "\n"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every metric's values, as JSON."""
+        return {metric.name: metric.snapshot() for metric in self.metrics}
 
 
 class ReceiverMetrics:
@@ -161,8 +196,8 @@ class ReceiverMetrics:
             registry.add(metric)
             return metric
 
-        def gauge(name: str, help_text: str) -> Gauge:
-            metric = Gauge(f"transformer_{name}", help_text)
+        def gauge(name: str, help_text: str, own: bool = False) -> Gauge:
+            metric = Gauge(f"transformer_{name}", help_text, own=own)
             registry.add(metric)
             return metric
 
@@ -206,12 +241,14 @@ class ReceiverMetrics:
             "http_refused_total", "Connections answered and closed by an HTTP limit, by limit.",
             initial=[{"reason": r} for r in HTTP_LIMIT_REASONS])
         self.connections = gauge("http_connections", "Open HTTP connections.")
-        self.queue_depth = gauge("queue_depth", "Events waiting for Amplitude.")
+        # read from the queue when /metrics is asked: the same in every process that shares it
+        self.queue_depth = gauge("queue_depth", "Events waiting for Amplitude.", own=True)
         self.oldest_age = gauge("queue_oldest_age_seconds",
-                                "Seconds since the oldest waiting event was received (0 when none).")
+                                "Seconds since the oldest waiting event was received (0 when none).",
+                                own=True)
         self.leased = gauge("queue_leased",
-                            "Events claimed by a forwarder and not settled yet (under a lease).")
-        self.dead_letters = gauge("dead_letters", "Dead letters kept in the store.")
+                            "Events claimed by a forwarder and not settled yet (under a lease).", own=True)
+        self.dead_letters = gauge("dead_letters", "Dead letters kept in the store.", own=True)
         self.blocked = gauge("forwarding_blocked",
                              "1 while Amplitude refuses every request (invalid API key, 4xx); events wait.")
         self.duration = Histogram(
@@ -221,6 +258,6 @@ class ReceiverMetrics:
         registry.add(self.duration)
         self.blocked.set(0)
 
-    def render(self) -> str:
-        """The text exposition of every metric."""
-        return self.registry.render()
+    def render(self, others: Sequence[Mapping[str, Any]] = ()) -> str:
+        """The text exposition of every metric (summed with `others`: see `Registry.render`)."""
+        return self.registry.render(others)

@@ -1,0 +1,132 @@
+"""`transformer serve --workers N`: N receiver processes on one port and one queue, the forwarder
+in their supervisor. Every webhook is stored once (the dedupe holds across workers) and
+delivered once; /metrics shows the whole server from any worker; a worker that dies is started
+again; the workers die with their supervisor; SIGTERM stops them all cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from transformer.destinations.amplitude.fake import FakeAmplitude
+from transformer.server import SqliteQueue
+from transformer.server.queue.sqlite import DB_NAME
+
+from .test_server_harness import KEY, ServeProcess, encode, mapping, metric, payload, signed, wait_for
+
+pytestmark = pytest.mark.slow
+
+HOOK = "/webhooks/customerio"
+
+
+def _post_all(url: str, numbers: list[int]) -> list[int]:
+    """Post the webhooks of `numbers` from 8 threads; their answers' status codes, in order."""
+    def post(share: list[int]) -> list[int]:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            codes = []
+            for n in share:
+                body = encode(payload(n))
+                codes.append(client.post(HOOK, content=body, headers=signed(body)).status_code)
+            return codes
+
+    with ThreadPoolExecutor(8) as pool:
+        shares = list(pool.map(post, [numbers[i::8] for i in range(8)]))
+    return [code for share in shares for code in share]
+
+
+def _workers(server: ServeProcess) -> list[int]:
+    """The pids of the workers started so far, from the supervisor's log."""
+    return [int(pid) for pid in re.findall(r'"msg":"worker_started","worker":\d+,"pid":(\d+)', server.stderr())]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_two_workers_store_each_webhook_once_and_deliver_it_once(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    with FakeAmplitude(api_key=KEY) as amplitude:
+        server = ServeProcess(data_dir, amplitude.url, "--workers", "2").wait_ready()
+        try:
+            numbers = list(range(1, 301))
+            codes = _post_all(server.url, numbers + numbers[:40])   # 40 of them twice
+            assert codes == [200] * 340
+            wait_for(lambda: len(amplitude.ingested) >= 300, 30, "every event at the fake Amplitude")
+            assert sorted(amplitude.ingested) == sorted(
+                str(event["insert_id"]) for n in numbers for event in _events(n))
+
+            def counted() -> str | None:
+                text = httpx.get(f"{server.url}/metrics", timeout=10).text
+                return text if metric(text, "transformer_events_delivered_total") == 300 else None
+
+            text = wait_for(counted, 15, "the supervisor's delivered count in a worker's /metrics")
+            assert metric(text, "transformer_webhooks_received_total") == 340
+            assert metric(text, "transformer_events_stored_total") == 300
+            assert metric(text, "transformer_webhooks_duplicate_total") == 40
+            assert metric(text, "transformer_webhook_duration_seconds_count") == 340
+            assert metric(text, "transformer_queue_depth") == 0
+            health = httpx.get(f"{server.url}/healthz", timeout=10).json()
+            assert health["status"] == "ok" and health["forwarding"] == "ok"
+            assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200
+            workers = _workers(server)
+            assert len(workers) == 2
+            folder = Path(json.loads(next(line for line in server.stderr().splitlines()
+                                          if '"msg":"serving"' in line))["peers"])
+            assert sorted(p.name for p in folder.glob("*.json")) == [
+                "supervisor.json", "worker-0.json", "worker-1.json"]
+            server.process.send_signal(signal.SIGTERM)
+            assert server.process.wait(60) == 143
+        finally:
+            server.stop()
+    assert all(_gone(pid) for pid in workers)
+    assert not folder.exists()
+    logs = server.stderr()
+    assert logs.count('"msg":"receiver_stopped"') == 3 and "Traceback" not in logs
+    assert KEY not in logs
+    with sqlite3.connect(data_dir / DB_NAME) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    store = SqliteQueue(data_dir, create=False)
+    try:
+        assert store.pending(10) == []
+    finally:
+        store.close()
+
+
+def _events(n: int) -> list[dict[str, Any]]:
+    return mapping("http://127.0.0.1:9").apply(payload(n)).events
+
+
+def test_a_dead_worker_is_started_again_and_workers_die_with_their_supervisor(tmp_path: Path) -> None:
+    from transformer.cli.serve_workers import QUICK_EXIT
+
+    with FakeAmplitude(api_key=KEY) as amplitude:
+        server = ServeProcess(tmp_path / "var", amplitude.url, "--workers", "2").wait_ready()
+        try:
+            first, second = _workers(server)
+            threading.Event().wait(QUICK_EXIT + 0.5)   # past the start: a death is not a failed start
+            os.kill(first, signal.SIGKILL)
+            wait_for(lambda: len(_workers(server)) == 3, 30, "the killed worker to be started again")
+            assert _workers(server)[:2] == [first, second]
+            assert '"msg":"worker_exited","worker":0' in server.stderr()
+            assert _post_all(server.url, list(range(1, 41))) == [200] * 40
+            wait_for(lambda: len(amplitude.ingested) >= 40, 30, "the events at the fake Amplitude")
+            survivors = _workers(server)[1:]
+            server.process.kill()
+            server.process.wait(10)
+            wait_for(lambda: all(_gone(pid) for pid in survivors), 30, "the workers to end with it")
+        finally:
+            server.stop()

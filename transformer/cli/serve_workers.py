@@ -1,0 +1,234 @@
+"""`transformer serve --workers N`: N receiver processes on one port and one queue, and the
+forwarder in the process that started them.
+
+The supervisor (the `serve` process) prepares the queue as one receiver does (SQLite: takes the
+lock, checks the file, ends an earlier process's leases), binds the port, and starts N workers
+(`python -m transformer.cli.serve_workers`), each handed the listening socket and, on a pipe, what
+to serve: the same mapping options, limits and queue. Each worker accepts connections on the
+shared socket and commits the webhooks it takes in to the shared queue (SQLite's locking serialises
+the workers' group commits; a webhook is still answered only once committed). The supervisor runs
+the only forwarder, which looks for new events every `POLL` seconds, since the commits happen in
+other processes. So requests use every core and forwarding never delays an answer.
+
+A worker that dies is started again; one that exits within `QUICK_EXIT` seconds of its start
+(it cannot load the mapping, open the queue, ...) stops the whole server with exit 1. On SIGTERM
+or Ctrl-C the supervisor asks every worker to finish its requests (uvicorn's graceful shutdown,
+up to 30 s), then stops forwarding and exits 143 or 130. A worker whose supervisor dies gets
+SIGTERM from the kernel (Linux), so none is left serving alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..server.app import Receiver, ReceiverOptions
+from ..server.guard import HttpLimits
+from ..server.logs import log
+from ..server.peers import SUPERVISOR
+from ..server.queue.base import Queue
+from .common import fail
+from .serve_run import Stop, checked_options, open_store, run_receiver
+
+if TYPE_CHECKING:
+    from ..destinations.base import Destination
+    from ..runtime.mapping import CompiledMapping
+
+__all__ = ["POLL", "QUICK_EXIT", "Workers", "supervise"]
+
+_logger = logging.getLogger("transformer.server")
+
+POLL = 0.05
+"""Seconds between the forwarder's looks at an empty queue (workers commit in other processes)."""
+QUICK_EXIT = 5.0
+"""A worker that exits this soon after its start is not restarted: the server stops."""
+_GRACE = 40.0
+"""Seconds a worker is given to finish after SIGTERM (uvicorn's graceful shutdown takes up to 30)."""
+_BACKLOG = 2048
+
+
+@dataclass
+class Workers:
+    """How many worker processes, and what each needs to build its receiver (JSON on its stdin)."""
+
+    count: int
+    mapping: str
+    assignments: list[str] | None
+    settings_file: str | None
+    destination: str | None
+    data_dir: str | None
+    queue_url: str | None
+    sync: str
+    log_level: str
+    http: str
+    loop: str
+    limits: HttpLimits = field(default_factory=HttpLimits)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Workers:
+        return cls(**{**data, "limits": HttpLimits(**data["limits"])})
+
+
+def supervise(stop: Stop, workers: Workers, compiled: CompiledMapping, options: ReceiverOptions,
+              store: Queue, destination: Destination | None, host: str, port: int) -> None:
+    """Run `workers.count` workers on `host`:`port` and forward from `store` until a signal."""
+    try:
+        listener = _listen(host, port)
+    except OSError as exc:
+        store.close()
+        fail(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
+    folder = Path(tempfile.mkdtemp(prefix="transformer-serve-"))
+    receiver = Receiver(compiled, store, dataclasses.replace(options, poll=POLL), destination=destination,
+                        peers=(folder, SUPERVISOR))
+    running: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
+    failure = ""
+    try:
+        receiver.start()
+        for index in range(workers.count):
+            running[index] = _start(workers, options, listener, folder, index)
+        log(_logger, "info", "serving", host=host, port=port, workers=workers.count, peers=str(folder))
+        while stop.signal is None and not failure:
+            failure = _restart_exited(running, workers, options, listener, folder)
+            time.sleep(0.2)
+    finally:
+        _stop_all([process for process, _ in running.values()])
+        listener.close()
+        receiver.close()
+        store.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    if failure:
+        fail(f"error: {failure} (the log above says why)", 1)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(_BACKLOG)
+    except OSError:
+        listener.close()
+        raise
+    listener.set_inheritable(True)
+    return listener
+
+
+def _start(workers: Workers, options: ReceiverOptions, listener: socket.socket, folder: Path,
+           index: int) -> tuple[subprocess.Popen[bytes], float]:
+    spec = {"workers": workers.to_json(), "options": dataclasses.asdict(options),
+            "fd": listener.fileno(), "peers": [str(folder), f"worker-{index}"], "parent": os.getpid()}
+    process = subprocess.Popen([sys.executable, "-m", "transformer.cli.serve_workers"],
+                               stdin=subprocess.PIPE, pass_fds=(listener.fileno(),))
+    assert process.stdin is not None
+    with process.stdin:   # a pipe, never a file: --set may carry a secret
+        process.stdin.write(json.dumps(spec).encode())
+    log(_logger, "info", "worker_started", worker=index, pid=process.pid)
+    return process, time.monotonic()
+
+
+def _restart_exited(running: dict[int, tuple[subprocess.Popen[bytes], float]], workers: Workers,
+                    options: ReceiverOptions, listener: socket.socket, folder: Path) -> str:
+    """Start again each worker that exited; a reason to stop when one exited right after its start."""
+    for index, (process, started) in list(running.items()):
+        code = process.poll()
+        if code is None:
+            continue
+        lived = time.monotonic() - started
+        log(_logger, "error", "worker_exited", worker=index, pid=process.pid, code=code,
+            seconds=round(lived, 1))
+        if lived < QUICK_EXIT:
+            del running[index]
+            return f"worker {index} exited with {code} {lived:.1f} s after it started"
+        running[index] = _start(workers, options, listener, folder, index)
+    return ""
+
+
+def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + _GRACE
+    for process in processes:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log(_logger, "error", "worker_killed", pid=process.pid, after=_GRACE)
+            process.kill()
+            process.wait()
+
+
+# the worker ------------------------------------------------------------------------------
+
+def _worker() -> None:
+    """A worker's main: read its spec from stdin, serve on the inherited socket until a signal."""
+    spec = json.loads(sys.stdin.buffer.read())
+    _die_with(spec["parent"])
+    from ..io.checked import use_directory
+    from ..server.logs import configure
+    from .commands import cache_folder
+    from .common import load_from_options
+
+    use_directory(cache_folder(os.environ))
+    workers = Workers.from_json(spec["workers"])
+    options = ReceiverOptions(**{**spec["options"], "forward": False})
+    stop = Stop()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    compiled = load_from_options(workers.mapping, workers.assignments,
+                                 Path(workers.settings_file) if workers.settings_file else None,
+                                 destination=workers.destination)
+    _, secrets = checked_options(compiled, options, sync=workers.sync, http=workers.http, loop=workers.loop)
+    configure(workers.log_level, secrets=secrets)
+    listener = socket.socket(fileno=spec["fd"])
+    host, port = listener.getsockname()[:2]
+    store = open_store(Path(workers.data_dir) if workers.data_dir else None, workers.queue_url,
+                       workers.sync, shared=True)
+    try:
+        folder, name = spec["peers"]
+        run_receiver(stop, compiled, options, workers.limits, store, None, host, port,
+                     http=workers.http, loop=workers.loop, sockets=[listener], peers=(Path(folder), name))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stop.signal is not None:
+        sys.exit(128 + stop.signal)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when `parent` dies (Linux; elsewhere nothing)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    if os.getppid() != parent:   # it died before the request took effect
+        sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """`python -m transformer.cli.serve_workers`: a worker (started by `supervise` only)."""
+    import typer
+
+    try:
+        _worker()
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()
