@@ -156,8 +156,10 @@ def queue_counts(url: str) -> tuple[int, int]:
 def run(work: Path, url: str, *, receivers: int = 3, webhooks: int = 600, rate: float = 150.0,
         repeat_every: int = 10, kill: bool = False, restart: bool = True,
         db_outage: tuple[Callable[[], None], Callable[[], None]] | None = None, down_for: float = 3.0,
-        faults: Faults | None = None, timeout: float = 240.0, lease: float = 10.0) -> Result:
-    """One run in the folder `work`; see the module docstring."""
+        faults: Faults | None = None, timeout: float = 240.0, lease: float = 10.0,
+        extra: tuple[str, ...] = ()) -> Result:
+    """One run in the folder `work`; see the module docstring. `extra`: more options for each
+    receiver (e.g. `--workers 2`)."""
     result = Result(webhooks)
     bodies = {n: body_of(n, None) for n in range(1, webhooks + 1)}
     result.expected = {webhook(n)["event_id"] for n in bodies}
@@ -170,7 +172,7 @@ def run(work: Path, url: str, *, receivers: int = 3, webhooks: int = 600, rate: 
         # a short lease: what a killed receiver held is claimed by the others within seconds
         # (the default, twice the retry window and 30 s, is for production)
         cluster = Cluster(work, url, amplitude.url, receivers, "--throttle-pause", "1",
-                          "--retry-window", "3", "--lease", str(lease))
+                          "--retry-window", "3", "--lease", str(lease), *extra)
         cluster.start()
         done = threading.Event()
         seconds = len(plan) / rate

@@ -9,12 +9,13 @@ Amplitude and checks that every stored event arrived.
 
     python benchmarks/serve_load.py [--rate 1000] [--seconds 20] [--serve-arg=--http=httptools ...]
     python benchmarks/serve_load.py --queue postgresql://USER@HOST:PORT/DB --receivers 3
-    python benchmarks/serve_load.py --knee [--seconds 6]     # the row of benchmarks/run.py
+    python benchmarks/serve_load.py --knee [--seconds 6] [--serve-arg=--workers=2]
 
 With `--queue`, every receiver shares that PostgreSQL queue (use an empty database); with
 `--receivers N`, webhooks go round-robin over N receivers, as a load balancer sends them.
 `--knee` runs one server through rising rates (KNEE_RATES) and reports the highest with p99
-under 50 ms and no errors (`table_row`, the serve row of `benchmarks/run.py`).
+under 50 ms and no errors; `table_row` (the serve row of `benchmarks/run.py`) finds it for
+`serve --workers 2` and for one process. Serve's CPU counts its worker processes too.
 """
 
 from __future__ import annotations
@@ -295,14 +296,14 @@ def drain(running: Servers, timeout: float = 120.0) -> tuple[float, float]:
     return at_start, time.perf_counter() - start
 
 
-def knee(seconds: float = KNEE_SECONDS,
-         rates: tuple[int, ...] = KNEE_RATES) -> tuple[Load | None, list[Load]]:
-    """Run one receiver through `rates` for `seconds` each (distinct webhooks, the queue drained
-    between steps), stopping at the first that misses the target; (the last step that met it,
-    every step run)."""
+def knee(seconds: float = KNEE_SECONDS, rates: tuple[int, ...] = KNEE_RATES,
+         serve_args: list[str] | None = None) -> tuple[Load | None, list[Load]]:
+    """Run one receiver (`transformer serve` with `serve_args`) through `rates` for `seconds` each
+    (distinct webhooks, the queue drained between steps), stopping at the first that misses the
+    target; (the last step that met it, every step run)."""
     requests = signed_requests(int(sum(rates) * seconds))
     steps: list[Load] = []
-    with servers() as running:
+    with servers(serve_args=serve_args) as running:
         used = 0
         for rate in rates:
             count = int(rate * seconds)
@@ -320,20 +321,30 @@ def _step(step: Load) -> str:
             + (f", {step.errors:,} errors" if step.errors else ""))
 
 
+TABLE_WORKERS = 2
+"""`serve --workers` in the table's first knee (one per core here); the second is one process."""
+
+
 def table_row(payloads: int) -> tuple[str, str]:
-    """The serve row of `benchmarks/run.py`: the knee (`payloads` is not used: the steps are
-    timed). About 60 s."""
-    best, steps = knee()
-    tried = f"{', '.join(f'{rate:,}' for rate in KNEE_RATES)}/s, {KNEE_SECONDS:g} s each, one receiver"
+    """The serve row of `benchmarks/run.py`: the knee of `serve --workers 2`, then of one process
+    (`payloads` is not used: the steps are timed). About two minutes."""
+    found = [(label, *knee(serve_args=args)) for label, args in (
+        (f"--workers {TABLE_WORKERS}", [f"--workers={TABLE_WORKERS}"]), ("one process", []))]
+    figure = "; ".join(f"{label}: {f'{best.rate:,.0f}/s' if best else 'below 1,000/s'}"
+                       for label, best, _ in found)
+    tried = f"{', '.join(f'{rate:,}' for rate in KNEE_RATES)}/s, {KNEE_SECONDS:g} s each"
+    return figure, "; ".join(f"{label}: {_knee_notes(best, steps)}" for label, best, steps in found) + (
+        f" (steps {tried})")
+
+
+def _knee_notes(best: Load | None, steps: list[Load]) -> str:
     if best is None:
-        return "below 1,000 webhooks/s", f"{_step(steps[0])} (steps {tried})"
+        return _step(steps[0])
     missed = steps[-1] if not steps[-1].meets_target else None
-    return (f"{best.rate:,.0f} webhooks/s",
-            f"p99 {best.p99 * 1000:.1f} ms, serve {best.serve_cpu / best.elapsed:.0%} of a core "
+    return (f"p99 {best.p99 * 1000:.1f} ms, serve {best.serve_cpu / best.elapsed:.0%} of a core "
             f"({best.serve_cpu / len(best.latencies) * 1e6:.0f} µs per webhook), load client "
-            f"{best.client_cpu / best.elapsed:.0%}; "
-            + (f"next step {_step(missed)}" if missed else "every step met the target")
-            + f" (steps {tried})")
+            f"{best.client_cpu / best.elapsed:.0%}, "
+            + (f"next step {_step(missed)}" if missed else "every step met the target"))
 
 
 def main() -> None:
@@ -346,7 +357,7 @@ def main() -> None:
     parser.add_argument("--knee", action="store_true", help="the highest rate that meets the target")
     args = parser.parse_args()
     if args.knee:
-        best, steps = knee(args.seconds or KNEE_SECONDS)
+        best, steps = knee(args.seconds or KNEE_SECONDS, serve_args=args.serve_arg)
         for step in steps:
             print(f"{_step(step)}, {step.answered_rate:,.0f} answered/s, serve "
                   f"{step.serve_cpu / step.elapsed:.0%} of a core")
