@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from transformer.cli import app, replay
+from transformer.cli import app, replay, replay_run
 from transformer.cli.replay_args import DEFAULTS, parse
 
 RUNNER = CliRunner()
@@ -22,7 +22,7 @@ def typers_reading(args: list[str], monkeypatch: pytest.MonkeyPatch) -> dict[str
     """The arguments typer gives `replay_run.run` for `transformer replay ARGS`, or None when it
     refuses the line."""
     seen: list[dict[str, Any]] = []
-    names = list(inspect.signature(replay.run).parameters)
+    names = list(inspect.signature(replay_run.run).parameters)
 
     def capture(*values: Any) -> int:
         seen.append(dict(zip(names, values, strict=True)))
