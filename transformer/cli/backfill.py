@@ -12,22 +12,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..backfill.inputs import DEFAULT_PARTITION_SIZE
-from .common import (
+from .basics import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
     DEFAULT_OUTPUT_BUDGET,
-    DestinationOpt,
-    MappingOpt,
-    MaxDepthOpt,
-    OutputBudgetOpt,
-    SetOpt,
-    SettingsOpt,
     err,
     fail,
     load_from_options,
     make_destination,
     stdout_failed,
 )
+from .common import DestinationOpt, MappingOpt, MaxDepthOpt, OutputBudgetOpt, SetOpt, SettingsOpt
 
 if TYPE_CHECKING:
     from ..backfill.job import Backfill, Outcome

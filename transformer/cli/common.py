@@ -1,5 +1,5 @@
-"""The options several commands declare (typer), and, from `basics.py`, what every command does
-the same way: loading a mapping from options, and reporting failures."""
+"""The options several commands declare, as typer types (what every command does the same way,
+without typer, is in `basics.py`)."""
 
 from __future__ import annotations
 
@@ -9,39 +9,8 @@ from typing import Annotated
 import typer
 
 from ..catalog import DESTINATION_SETTINGS
-from .basics import (
-    DEFAULT_MAPPING,
-    DEFAULT_MAX_DEPTH,
-    DEFAULT_OUTPUT_BUDGET,
-    check_listen_address,
-    check_writable_file,
-    err,
-    fail,
-    load_from_options,
-    make_destination,
-    resolve_mapping_path,
-    stdout_failed,
-)
 
-__all__ = [
-    "DEFAULT_MAPPING",
-    "DEFAULT_MAX_DEPTH",
-    "DEFAULT_OUTPUT_BUDGET",
-    "DestinationOpt",
-    "MappingOpt",
-    "MaxDepthOpt",
-    "OutputBudgetOpt",
-    "SetOpt",
-    "SettingsOpt",
-    "check_listen_address",
-    "check_writable_file",
-    "err",
-    "fail",
-    "load_from_options",
-    "make_destination",
-    "resolve_mapping_path",
-    "stdout_failed",
-]
+__all__ = ["DestinationOpt", "MappingOpt", "MaxDepthOpt", "OutputBudgetOpt", "SetOpt", "SettingsOpt"]
 
 MappingOpt = Annotated[str, typer.Option("--mapping", "-m", metavar="PATH", help="Mapping spec (YAML).",
                                          show_default=True)]

@@ -16,17 +16,8 @@ from ..runtime.mapping import CompiledMapping
 from ..server.letters import resend
 from ..server.queue.base import Queue
 from ..spec.settings import parse_assignments, read_settings_file
-from .common import (
-    DEFAULT_MAPPING,
-    DEFAULT_MAX_DEPTH,
-    MappingOpt,
-    MaxDepthOpt,
-    SetOpt,
-    SettingsOpt,
-    err,
-    fail,
-    load_from_options,
-)
+from .basics import DEFAULT_MAPPING, DEFAULT_MAX_DEPTH, err, fail, load_from_options
+from .common import MappingOpt, MaxDepthOpt, SetOpt, SettingsOpt
 from .queue_cmd import DataDirOpt, QueueOpt, open_queue
 
 __all__ = ["KINDS", "app", "list_letters", "resend_letters", "show"]

@@ -10,15 +10,8 @@ import typer
 
 from ..authoring.diff import diff_mappings, render_diff
 from ..io.jsonio import InputError, read_items
-from .common import (
-    DEFAULT_MAX_DEPTH,
-    MaxDepthOpt,
-    SetOpt,
-    SettingsOpt,
-    err,
-    fail,
-    load_from_options,
-)
+from .basics import DEFAULT_MAX_DEPTH, err, fail, load_from_options
+from .common import MaxDepthOpt, SetOpt, SettingsOpt
 
 __all__ = ["diff"]
 

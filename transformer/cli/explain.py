@@ -11,17 +11,8 @@ import typer
 from ..authoring import explain as explain_payload
 from ..authoring import render_explanation
 from ..io.jsonio import InputError, read_items
-from .common import (
-    DEFAULT_MAPPING,
-    DEFAULT_MAX_DEPTH,
-    MappingOpt,
-    MaxDepthOpt,
-    SetOpt,
-    SettingsOpt,
-    err,
-    fail,
-    load_from_options,
-)
+from .basics import DEFAULT_MAPPING, DEFAULT_MAX_DEPTH, err, fail, load_from_options
+from .common import MappingOpt, MaxDepthOpt, SetOpt, SettingsOpt
 
 __all__ = ["explain"]
 

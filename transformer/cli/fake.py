@@ -10,7 +10,7 @@ import typer
 from ..destinations.base import DestinationKind
 from ..destinations.fake import Faults
 from ..destinations.registry import DESTINATIONS, destination_kind
-from .common import check_listen_address, err, fail
+from .basics import check_listen_address, err, fail
 
 __all__ = ["fake", "fake_amplitude"]
 

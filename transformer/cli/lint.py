@@ -12,7 +12,8 @@ from ..authoring.lint import lint_mapping
 from ..authoring.lint_codes import LintCode
 from ..errors import SettingsError, Severity, SpecError
 from ..spec.settings import parse_assignments
-from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, resolve_mapping_path
+from .basics import DEFAULT_MAPPING, err, resolve_mapping_path
+from .common import MappingOpt, SetOpt, SettingsOpt
 
 __all__ = ["lint"]
 

@@ -10,7 +10,7 @@ import typer
 
 from ..server import QueueError, SqliteQueue
 from ..server.queue.base import Queue
-from .common import err, fail
+from .basics import err, fail
 
 __all__ = [
     "INSTALL_HINT",

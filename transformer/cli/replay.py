@@ -7,16 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .common import (
-    DEFAULT_MAPPING,
-    DEFAULT_MAX_DEPTH,
-    DEFAULT_OUTPUT_BUDGET,
-    MappingOpt,
-    MaxDepthOpt,
-    OutputBudgetOpt,
-    SetOpt,
-    SettingsOpt,
-)
+from .basics import DEFAULT_MAPPING, DEFAULT_MAX_DEPTH, DEFAULT_OUTPUT_BUDGET
+from .common import MappingOpt, MaxDepthOpt, OutputBudgetOpt, SetOpt, SettingsOpt
 from .replay_run import run
 
 __all__ = ["replay"]

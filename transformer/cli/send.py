@@ -16,21 +16,16 @@ from ..destinations.dead_letters import DeadLetter, DeadLetterKind, Holds
 from ..errors import PayloadError
 from ..io.jsonio import InputError, parse_item, read_items
 from ..runtime.mapping import CompiledMapping
-from .common import (
+from .basics import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
     DEFAULT_OUTPUT_BUDGET,
-    DestinationOpt,
-    MappingOpt,
-    MaxDepthOpt,
-    OutputBudgetOpt,
-    SetOpt,
-    SettingsOpt,
     check_writable_file,
     err,
     load_from_options,
     make_destination,
 )
+from .common import DestinationOpt, MappingOpt, MaxDepthOpt, OutputBudgetOpt, SetOpt, SettingsOpt
 from .progress import RunProgress
 from .signals import Stop
 

@@ -13,7 +13,7 @@ from ..runtime.mapping import CompiledMapping
 from ..server import ReceiverOptions
 from ..server.guard import HttpLimits
 from ..server.logs import configure
-from .common import DEFAULT_MAPPING, check_listen_address, load_from_options
+from .basics import DEFAULT_MAPPING, check_listen_address, load_from_options
 from .serve_run import Stop, checked_options, open_store, run_receiver
 
 if TYPE_CHECKING:

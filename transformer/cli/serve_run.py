@@ -23,7 +23,7 @@ from ..server.logs import log
 from ..server.queue.base import Queue
 from ..server.queue.sqlite import SYNC_MODES
 from ..sources.registry import source_kind
-from .common import fail, make_destination
+from .basics import fail, make_destination
 from .queue_cmd import open_queue
 
 __all__ = ["EVENT_LOOPS", "HTTP_PARSERS", "MIN_SECRET_LENGTH", "SWITCH_INTERVAL", "Stop", "checked_options",

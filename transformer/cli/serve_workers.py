@@ -40,7 +40,7 @@ from ..server.guard import HttpLimits
 from ..server.logs import log
 from ..server.peers import SUPERVISOR
 from ..server.queue.base import Queue
-from .common import fail
+from .basics import fail
 from .serve_run import Stop, checked_options, open_store, run_receiver
 
 if TYPE_CHECKING:
@@ -181,8 +181,8 @@ def _worker() -> None:
     _die_with(spec["parent"])
     from ..io.checked import use_directory
     from ..server.logs import configure
+    from .basics import load_from_options
     from .commands import cache_folder
-    from .common import load_from_options
 
     use_directory(cache_folder(os.environ))
     workers = Workers.from_json(spec["workers"])

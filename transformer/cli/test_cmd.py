@@ -8,7 +8,8 @@ import typer
 
 from ..authoring.golden import CaseResult, load_cases, run_cases, update_cases
 from ..errors import TransformerError
-from .common import DEFAULT_MAPPING, MappingOpt, err, load_from_options, resolve_mapping_path
+from .basics import DEFAULT_MAPPING, err, load_from_options, resolve_mapping_path
+from .common import MappingOpt
 
 __all__ = ["test"]
 

@@ -12,16 +12,8 @@ import typer
 from ..destinations import Sender, SendReport
 from ..errors import PayloadError
 from ..runtime.mapping import CompiledMapping
-from .common import (
-    DEFAULT_MAPPING,
-    DestinationOpt,
-    MappingOpt,
-    SetOpt,
-    SettingsOpt,
-    err,
-    load_from_options,
-    make_destination,
-)
+from .basics import DEFAULT_MAPPING, err, load_from_options, make_destination
+from .common import DestinationOpt, MappingOpt, SetOpt, SettingsOpt
 
 __all__ = ["DEADLINE", "REQUEST_TIMEOUT", "TEST_USER", "connection_event", "test_connection"]
 

@@ -10,7 +10,8 @@ import typer
 from ..catalog import load_mapping
 from ..errors import SettingsError, SpecError
 from ..spec.settings import parse_assignments
-from .common import DEFAULT_MAPPING, MappingOpt, SetOpt, SettingsOpt, err, resolve_mapping_path
+from .basics import DEFAULT_MAPPING, err, resolve_mapping_path
+from .common import MappingOpt, SetOpt, SettingsOpt
 
 __all__ = ["validate"]
 
