@@ -7,7 +7,6 @@ import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
@@ -73,20 +72,21 @@ class _Exited:
 
 def test_a_worker_that_dies_is_started_again_and_one_that_cannot_start_stops_the_server(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pool = serve_workers._Pool(None, None, None, tmp_path)  # type: ignore[arg-type]
     started: list[int] = []
 
-    def start(*args: Any) -> tuple[Any, float]:
-        started.append(args[-1])
-        return _Exited(None), time.monotonic()
+    def start(index: int) -> None:
+        started.append(index)
+        pool.running[index] = _Exited(None), time.monotonic()  # type: ignore[assignment]
 
-    monkeypatch.setattr(serve_workers, "_start", start)
+    monkeypatch.setattr(pool, "start", start)
     long_ago = time.monotonic() - serve_workers.QUICK_EXIT - 1
-    running: dict[int, tuple[Any, float]] = {0: (_Exited(None), long_ago), 1: (_Exited(-9), long_ago)}
-    assert serve_workers._restart_exited(running, None, None, None, tmp_path) == ""  # type: ignore[arg-type]
-    assert started == [1] and running[1][0].code is None
-    running[0] = (_Exited(1), time.monotonic())
-    failure = serve_workers._restart_exited(running, None, None, None, tmp_path)  # type: ignore[arg-type]
-    assert failure.startswith("worker 0 exited with 1 0.") and 0 not in running and started == [1]
+    pool.running = {0: (_Exited(None), long_ago), 1: (_Exited(-9), long_ago)}  # type: ignore[dict-item]
+    assert pool.restart_exited() == ""
+    assert started == [1] and pool.running[1][0].poll() is None
+    pool.running[0] = (_Exited(1), time.monotonic())  # type: ignore[assignment]
+    failure = pool.restart_exited()
+    assert failure.startswith("worker 0 exited with 1 0.") and 0 not in pool.running and started == [1]
 
 
 def test_a_workers_spec_goes_through_json(tmp_path: Path) -> None:

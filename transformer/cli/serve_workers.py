@@ -93,25 +93,24 @@ def supervise(stop: Stop, workers: Workers, compiled: CompiledMapping, options: 
     except OSError as exc:
         store.close()
         fail(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
-    folder = Path(tempfile.mkdtemp(prefix="transformer-serve-"))
+    pool = _Pool(workers, options, listener, Path(tempfile.mkdtemp(prefix="transformer-serve-")))
     receiver = Receiver(compiled, store, dataclasses.replace(options, poll=POLL), destination=destination,
-                        peers=(folder, SUPERVISOR))
-    running: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
+                        peers=(pool.folder, SUPERVISOR))
     failure = ""
     try:
         receiver.start()
         for index in range(workers.count):
-            running[index] = _start(workers, options, listener, folder, index)
-        log(_logger, "info", "serving", host=host, port=port, workers=workers.count, peers=str(folder))
+            pool.start(index)
+        log(_logger, "info", "serving", host=host, port=port, workers=workers.count, peers=str(pool.folder))
         while stop.signal is None and not failure:
-            failure = _restart_exited(running, workers, options, listener, folder)
+            failure = pool.restart_exited()
             time.sleep(0.2)
     finally:
-        _stop_all([process for process, _ in running.values()])
+        pool.stop()
         listener.close()
         receiver.close()
         store.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(pool.folder, ignore_errors=True)
     if failure:
         fail(f"error: {failure} (the log above says why)", 1)
 
@@ -129,48 +128,59 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _start(workers: Workers, options: ReceiverOptions, listener: socket.socket, folder: Path,
-           index: int) -> tuple[subprocess.Popen[bytes], float]:
-    spec = {"workers": workers.to_json(), "options": dataclasses.asdict(options),
-            "fd": listener.fileno(), "peers": [str(folder), f"worker-{index}"], "parent": os.getpid()}
-    process = subprocess.Popen([sys.executable, "-m", "transformer.cli.serve_workers"],
-                               stdin=subprocess.PIPE, pass_fds=(listener.fileno(),))
-    assert process.stdin is not None
-    with process.stdin:   # a pipe, never a file: --set may carry a secret
-        process.stdin.write(json.dumps(spec).encode())
-    log(_logger, "info", "worker_started", worker=index, pid=process.pid)
-    return process, time.monotonic()
+class _Pool:
+    """The worker processes, each with the time it started, by index."""
 
+    def __init__(self, workers: Workers, options: ReceiverOptions, listener: socket.socket,
+                 folder: Path) -> None:
+        self.workers = workers
+        self.options = options
+        self.listener = listener
+        self.folder = folder   # the peers' (server/peers.py)
+        self.running: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
 
-def _restart_exited(running: dict[int, tuple[subprocess.Popen[bytes], float]], workers: Workers,
-                    options: ReceiverOptions, listener: socket.socket, folder: Path) -> str:
-    """Start again each worker that exited; a reason to stop when one exited right after its start."""
-    for index, (process, started) in list(running.items()):
-        code = process.poll()
-        if code is None:
-            continue
-        lived = time.monotonic() - started
-        log(_logger, "error", "worker_exited", worker=index, pid=process.pid, code=code,
-            seconds=round(lived, 1))
-        if lived < QUICK_EXIT:
-            del running[index]
-            return f"worker {index} exited with {code} {lived:.1f} s after it started"
-        running[index] = _start(workers, options, listener, folder, index)
-    return ""
+    def start(self, index: int) -> None:
+        spec = {"workers": self.workers.to_json(), "options": dataclasses.asdict(self.options),
+                "fd": self.listener.fileno(), "peers": [str(self.folder), f"worker-{index}"],
+                "parent": os.getpid()}
+        process = subprocess.Popen([sys.executable, "-m", "transformer.cli.serve_workers"],
+                                   stdin=subprocess.PIPE, pass_fds=(self.listener.fileno(),))
+        assert process.stdin is not None
+        with process.stdin:   # a pipe, never a file: --set may carry a secret
+            process.stdin.write(json.dumps(spec).encode())
+        log(_logger, "info", "worker_started", worker=index, pid=process.pid)
+        self.running[index] = process, time.monotonic()
 
+    def restart_exited(self) -> str:
+        """Start again each worker that exited; a reason to stop when one exited right after its
+        start."""
+        for index, (process, started) in list(self.running.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            lived = time.monotonic() - started
+            log(_logger, "error", "worker_exited", worker=index, pid=process.pid, code=code,
+                seconds=round(lived, 1))
+            if lived < QUICK_EXIT:
+                del self.running[index]
+                return f"worker {index} exited with {code} {lived:.1f} s after it started"
+            self.start(index)
+        return ""
 
-def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + _GRACE
-    for process in processes:
-        try:
-            process.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log(_logger, "error", "worker_killed", pid=process.pid, after=_GRACE)
-            process.kill()
-            process.wait()
+    def stop(self) -> None:
+        """SIGTERM to each worker; a worker still running after `_GRACE` seconds is killed."""
+        processes = [process for process, _ in self.running.values()]
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + _GRACE
+        for process in processes:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log(_logger, "error", "worker_killed", pid=process.pid, after=_GRACE)
+                process.kill()
+                process.wait()
 
 
 # the worker ------------------------------------------------------------------------------
