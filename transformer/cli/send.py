@@ -32,7 +32,7 @@ from .common import (
 )
 from .progress import RunProgress
 from .replay_batch import Chunk, auto_workers, ndjson_chunks, process_pool
-from .send_batch import Failure, Payloads, Record, Tally, sent_chunks
+from .send_batch import Failure, Payloads, Record, Tally, one_malloc_arena, sent_chunks
 from .signals import Stop
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ def send(
         if workers > 1 and any(_chunked(source) for source in sources):
             # started before any thread of this process (the progress line's, the sender's):
             # forked, the workers have the destination, and check and encode the events for it
+            one_malloc_arena()
             read.pool = stack.enter_context(process_pool(workers, Payloads(compiled, max_depth, target)))
             read.workers = workers
         progress = RunProgress(sys.stderr, "sending", sources)

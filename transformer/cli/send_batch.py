@@ -15,6 +15,7 @@ parent's sender to set aside with the reason, as it always does.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from .replay_batch import Chunk, in_order, worker_state
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
-__all__ = ["Failure", "Payloads", "Record", "Sent", "Tally", "sent_chunks"]
+__all__ = ["Failure", "Payloads", "Record", "Sent", "Tally", "one_malloc_arena", "sent_chunks"]
 
 
 class Failure(NamedTuple):
@@ -187,6 +188,21 @@ class Payloads:
 
 
 _MISSING: Any = object()
+
+
+_M_ARENA_MAX = -8   # glibc's mallopt parameter
+
+
+def one_malloc_arena() -> None:
+    """Have glibc's malloc use one arena for every thread of this process. The pool's thread
+    that receives the workers' results unpickles the events' bodies, which then wait in the
+    sender: in an arena of that thread's own they took 10 to 16 MB more at the peak (200,000
+    payloads, --workers 2: 101 to 103 MB against 86 to 91; the CPU per event moved within the
+    noise of a shared machine). Nothing on other C libraries; call it before any thread starts."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):   # not glibc
+        ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, 1)
 
 
 def _run_in_worker(chunk: Chunk) -> Sent:
