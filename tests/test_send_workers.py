@@ -188,3 +188,35 @@ def test_a_signal_keeps_every_event_not_accepted_and_leaves_no_process_or_file(
     assert "interrupted: every event not yet accepted is in the dead letters" in lines
     assert _left_behind(str(source)) == []
     assert list(spill.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_worker_killed_ends_its_input_with_an_error_not_a_traceback(tmp_path: Path) -> None:
+    # more than the sender holds (4,000 events with one request at a time) and the chunks
+    # read ahead (5 of about 550 payloads): most of the input is not read at the kill
+    source = tmp_path / "killed.ndjson"
+    source.write_bytes(corpus(20_000, seed=4))
+    letters = tmp_path / "dead.ndjson"
+    with FakeAmplitude(api_key=KEY, faults=Faults(error=0.3, seed=4)) as amplitude:
+        args = [*CLI, "send", str(source), "--workers", "2", "--concurrency", "1",
+                "--set", f"endpoint={amplitude.url}", *SETTINGS, "--dead-letters", str(letters)]
+        with subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env={**os.environ, "AMPLITUDE_API_KEY": KEY, "TRANSFORMER_CACHE_DIR": ""}) as process:
+            deadline = time.monotonic() + 120
+            while amplitude.stats()["ingested"] < 200 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            workers = [pid for pid in _left_behind(str(source)) if pid != process.pid]
+            assert len(workers) == 2, "the run ended before the kill, or has no workers"
+            os.kill(workers[0], signal.SIGKILL)
+            _, err = process.communicate(timeout=300)
+        accepted = len(amplitude.ingested)
+    lines = err.decode().splitlines()
+    assert process.returncode == 1, lines
+    assert "Traceback" not in err.decode()
+    (message,) = [line for line in lines if "worker process ended abruptly" in line]
+    assert re.fullmatch(rf"error: {source}: a worker process ended abruptly after line \d+; "
+                        "the rest of this input was not read", message)
+    summary = next(line for line in lines if line.startswith("read "))
+    events = int(re.search(r": ([\d,]+) events", summary)[1].replace(",", ""))  # type: ignore[index]
+    assert 0 < accepted == events < 15_000        # what was read before is delivered
+    assert _left_behind(str(source)) == []

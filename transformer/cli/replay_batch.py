@@ -326,16 +326,27 @@ def in_order(pool: Executor, job: Callable[[Chunk], R], chunks: Iterable[Chunk],
              stopped: Callable[[], bool] = lambda: False) -> Iterator[R]:
     """`job(chunk)` of each chunk, run in `pool`, given back in input order, with at most
     2 * `workers` + 1 chunks submitted and not given back. Stops submitting when `stopped()`
-    (looked at after each submission); what was submitted is still given back."""
+    (looked at after each submission); what was submitted is still given back. Raises
+    `BrokenProcessPool` when a worker dies (killed), having ended the others."""
+    import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
+
     pending: deque[Future[R]] = deque()
-    for chunk in chunks:
-        pending.append(pool.submit(job, chunk))
-        while len(pending) > 2 * workers or (pending and pending[0].done()):
+    try:
+        for chunk in chunks:
+            pending.append(pool.submit(job, chunk))
+            while len(pending) > 2 * workers or (pending and pending[0].done()):
+                yield pending.popleft().result()
+            if stopped():
+                break
+        while pending:
             yield pending.popleft().result()
-        if stopped():
-            break
-    while pending:
-        yield pending.popleft().result()
+    except BrokenProcessPool:
+        # a worker was killed: the pool ends the others with SIGTERM, which workers ignore, and
+        # waits for them (for ever, without this)
+        for child in multiprocessing.active_children():
+            child.kill()
+        raise
 
 
 def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, sink: IO[bytes],

@@ -189,18 +189,25 @@ class _Reader:
             records.clear()
 
     def chunks(self, source: str, chunks: Iterator[Chunk]) -> Iterator[Prepared | Outgoing]:
+        from concurrent.futures.process import BrokenProcessPool  # loaded with the pool already
+
         assert self.pool is not None
         counts = self.counts
         first = 1   # the number of the chunk's first line in the file
-        for sent in sent_chunks(self.pool, chunks, self.workers):
-            counts.add(sent.tally)
-            counts.tick(counts.read)
-            for record in sent.records:
-                if type(record) is Failure:
-                    self.failed(f"{source}:{first + record.number - 1}", record)
-                else:
-                    yield record   # type: ignore[misc]
-            first += sent.lines
+        try:
+            for sent in sent_chunks(self.pool, chunks, self.workers):
+                counts.add(sent.tally)
+                counts.tick(counts.read)
+                for record in sent.records:
+                    if type(record) is Failure:
+                        self.failed(f"{source}:{first + record.number - 1}", record)
+                    else:
+                        yield record   # type: ignore[misc]
+                first += sent.lines
+        except BrokenProcessPool:   # a worker was killed (out of memory, say)
+            counts.errors += 1
+            err(f"error: {source}: a worker process ended abruptly after line {first - 1}; "
+                "the rest of this input was not read")
 
     def failed(self, where: str, failure: Failure) -> None:
         err(f"{where}{failure.message}")
