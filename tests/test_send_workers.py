@@ -220,3 +220,28 @@ def test_a_worker_killed_ends_its_input_with_an_error_not_a_traceback(tmp_path: 
     events = int(re.search(r": ([\d,]+) events", summary)[1].replace(",", ""))  # type: ignore[index]
     assert 0 < accepted == events < 15_000        # what was read before is delivered
     assert _left_behind(str(source)) == []
+
+
+@pytest.mark.slow
+def test_spawned_workers_and_other_inputs_give_what_one_process_gives(tmp_path: Path) -> None:
+    # run in this process, which has threads (the fake's): the pool spawns its workers, which
+    # get the mapping pickled, without the destination, and send the events as they are; the
+    # .json file is read by this process either way
+    from typer.testing import CliRunner
+
+    from transformer.cli import app
+
+    found = []
+    for workers in ("1", "2"):
+        with FakeAmplitude(api_key=KEY) as amplitude:
+            result = CliRunner().invoke(app, [
+                "send", str(SAMPLES / "events.ndjson"), str(SAMPLES / "sms_sent.json"), "--workers", workers,
+                "--concurrency", "1", "--set", f"endpoint={amplitude.url}", *SETTINGS,
+                "--dead-letters", str(tmp_path / f"dead-{workers}.ndjson")], env={"AMPLITUDE_API_KEY": KEY})
+            found.append((result.exit_code, result.stderr.replace(amplitude.url, "URL").replace(f"dead-{workers}", "dead"),
+                          list(amplitude.ingested.values())))
+    assert found[1] == found[0]
+    code, err, received = found[0]
+    assert code == 0, err
+    assert err.splitlines()[0] == "read 41 payloads: 40 events, 1 skipped (no_identity: 1), 0 payload errors"
+    assert len(received) == 39       # one set aside: user "42" is shorter than min_id_length

@@ -343,7 +343,7 @@ def in_order(pool: Executor, job: Callable[[Chunk], R], chunks: Iterable[Chunk],
             yield pending.popleft().result()
     except BrokenProcessPool:
         # a worker was killed: the pool ends the others with SIGTERM, which workers ignore, and
-        # waits for them (for ever, without this)
+        # waits for them (for ever, without this); the command's processes have no other children
         for child in multiprocessing.active_children():
             child.kill()
         raise

@@ -182,10 +182,10 @@ class _Reader:
             else:
                 payloads.payload(item.payload, 0, counts, records)
             for record in records:
-                if type(record) is Failure:
+                if isinstance(record, Failure):
                     self.failed(item.where, record)
                 else:
-                    yield record   # type: ignore[misc]
+                    yield record
             records.clear()
 
     def chunks(self, source: str, chunks: Iterator[Chunk]) -> Iterator[Prepared | Outgoing]:
@@ -199,10 +199,10 @@ class _Reader:
                 counts.add(sent.tally)
                 counts.tick(counts.read)
                 for record in sent.records:
-                    if type(record) is Failure:
+                    if isinstance(record, Failure):
                         self.failed(f"{source}:{first + record.number - 1}", record)
                     else:
-                        yield record   # type: ignore[misc]
+                        yield record
                 first += sent.lines
         except BrokenProcessPool:   # a worker was killed (out of memory, say)
             counts.errors += 1
