@@ -9,12 +9,17 @@ Two measurements, each against a fresh fake:
   sender asks for them): preflight, batching, serialising, HTTP, reading responses. CPU is this
   process's, all threads, during `send` (making each event, a dict copy, included).
 - *transformer send*: the command on an NDJSON file of Customer.io payloads, as a user runs it:
-  reading, parsing and transforming included; CPU and peak RSS of that process.
+  reading, parsing and transforming included; CPU and peak RSS of that process. With
+  `--workers N` (N > 1) it is run once per N given (`--workers 1 2`: one process, then two
+  workers): the CPU of the command's own process (the sender's) apart from its workers', the
+  peak RSS of each (read from /proc while it runs), and the whole tree's peak as the largest
+  sum of their PSS (pages shared after the fork counted once) sampled every 0.1 s.
 
 Before them, the preflight alone (the quick check, then fastjsonschema alone) in µs per event on
 the 5,000 events. The fake's count confirms delivery.
 
-    python benchmarks/send_bench.py [--events 100000] [--concurrency 4] [--skip-cli | --skip-sender]
+    python benchmarks/send_bench.py [--events 100000] [--concurrency 4] [--workers 1 2]
+                                    [--skip-cli | --skip-sender]
 """
 
 from __future__ import annotations
@@ -28,11 +33,11 @@ import json
 import math
 import os
 import resource
-import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,6 +73,10 @@ class Measured:
     fake_cpu: float  # seconds of the fake Amplitude process
     rss_mb: float    # peak RSS of the measured process
     rss_before_mb: float = 0.0  # its peak before sending (in process: the events to copy, the mapping)
+    workers: int = 1             # transformer send --workers
+    workers_cpu: float = 0.0     # seconds of its worker processes
+    worker_rss_mb: float = 0.0   # the largest worker's peak RSS
+    tree_rss_mb: float = 0.0     # the whole tree's peak (the largest sum of PSS sampled)
 
     @property
     def rate(self) -> float:
@@ -90,7 +99,13 @@ class Measured:
                 f"  CPU           {self.cpu_us:>12.1f} µs per event",
                 f"  peak RSS      {self.rss_mb:>12,.0f} MB"
                 + (f"  ({self.rss_before_mb:,.0f} MB before sending)" if self.rss_before_mb else ""),
-                f"  fake's CPU    {self.fake_us:>12.1f} µs per event"]
+                f"  fake's CPU    {self.fake_us:>12.1f} µs per event",
+                *([f"  workers' CPU  {self.workers_cpu / self.events * 1e6:>12.1f} µs per event  "
+                   f"({self.workers} processes; total with the sender's "
+                   f"{(self.cpu + self.workers_cpu) / self.events * 1e6:.1f})",
+                   f"  worker RSS    {self.worker_rss_mb:>12,.0f} MB  (the largest worker's peak)",
+                   f"  tree's memory {self.tree_rss_mb:>12,.0f} MB  (the largest sum of every process's "
+                   f"PSS, sampled)"] if self.workers > 1 else [])]
 
 
 def free_port() -> int:
@@ -183,40 +198,90 @@ def measure_sender(count: int, concurrency: int) -> Measured:
                     fake_cpu, rss, rss_before)
 
 
-def measure_cli(payloads: int, concurrency: int, workdir: Path) -> Measured:
-    """`transformer send FILE` as a process against a fake Amplitude process."""
+class _PeakRSS:
+    """The peak RSS (VmHWM) of a process and of each of its children, and the largest sum of
+    their proportional set sizes (PSS: pages shared after a fork counted once, split between
+    the processes), read from /proc every 0.1 s in a thread while it runs (a child's last
+    0.1 s may be missed)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peaks: dict[int, int] = {}
+        self.pss = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _field(path: str, name: str) -> int:
+        text = Path(path).read_text()
+        return int(next(ln for ln in text.splitlines() if ln.startswith(name)).split()[1])
+
+    def _run(self) -> None:
+        while not self.done.wait(0.1):
+            try:
+                children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+            except OSError:
+                children = []
+            pss = 0
+            for pid in (self.pid, *map(int, children)):
+                with contextlib.suppress(OSError, ValueError, StopIteration):
+                    peak = self._field(f"/proc/{pid}/status", "VmHWM:")
+                    self.peaks[pid] = max(self.peaks.get(pid, 0), peak)
+                    pss += self._field(f"/proc/{pid}/smaps_rollup", "Pss:")
+            self.pss = max(self.pss, pss)
+
+    def stop(self) -> tuple[float, float, float]:
+        """MB: the process's own peak, its largest child's, and the tree's (sampled PSS)."""
+        self.done.set()
+        self.thread.join()
+        children = [kb for pid, kb in self.peaks.items() if pid != self.pid]
+        return self.peaks.get(self.pid, 0) / 1024, max(children, default=0) / 1024, self.pss / 1024
+
+
+def measure_cli(payloads: int, concurrency: int, workdir: Path, workers: int = 1) -> Measured:
+    """`transformer send FILE` as a process against a fake Amplitude process. Its CPU is its
+    own (read from /proc when it has exited, before it is reaped), its workers' apart."""
     source = workdir / "payloads.ndjson"
-    lines = corpus(payloads)
-    source.write_bytes(b"\n".join(lines) + b"\n")
-    del lines
-    time_bin = shutil.which("time", path="/usr/bin:/bin")
-    rss_file = workdir / "rss"
+    if not source.exists():
+        lines = corpus(payloads)
+        source.write_bytes(b"\n".join(lines) + b"\n")
+        del lines
     with fake_amplitude() as (url, pid):
         argv = [sys.executable, "-m", "transformer", "send", str(source), "--concurrency", str(concurrency),
                 "--dead-letters", str(workdir / "dead.ndjson"), "--set", f"endpoint={url}",
+                "--workers", str(workers),
                 *[f"--set={name}={str(value).lower() if isinstance(value, bool) else value}"
                   for name, value in SETTINGS.items()]]
-        wrapped = [time_bin, "-f", "%M", "-o", str(rss_file), *argv] if time_bin else argv
         fake_before = process_cpu(pid)
         start = time.perf_counter()
-        child = subprocess.Popen(wrapped, stderr=subprocess.PIPE, cwd=ROOT,
+        child = subprocess.Popen(argv, stderr=subprocess.PIPE, cwd=ROOT,
                                  env={**os.environ, "AMPLITUDE_API_KEY": KEY})
+        peaks = _PeakRSS(child.pid)
         assert child.stderr is not None
         summary = child.stderr.read().decode()
-        _, status, usage = os.wait4(child.pid, 0)
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)   # exited, not reaped: /proc has its times
         wall = time.perf_counter() - start
+        fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        own, reaped = ((int(fields[i]) + int(fields[i + 1])) / TICKS for i in (11, 13))
+        _, status, _ = os.wait4(child.pid, 0)
+        # not wait4's ru_maxrss: a child forked from this process counts this one's pages until it
+        # executes the command, and that figure takes its children's in too
+        rss, worker_rss, tree_rss = peaks.stop()
         fake_cpu = process_cpu(pid) - fake_before
         kept = ingested(url)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"transformer send failed:\n{summary}")
-    rss_kb = float(rss_file.read_text().split()[-1]) if time_bin else usage.ru_maxrss
     words = summary.split("accepted")[0].split()
     accepted = int(words[-1].replace(",", ""))
     requests = int(summary.split(" request")[0].split()[-1].replace(",", ""))
     if accepted != kept:
         raise SystemExit(f"the fake kept {kept:,} events, send says {accepted:,}:\n{summary}")
-    return Measured(f"transformer send ({payloads:,} payloads, parsing and transform included)", accepted,
-                    accepted, requests, wall, usage.ru_utime + usage.ru_stime, fake_cpu, rss_kb / 1024)
+    label = f", --workers {workers}" if workers > 1 else ""
+    return Measured(f"transformer send ({payloads:,} payloads, parsing and transform included{label})",
+                    accepted, accepted, requests, wall, own, fake_cpu,
+                    rss, workers=workers,
+                    workers_cpu=reaped, worker_rss_mb=worker_rss, tree_rss_mb=tree_rss)
 
 
 def table_row(payloads: int) -> tuple[str, str]:
@@ -247,6 +312,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000,
                         help="events for the sender, payloads for transformer send")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1], metavar="N",
+                        help="transformer send --workers N, once per N given (e.g. 1 2)")
     parser.add_argument("--skip-cli", action="store_true", help="measure the in-process sender only")
     parser.add_argument("--skip-sender", action="store_true", help="measure transformer send only")
     parser.add_argument("--json", action="store_true", help="one JSON line of the measurements (for run.py)")
@@ -262,8 +329,9 @@ def main() -> None:
         say("\n".join(found[-1].lines()))
     if not args.skip_cli:
         with tempfile.TemporaryDirectory(prefix="send-bench-") as tmp:
-            found.append(measure_cli(args.events, args.concurrency, Path(tmp)))
-        say("\n".join(found[-1].lines()))
+            for workers in args.workers:
+                found.append(measure_cli(args.events, args.concurrency, Path(tmp), workers))
+                say("\n".join(found[-1].lines()))
     say(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         print(json.dumps({"preflight": [quick, full], "runs": [dataclasses.asdict(m) for m in found]}))

@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from transformer.destinations import AmplitudeSender, Outgoing, SendInterrupted, SendReport
+from transformer.destinations import AmplitudeSender, Outgoing, Prepared, Sender, SendInterrupted, SendReport
 from transformer.destinations.base import encode_json
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -423,3 +423,48 @@ def test_an_encoded_event_takes_its_own_size_in_memory() -> None:
     finally:
         tracemalloc.stop()
     assert held < len(bodies[0]) + 200
+
+
+def test_prepared_events_are_sent_as_given_and_decoded_only_for_a_dead_letter_or_on_accepted() -> None:
+    """`Prepared` (checked and encoded already, by `send --workers`' workers): its body goes in
+    the request byte for byte, its keys keep the order; too large, it is set aside with its
+    event decoded; with `on_accepted`, which is given events, it is decoded."""
+    given = [dict(e, event_properties={"n": [1.5, None, "✨"]}) for e in events(4, users=2)]
+    bodies = [encode_json(e) for e in given]
+    big = dict(given[3], event_properties={"pad": "x" * 3000})
+
+    def prepared() -> Iterator[Prepared]:
+        for i, (event, body) in enumerate(zip(given, bodies, strict=True)):
+            yield Prepared(body, (("user_id", event["user_id"]),), f"cio-{i}")
+        yield Prepared(encode_json(big), (("user_id", big["user_id"]),), "cio-big")
+
+    recorder = Recorder()
+    with sender(recorder, max_bytes=2000, dead_letters=(sink := MemorySink())) as s:
+        report = s.send(prepared())
+    assert report.accepted == 4 and report.set_aside == {"event too large": 1}
+    (request,) = recorder.requests
+    assert request.content.split(b'"events":[')[1].startswith(b",".join(bodies) + b"]")
+    (letter,) = sink.records
+    assert (letter["event"], letter["event_id"], letter["kind"]) == (big, "cio-big", "set_aside")
+    accepted: list[Outgoing] = []
+    with sender(Recorder(), on_accepted=accepted.extend) as s:
+        assert s.send(prepared()).accepted == 5
+    assert [(o.event, o.source_id) for o in accepted] == [
+        *((e, f"cio-{i}") for i, e in enumerate(given)), (big, "cio-big")]
+
+
+def test_prepared_events_need_a_destination_that_decodes() -> None:
+    class NoDecode:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "decode_event":
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    with sender(Recorder()) as s:
+        destination = NoDecode(s.destination)
+    with Sender(destination, transport=httpx.MockTransport(Recorder())) as plain, \
+            pytest.raises(TypeError, match="amplitude has no decode_event"):
+        plain.send([Prepared(encode_json(events(1)[0]), ())])

@@ -18,10 +18,10 @@ import os
 import signal
 import stat
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -33,10 +33,12 @@ from ..runtime.mapping import CompiledMapping, encode_event
 from ..runtime.result import Skip
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Executor, Future
 
-__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "copy_file", "ndjson_chunks",
-           "replay_chunks", "write"]
+R = TypeVar("R")
+
+__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "copy_file", "in_order",
+           "ndjson_chunks", "process_pool", "replay_chunks", "worker_state", "write"]
 
 BLOCK = 1 << 20
 """Bytes read at a time; a chunk is this much input, or one line when a line is longer."""
@@ -244,14 +246,19 @@ def auto_workers(sources: list[str]) -> int:
                ) if size >= LARGE else 1
 
 
-_WORKER: list[tuple[ChunkReplay, str | None]] = []
+_WORKER: list[Any] = []
 
 
-def _start_worker(replay: ChunkReplay, folder: str | None) -> None:
+def worker_state() -> Any:
+    """In a worker of `process_pool`, the `state` it was given."""
+    return _WORKER[0]
+
+
+def _start_worker(state: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _keep_freed_memory()
-    _WORKER[:] = [(replay, folder)]
+    _WORKER[:] = [state]
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # glibc's mallopt parameters
@@ -277,7 +284,7 @@ def _run_in_worker(chunk: Chunk) -> tuple[Done, str | None]:
     the sink in the kernel, so that the output is neither pickled nor read through a pipe into
     the parent. None (no file) when there is no output, or no room for it: then the output
     travels in the `Done`."""
-    replay, folder = _WORKER[0]
+    replay, folder = worker_state()
     result = replay.run(chunk)
     if not result.out or folder is None:
         return result, None
@@ -291,6 +298,55 @@ def _run_in_worker(chunk: Chunk) -> tuple[Done, str | None]:
         return result, None
     result.out = b""
     return result, path
+
+
+@contextlib.contextmanager
+def process_pool(workers: int, state: Any) -> Iterator[Executor]:
+    """A pool of `workers` processes, started now, each given `state` once (`worker_state()`),
+    ignoring SIGINT and SIGTERM (the parent decides when to stop). Forked when this process
+    has no other thread (the usual case: the workers start at once, with `state` as it is
+    here); else spawned, with `state` pickled. On the way out, by an exception too, the jobs
+    not started are cancelled and the running ones finish (each a moment): no process is left."""
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    alone = threading.active_count() == 1 and "fork" in methods
+    context = multiprocessing.get_context("fork" if alone else "spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(state,))
+    try:
+        pool.submit(int)   # with fork, the workers start now, before the caller starts threads
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def in_order(pool: Executor, job: Callable[[Chunk], R], chunks: Iterable[Chunk], workers: int,
+             stopped: Callable[[], bool] = lambda: False) -> Iterator[R]:
+    """`job(chunk)` of each chunk, run in `pool`, given back in input order, with at most
+    2 * `workers` + 1 chunks submitted and not given back. Stops submitting when `stopped()`
+    (looked at after each submission); what was submitted is still given back. Raises
+    `BrokenProcessPool` when a worker dies (killed), having ended the others."""
+    import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending: deque[Future[R]] = deque()
+    try:
+        for chunk in chunks:
+            pending.append(pool.submit(job, chunk))
+            while len(pending) > 2 * workers or (pending and pending[0].done()):
+                yield pending.popleft().result()
+            if stopped():
+                break
+        while pending:
+            yield pending.popleft().result()
+    except BrokenProcessPool:
+        # a worker was killed: the pool ends the others with SIGTERM, which workers ignore, and
+        # waits for them (for ever, without this); the command's processes have no other children
+        for child in multiprocessing.active_children():
+            child.kill()
+        raise
 
 
 def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, sink: IO[bytes],
@@ -308,50 +364,31 @@ def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, si
             if stopped():
                 return False
         return True
-    import multiprocessing
     import shutil
     import tempfile
-    import threading
-    from concurrent.futures import ProcessPoolExecutor
 
-    # fork when this process has no other thread (the usual case): workers start at once with
-    # the compiled mapping; else spawn, which compiles the pickled mapping once per worker
-    methods = multiprocessing.get_all_start_methods()
-    alone = threading.active_count() == 1 and "fork" in methods
-    context = multiprocessing.get_context("fork" if alone else "spawn")
-    pending: deque[Future[tuple[Done, str | None]]] = deque()
+    read: list[bool] = []
+
+    def every(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+        yield from chunks
+        read.append(True)
+
     try:   # the chunks' output, until written
         folder: str | None = tempfile.mkdtemp(prefix="transformer-replay-")
     except OSError:   # no temporary folder: the output comes back pickled
         folder = None
     try:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                 initargs=(replay, folder)) as pool:
-            try:
-                for chunk in chunks:
-                    pending.append(pool.submit(_run_in_worker, chunk))
-                    while len(pending) > 2 * workers or (pending and pending[0].done()):
-                        _emit(pending.popleft(), sink, done)
-                    if stopped():
-                        break
-                else:
-                    while pending:
-                        _emit(pending.popleft(), sink, done)
-                    return True
-                while pending:   # stopped: what was read is still written
-                    _emit(pending.popleft(), sink, done)
-                return False
-            except BaseException:
-                # the chunks being transformed finish (each a moment) before the folder goes
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+        # the folder goes after the pool: the chunks being transformed have finished
+        with process_pool(workers, (replay, folder)) as pool:
+            for result, path in in_order(pool, _run_in_worker, every(chunks), workers, stopped):
+                _emit(result, path, sink, done)
+        return bool(read)
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _emit(future: Future[tuple[Done, str | None]], sink: IO[bytes], done: Callable[[Done], None]) -> None:
-    result, path = future.result()
+def _emit(result: Done, path: str | None, sink: IO[bytes], done: Callable[[Done], None]) -> None:
     if path is None:
         write(sink, result.out)
     else:

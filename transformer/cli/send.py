@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from ..destinations import DeadLetterWriter, Outgoing, Sender, SendInterrupted, SendReport
-from ..destinations.dead_letters import DeadLetter, DeadLetterKind, Holds
-from ..errors import PayloadError
-from ..io.jsonio import InputError, parse_item, read_items
-from ..runtime.mapping import CompiledMapping
+from ..destinations import DeadLetterWriter, Outgoing, Prepared, Sender, SendInterrupted, SendReport
+from ..destinations.dead_letters import DeadLetterKind
+from ..io.jsonio import InputError, read_items
 from .basics import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
@@ -27,7 +26,12 @@ from .basics import (
 )
 from .common import DestinationOpt, MappingOpt, MaxDepthOpt, OutputBudgetOpt, SetOpt, SettingsOpt
 from .progress import RunProgress
+from .replay_batch import Chunk, auto_workers, ndjson_chunks, process_pool
+from .send_batch import Failure, Payloads, Record, Tally, one_malloc_arena, sent_chunks
 from .signals import Stop
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 __all__ = ["DEFAULT_DEAD_LETTERS", "send"]
 
@@ -53,10 +57,14 @@ def send(
     max_depth: MaxDepthOpt = DEFAULT_MAX_DEPTH,
     output_budget: OutputBudgetOpt = DEFAULT_OUTPUT_BUDGET,
     destination: DestinationOpt = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-w", metavar="N", min=1,
+        help="Processes transforming NDJSON files (events sent in input order, as with one). "
+             "Default: one per core for 64 MiB of NDJSON or more, else 1.")] = None,
 ) -> None:
     """Transform payloads and deliver the events to the mapping's destination (Amplitude for
     mappings/amplitude.yaml); summary on stderr."""
-    with Stop() as stop:
+    with Stop() as stop, contextlib.ExitStack() as stack:
         compiled = load_from_options(mapping, assignments, settings_file, output_budget,
                                      destination=destination)
         target = make_destination(compiled)
@@ -65,6 +73,15 @@ def send(
         stdin = stop.stdin() if "-" in sources else None
         counts = _Counts()
         writer = DeadLetterWriter(dead_letters)
+        read = _Reader(Payloads(compiled, max_depth), writer, counts, stdin)
+        if workers is None:
+            workers = auto_workers(sources)
+        if workers > 1 and any(_chunked(source) for source in sources):
+            # started before any thread of this process (the progress line's, the sender's):
+            # forked, the workers have the destination, and check and encode the events for it
+            one_malloc_arena()
+            read.pool = stack.enter_context(process_pool(workers, Payloads(compiled, max_depth, target)))
+            read.workers = workers
         progress = RunProgress(sys.stderr, "sending", sources)
         counts.tick = progress.tick
         warned: list[str] = []
@@ -81,7 +98,7 @@ def send(
                         throttle_pause=throttle_pause, on_progress=on_progress) as sender:
                 stop.notify(sender.interrupt)
                 try:
-                    report = sender.send(_outgoing(compiled, sources, writer, counts, max_depth, stdin))
+                    report = sender.send(read.inputs(sources))
                 except SendInterrupted as interrupted:
                     report = interrupted.report
         except KeyboardInterrupt:  # a second signal while the unsent events were being kept
@@ -101,13 +118,12 @@ def send(
     raise typer.Exit(0 if report.ok and not counts.errors else 1)
 
 
-class _Counts:
+class _Counts(Tally):
+    __slots__ = ("tick",)
+
     def __init__(self) -> None:
+        super().__init__()
         self.tick: Callable[[int], None] = lambda read: None
-        self.read = 0
-        self.events = 0
-        self.errors = 0
-        self.skips: Counter[str] = Counter()
 
 
 def _set_aside_if_resent(name: str, dead_letters: Path) -> str:
@@ -122,66 +138,78 @@ def _set_aside_if_resent(name: str, dead_letters: Path) -> str:
     return str(aside)
 
 
-def _outgoing(compiled: CompiledMapping, sources: list[str], writer: DeadLetterWriter,
-              counts: _Counts, max_depth: int, stdin: IO[bytes] | None) -> Iterator[Outgoing]:
-    for source in sources:
-        try:
-            for item in read_items(source, max_depth, stdin=stdin):
-                counts.read += 1
-                counts.tick(counts.read)
-                if item.error is not None:
-                    _unreadable(item.where, item.error, item.raw, source, writer, counts)
-                    continue
-                letter = DeadLetter.from_json(item.payload)
-                if letter is None:
-                    yield from _transform(compiled, item.payload, item.where, writer, counts)
-                elif letter.holds is Holds.EVENT:
-                    counts.events += 1
-                    yield Outgoing(letter.value, letter.event_id)
-                elif letter.holds is Holds.PAYLOAD_TEXT:  # a payload that could not be parsed: try again
-                    text = str(letter.value).encode()
-                    again = parse_item(item.where, text, max_depth)
-                    if again.error is not None:
-                        _unreadable(again.where, again.error, text, source, writer, counts)
-                    else:
-                        yield from _transform(compiled, again.payload, item.where, writer, counts)
+def _chunked(source: str) -> bool:
+    return source != "-" and Path(source).suffix.lower() in (".ndjson", ".jsonl")
+
+
+class _Reader:
+    """The events of the inputs, for the sender, in input order: payload errors reported and
+    dead-lettered where they are met. NDJSON files go through `pool` in chunks when there is
+    one, anything else through the generic reader, here."""
+
+    def __init__(self, payloads: Payloads, writer: DeadLetterWriter, counts: _Counts,
+                 stdin: IO[bytes] | None) -> None:
+        self.payloads = payloads
+        self.writer = writer
+        self.counts = counts
+        self.stdin = stdin
+        self.pool: Executor | None = None
+        self.workers = 1
+
+    def inputs(self, sources: list[str]) -> Iterator[Prepared | Outgoing]:
+        for source in sources:
+            try:
+                chunks = (ndjson_chunks(Path(source), source)
+                          if self.pool is not None and _chunked(source) else None)
+                yield from self.items(source) if chunks is None else self.chunks(source, chunks)
+            except InputError as exc:
+                self.counts.errors += 1
+                err(f"error: {exc}")
+
+    def items(self, source: str) -> Iterator[Prepared | Outgoing]:
+        payloads, counts = self.payloads, self.counts
+        records: list[Record] = []
+        for item in read_items(source, payloads.max_depth, stdin=self.stdin):
+            counts.read += 1
+            counts.tick(counts.read)
+            if item.error is not None:
+                payloads.unreadable(0, item.error, item.raw, source, counts, records)
+            else:
+                payloads.payload(item.payload, 0, counts, records)
+            for record in records:
+                if isinstance(record, Failure):
+                    self.failed(item.where, record)
                 else:
-                    yield from _transform(compiled, letter.value, item.where, writer, counts)
-        except InputError as exc:
+                    yield record
+            records.clear()
+
+    def chunks(self, source: str, chunks: Iterator[Chunk]) -> Iterator[Prepared | Outgoing]:
+        from concurrent.futures.process import BrokenProcessPool  # loaded with the pool already
+
+        assert self.pool is not None
+        counts = self.counts
+        first = 1   # the number of the chunk's first line in the file
+        try:
+            for sent in sent_chunks(self.pool, chunks, self.workers):
+                counts.add(sent.tally)
+                counts.tick(counts.read)
+                for record in sent.records:
+                    if isinstance(record, Failure):
+                        self.failed(f"{source}:{first + record.number - 1}", record)
+                    else:
+                        yield record
+                first += sent.lines
+        except BrokenProcessPool:   # a worker was killed (out of memory, say)
             counts.errors += 1
-            err(f"error: {exc}")
+            err(f"error: {source}: a worker process ended abruptly after line {first - 1}; "
+                "the rest of this input was not read")
 
-
-def _unreadable(where: str, error: str, raw: bytes | None, source: str, writer: DeadLetterWriter,
-                counts: _Counts) -> None:
-    """A payload that could not be parsed: kept as text in the dead letters when there is text
-    to keep (a broken array's rest is left in its file)."""
-    counts.errors += 1
-    if raw is None:
-        err(f"{where}: {error} (left in {source})")
-        return
-    err(f"{where}: {error}")
-    writer.write(reason=f"payload error: {error}", kind=DeadLetterKind.PAYLOAD_ERROR, event_id=None,
-                 payload_text=raw.decode("utf-8", "replace").rstrip("\r\n"))
-
-
-def _transform(compiled: CompiledMapping, payload: Any, where: str, writer: DeadLetterWriter,
-               counts: _Counts) -> Iterator[Outgoing]:
-    try:
-        result = compiled.apply(payload)
-    except PayloadError as exc:
-        counts.errors += 1
-        payload_id = compiled.payload_id(payload)
-        err(f"{where}{f' ({payload_id})' if payload_id else ''}: {exc.rule}: {exc.message}, at {exc.path}")
-        writer.write(reason=f"payload error: {exc}", kind=DeadLetterKind.PAYLOAD_ERROR, event_id=payload_id,
-                     payload=payload)
-        return
-    if result.skip is not None:
-        counts.skips[result.skip.rule] += 1
-        return
-    for event in result.events:
-        counts.events += 1
-        yield Outgoing(event, result.id)
+    def failed(self, where: str, failure: Failure) -> None:
+        err(f"{where}{failure.message}")
+        if failure.reason is not None:
+            self.writer.write(reason=failure.reason, kind=DeadLetterKind.PAYLOAD_ERROR,
+                              event_id=failure.event_id, payload=failure.payload,
+                              payload_text=failure.payload_text)
 
 
 def _plural(n: int, word: str) -> str:

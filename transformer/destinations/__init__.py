@@ -17,7 +17,7 @@ if typing.TYPE_CHECKING:
     from .base import Destination, DestinationKind, Limits, RetryPolicy, Verdict, VerdictKind
     from .dead_letters import DeadLetterSink, DeadLetterWriter, is_dead_letter
     from .registry import DESTINATIONS, destination_kind
-    from .report import Outgoing, SendInterrupted, SendReport
+    from .report import Outgoing, Prepared, SendInterrupted, SendReport
     from .sender import Sender
 
 __getattr__ = _lazy_exports(__name__, {
@@ -27,7 +27,7 @@ __getattr__ = _lazy_exports(__name__, {
     "Verdict": ".base", "VerdictKind": ".base", "DeadLetterSink": ".dead_letters",
     "DeadLetterWriter": ".dead_letters", "is_dead_letter": ".dead_letters",
     "DESTINATIONS": ".registry", "destination_kind": ".registry", "Outgoing": ".report",
-    "SendInterrupted": ".report", "SendReport": ".report", "Sender": ".sender",
+    "Prepared": ".report", "SendInterrupted": ".report", "SendReport": ".report", "Sender": ".sender",
 })
 
 
@@ -42,6 +42,7 @@ __all__ = [
     "Endpoint",
     "Limits",
     "Outgoing",
+    "Prepared",
     "RetryPolicy",
     "SendInterrupted",
     "SendReport",

@@ -1,12 +1,13 @@
-"""What a sender is given (`Outgoing`) and what it says back (`SendReport`, `SendInterrupted`)."""
+"""What a sender is given (`Outgoing`, `Prepared`) and what it says back (`SendReport`,
+`SendInterrupted`)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["Outgoing", "SendInterrupted", "SendReport"]
+__all__ = ["Outgoing", "Prepared", "SendInterrupted", "SendReport"]
 
 
 @dataclass(slots=True)
@@ -15,6 +16,19 @@ class Outgoing:
     optional `ref` of the caller's own (a store's row id), handed back in callbacks."""
 
     event: dict[str, Any]
+    source_id: str | None = None
+    ref: Any = None
+
+
+class Prepared(NamedTuple):
+    """An event already checked and encoded for the sender's destination, by its `preflight`
+    (which found nothing to refuse), `keys` and `encode_event`, e.g. in another process: the
+    sender takes `body` and `keys` as they are and decodes the body (`decode_event`, which the
+    destination must have) only where it needs the event again, for a dead letter or an
+    `on_accepted`. A tuple, so that it is cheap to make and to pickle."""
+
+    body: bytes
+    keys: tuple[tuple[str, str], ...]
     source_id: str | None = None
     ref: Any = None
 

@@ -33,7 +33,7 @@ import httpx
 from ..scrub import Scrubber
 from .base import Destination, Key, Response, RetryPolicy, UnencodableError, Verdict, VerdictKind
 from .dead_letters import DeadLetterSink, DeadLetterWriter
-from .report import Outgoing, SendInterrupted, SendReport
+from .report import Outgoing, Prepared, SendInterrupted, SendReport
 
 __all__ = ["SET_ASIDE", "UNDELIVERED", "Sender"]
 
@@ -86,6 +86,8 @@ class Sender:
     A destination that also has `decode_event(body)` (the inverse of `encode_event`) lets the
     sender keep waiting events as their encoded bodies only, decoding one again for a dead
     letter; without it (or with `on_accepted`, which is given the events) the events are kept.
+    Such a destination may also be given `Prepared` events, checked and encoded already (by
+    `transformer send --workers` in its worker processes): only their size is checked here.
     """
 
     def __init__(self, destination: Destination, *,
@@ -170,7 +172,7 @@ class Sender:
 
     # sending -----------------------------------------------------------------------------
 
-    def send(self, events: Iterable[dict[str, Any] | Outgoing]) -> SendReport:
+    def send(self, events: Iterable[dict[str, Any] | Outgoing | Prepared]) -> SendReport:
         """Deliver `events` (read lazily); returns when each is accepted or dead-lettered.
 
         Raises `SendInterrupted` on Ctrl-C, after writing every unsent event to the dead letters.
@@ -233,7 +235,7 @@ class Sender:
         destination = self.destination
         preflight, keys_of, encode_event = destination.preflight, destination.keys, destination.encode_event
         room = self.max_bytes - self._fixed
-        pending, source = run.pending, run.source
+        pending, source, unpack = run.pending, run.source, self._unpack
         seq, decode = self._seq, self._decode
         try:
             while len(pending) < high_water and not self._interrupted:
@@ -242,7 +244,16 @@ class Sender:
                 except StopIteration:
                     run.exhausted = True
                     return
-                event, source_id, ref = _unpack(given)
+                if type(given) is Prepared and decode is not None:   # checked and encoded already
+                    report.events += 1
+                    body = given.body
+                    if len(body) > room:
+                        self._too_large(report, decode(body), given.source_id, len(body), given.ref)
+                        continue
+                    seq += 1
+                    pending.append(_Item(seq, None, given.source_id, given.ref, body, given.keys, now))
+                    continue
+                event, source_id, ref = unpack(given)
                 report.events += 1
                 # whatever one event does, it is set aside alone, with the reason; the others flow on
                 try:
@@ -259,14 +270,27 @@ class Sender:
                     self._dead(report, event, source_id, SET_ASIDE, *problem, ref=ref)
                     continue
                 if len(body) > room:
-                    self._dead(report, event, source_id, SET_ASIDE, "event too large",
-                               f"{len(body):,} bytes; a request to {destination.url} may carry "
-                               f"at most {self.max_bytes:,}", ref=ref)
+                    self._too_large(report, event, source_id, len(body), ref)
                     continue
                 seq += 1
                 pending.append(_Item(seq, event if decode is None else None, source_id, ref, body, keys, now))
         finally:
             self._seq = seq
+
+    def _too_large(self, report: SendReport, event: Any, source_id: str | None, size: int, ref: Any) -> None:
+        self._dead(report, event, source_id, SET_ASIDE, "event too large",
+                   f"{size:,} bytes; a request to {self.destination.url} may carry at most "
+                   f"{self.max_bytes:,}", ref=ref)
+
+    def _unpack(self, given: dict[str, Any] | Outgoing | Prepared) -> tuple[dict[str, Any], str | None, Any]:
+        if isinstance(given, Outgoing):
+            return given.event, given.source_id, given.ref
+        if isinstance(given, Prepared):   # without the body-only mode (an on_accepted): the event again
+            decode = getattr(self.destination, "decode_event", None)
+            if decode is None:
+                raise TypeError(f"{self.destination.name} has no decode_event: it cannot take Prepared")
+            return decode(given.body), given.source_id, given.ref
+        return given, None, None
 
     def _expire(self, run: _Run, report: SendReport, now: float) -> None:
         deadline = self.retry.deadline
@@ -468,22 +492,16 @@ class Sender:
                        item.attempts, item.status, ref=item.ref)
         run.pending = []
         for given in run.source:
-            event, source_id, ref = _unpack(given)
+            event, source_id, ref = self._unpack(given)
             report.events += 1
             self._dead(report, event, source_id, UNDELIVERED, category, detail, ref=ref)
         run.exhausted = True
 
 
-def _unpack(given: dict[str, Any] | Outgoing) -> tuple[dict[str, Any], str | None, Any]:
-    if isinstance(given, Outgoing):
-        return given.event, given.source_id, given.ref
-    return given, None, None
-
-
 class _Run:
     """The state of one `send` call."""
 
-    def __init__(self, source: Iterator[dict[str, Any] | Outgoing]) -> None:
+    def __init__(self, source: Iterator[dict[str, Any] | Outgoing | Prepared]) -> None:
         self.source = source
         self.exhausted = False
         self.pending: list[_Item] = []
