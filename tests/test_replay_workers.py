@@ -169,6 +169,31 @@ def test_two_workers_stopped_by_a_signal_write_whole_lines_and_leave_no_temporar
     assert list(spill.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_a_worker_killed_ends_its_input_with_an_error_not_a_traceback(tmp_path: Path) -> None:
+    source = tmp_path / "events.ndjson"
+    source.write_bytes(corpus(12_000))
+    with subprocess.Popen([*CLI, "replay", str(source), *SETS, "--workers", "2"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "TRANSFORMER_CACHE_DIR": ""},
+                          ) as process:
+        deadline = time.monotonic() + 60
+        while not _blocked_on_a_pipe(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)   # the workers have done their chunks ahead; most of the file is unread
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        assert len(children) == 2
+        os.kill(int(children[0]), signal.SIGKILL)
+        out, err = process.communicate(timeout=120)
+    lines = err.decode().splitlines()
+    assert process.returncode == 1, lines
+    assert "Traceback" not in err.decode()
+    (message,) = [line for line in lines if "worker process ended abruptly" in line]
+    assert re.fullmatch(rf"error: {source}: a worker process ended abruptly after line \d+; "
+                        "the rest of this input was not read", message)
+    found = re.fullmatch(r"read (\d+) payloads, wrote (\d+) events, skipped (\d+) .*", lines[-1])
+    assert found is not None and 0 < int(found[1]) < 12_000, lines[-1]
+    assert out.endswith(b"\n") and out.count(b"\n") == int(found[2]) + int(found[3])   # whole lines
+
+
 def test_a_chunks_file_is_appended_after_what_the_sink_holds(tmp_path: Path) -> None:
     part = tmp_path / "part"
     part.write_bytes(b'{"b":2}\n' * 3000)

@@ -116,7 +116,17 @@ class _Replay:
             first += result.lines
             stats.tick(stats.read)
 
-        return replay_chunks(batch, chunks, self.workers, sink, done, lambda: self.stop.requested)
+        if self.workers <= 1:
+            return replay_chunks(batch, chunks, self.workers, sink, done, lambda: self.stop.requested)
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return replay_chunks(batch, chunks, self.workers, sink, done, lambda: self.stop.requested)
+        except BrokenProcessPool:   # a worker was killed (out of memory, say): on to the next input
+            stats.errors += 1
+            err(f"error: {source}: a worker process ended abruptly after line {first - 1}; "
+                "the rest of this input was not read")
+            return True
 
     def inputs(self, sources: list[str], sink: IO[bytes]) -> None:
         stdin = self.stop.stdin() if "-" in sources else None
