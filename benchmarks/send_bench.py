@@ -288,13 +288,15 @@ def table_row(payloads: int) -> tuple[str, str]:
     """The row of `benchmarks/run.py`'s table, measured by this script in a process of its own
     (so that its peak RSS is the sender's) with the `transformer` package imported here (the
     checkout run.py measures): `AmplitudeSender.send` against the fake Amplitude process on
-    `payloads` events, and `transformer send` on as many payloads."""
+    `payloads` events, and `transformer send` on as many payloads, in one process and with
+    `--workers 2`."""
     package = Path(transformer.__file__).resolve().parent.parent  # run.py --root: that checkout
-    found = subprocess.run([sys.executable, __file__, "--events", str(payloads), "--json"],
+    found = subprocess.run([sys.executable, __file__, "--events", str(payloads), "--json",
+                            "--workers", "1", "2"],
                            capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONPATH": str(package)})
     measured = json.loads(found.stdout.splitlines()[-1])
-    sender, cli = (Measured(**row) for row in measured["runs"])
+    sender, cli, two = (Measured(**row) for row in measured["runs"])
     quick, full = measured["preflight"]
     figure = (f"{sender.rate:,.0f} events/s, {sender.cpu_us:.1f} µs CPU/event, peak RSS "
               f"{sender.rss_mb:,.0f} MB")
@@ -303,7 +305,10 @@ def table_row(payloads: int) -> tuple[str, str]:
              f"of the peak were there before sending (the mapping, the events copied); preflight "
              f"{quick:.2f} µs/event (fastjsonschema alone: {full:.2f}). `transformer send` on "
              f"{payloads:,} payloads ({cli.events:,} events), parsing and transform included: "
-             f"{cli.rate:,.0f} events/s, {cli.cpu_us:.1f} µs CPU/event, peak RSS {cli.rss_mb:,.0f} MB")
+             f"{cli.rate:,.0f} events/s, {cli.cpu_us:.1f} µs CPU/event, peak RSS {cli.rss_mb:,.0f} MB; "
+             f"with `--workers 2`: {two.rate:,.0f} events/s ({two.rate / cli.rate:.2f}x), "
+             f"{two.cpu_us:.1f} µs of the sending process's CPU per event, its peak RSS "
+             f"{two.rss_mb:,.0f} MB (the whole tree's {two.tree_rss_mb:,.0f} MB)")
     return figure, notes
 
 
