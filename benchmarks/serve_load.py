@@ -43,6 +43,7 @@ from replay_bench import ROOT, corpus
 from send_bench import free_port
 
 from transformer.server import sign
+from transformer.server.peers import EVERY as PEERS_EVERY
 
 SECRET = "bench-signing-secret"
 KEY = "bench-key-123"
@@ -52,6 +53,9 @@ KNEE_P99 = 0.050
 """The latency target: p99 under 50 ms (issue 11)."""
 KNEE_SECONDS = 6.0
 """Seconds of load at each of those rates."""
+WARM_UP = 1000
+"""Webhooks sent at 500/s before any measured load, not counted (every receiver process, each
+of `serve --workers`, has started and taken requests by then)."""
 
 
 def wait_until_up(url: str, timeout: float = 30.0) -> None:
@@ -274,6 +278,12 @@ class Load:
         return self.errors == 0 and self.p99 < KNEE_P99
 
 
+def warm_up(running: Servers, requests: list[bytes]) -> None:
+    """Send `requests` at 500/s, not measured, and wait for the queue to empty."""
+    load(running, requests, 500.0)
+    drain(running)
+
+
 def load(running: Servers, requests: list[bytes], rate: float) -> Load:
     """Fire `requests` at `rate` per second at the receivers, measuring their CPU and ours."""
     serve_cpu, client_cpu = running.cpu(), time.process_time()
@@ -301,10 +311,11 @@ def knee(seconds: float = KNEE_SECONDS, rates: tuple[int, ...] = KNEE_RATES,
     """Run one receiver (`transformer serve` with `serve_args`) through `rates` for `seconds` each
     (distinct webhooks, the queue drained between steps), stopping at the first that misses the
     target; (the last step that met it, every step run)."""
-    requests = signed_requests(int(sum(rates) * seconds))
+    requests = signed_requests(WARM_UP + int(sum(rates) * seconds))
     steps: list[Load] = []
     with servers(serve_args=serve_args) as running:
-        used = 0
+        warm_up(running, requests[:WARM_UP])
+        used = WARM_UP
         for rate in rates:
             count = int(rate * seconds)
             steps.append(load(running, requests[used:used + count], rate))
@@ -365,17 +376,22 @@ def main() -> None:
         return
     args.seconds = args.seconds or 20.0
     count = int(args.rate * args.seconds)
-    requests = signed_requests(count)
+    requests = signed_requests(WARM_UP + count)
     with servers(args.receivers, args.queue, args.serve_arg) as running:
-        run = load(running, requests, args.rate)
+        warm_up(running, requests[:WARM_UP])
+        time.sleep(PEERS_EVERY + 0.2)   # serve --workers: every worker's counters in /metrics
+        before, stats_before = running.metrics(), httpx.get(f"{running.fake_url}/stats").json()
+        run = load(running, requests[WARM_UP:], args.rate)
         depth_at_end, drained = drain(running)
+        time.sleep(PEERS_EVERY + 0.2)
         texts = running.metrics()
         stats = httpx.get(f"{running.fake_url}/stats").json()
+    stats = {key: stats[key] - stats_before[key] for key in ("ingested", "requests")}
     latencies, lags, errors, elapsed = run.latencies, run.lags, run.errors, run.elapsed
     serve_cpu, client_cpu = run.serve_cpu, run.client_cpu
 
-    def total(name: str) -> float:
-        return sum(metric(text, name) for text in texts)
+    def total(name: str) -> float:   # during the measured load
+        return sum(metric(text, name) for text in texts) - sum(metric(text, name) for text in before)
 
     stored = total("transformer_events_stored_total")
     commits = total("transformer_store_commits_total")

@@ -57,7 +57,6 @@ QUICK_EXIT = 5.0
 """A worker that exits this soon after its start is not restarted: the server stops."""
 _GRACE = 40.0
 """Seconds a worker is given to finish after SIGTERM (uvicorn's graceful shutdown takes up to 30)."""
-_BACKLOG = 2048
 
 
 @dataclass
@@ -89,7 +88,7 @@ def supervise(stop: Stop, workers: Workers, compiled: CompiledMapping, options: 
               store: Queue, destination: Destination | None, host: str, port: int) -> None:
     """Run `workers.count` workers on `host`:`port` and forward from `store` until a signal."""
     try:
-        listener = _listen(host, port)
+        listener = _bind(host, port)
     except OSError as exc:
         store.close()
         fail(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
@@ -115,12 +114,13 @@ def supervise(stop: Stop, workers: Workers, compiled: CompiledMapping, options: 
         fail(f"error: {failure} (the log above says why)", 1)
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int) -> socket.socket:
+    """The port, bound and not listening: connections are refused until a worker is ready (its
+    event loop listens), rather than kept waiting while the workers start."""
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, port))
-        listener.listen(_BACKLOG)
     except OSError:
         listener.close()
         raise
