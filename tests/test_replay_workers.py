@@ -194,6 +194,26 @@ def test_a_worker_killed_ends_its_input_with_an_error_not_a_traceback(tmp_path: 
     assert out.endswith(b"\n") and out.count(b"\n") == int(found[2]) + int(found[3])   # whole lines
 
 
+@pytest.mark.slow
+def test_the_workers_end_with_a_parent_killed(tmp_path: Path) -> None:
+    source = tmp_path / "events.ndjson"
+    source.write_bytes(corpus(12_000))
+    with subprocess.Popen([*CLI, "replay", str(source), *SETS, "--workers", "2"], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, cwd=ROOT, env={**os.environ, "TRANSFORMER_CACHE_DIR": ""},
+                          ) as process:
+        deadline = time.monotonic() + 60
+        while not _blocked_on_a_pipe(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        children = [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+        assert len(children) == 2
+        process.kill()
+        process.wait(30)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+
+
 def test_a_chunks_file_is_appended_after_what_the_sink_holds(tmp_path: Path) -> None:
     part = tmp_path / "part"
     part.write_bytes(b'{"b":2}\n' * 3000)

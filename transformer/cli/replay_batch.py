@@ -31,6 +31,7 @@ from ..io.schema_check import SchemaCheck
 from ..io.split import BOM
 from ..runtime.mapping import CompiledMapping, encode_event
 from ..runtime.result import Skip
+from .parent_death import die_with
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -254,9 +255,10 @@ def worker_state() -> Any:
     return _WORKER[0]
 
 
-def _start_worker(state: Any) -> None:
+def _start_worker(state: Any, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    die_with(parent, signal.SIGKILL)                # and a parent killed takes its workers along
     _keep_freed_memory()
     _WORKER[:] = [state]
 
@@ -303,7 +305,8 @@ def _run_in_worker(chunk: Chunk) -> tuple[Done, str | None]:
 @contextlib.contextmanager
 def process_pool(workers: int, state: Any) -> Iterator[Executor]:
     """A pool of `workers` processes, started now, each given `state` once (`worker_state()`),
-    ignoring SIGINT and SIGTERM (the parent decides when to stop). Forked when this process
+    ignoring SIGINT and SIGTERM (the parent decides when to stop), killed when the parent dies
+    (`kill -9` too: none is left running). Forked when this process
     has no other thread (the usual case: the workers start at once, with `state` as it is
     here); else spawned, with `state` pickled. On the way out, by an exception too, the jobs
     not started are cancelled and the running ones finish (each a moment): no process is left."""
@@ -314,7 +317,8 @@ def process_pool(workers: int, state: Any) -> Iterator[Executor]:
     methods = multiprocessing.get_all_start_methods()
     alone = threading.active_count() == 1 and "fork" in methods
     context = multiprocessing.get_context("fork" if alone else "spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(state,))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                               initargs=(state, os.getpid()))
     try:
         pool.submit(int)   # with fork, the workers start now, before the caller starts threads
         yield pool

@@ -41,6 +41,7 @@ from ..server.logs import log
 from ..server.peers import SUPERVISOR
 from ..server.queue.base import Queue
 from .basics import fail
+from .parent_death import die_with
 from .serve_run import Stop, checked_options, open_store, run_receiver
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ class _Pool:
 def _worker() -> None:
     """A worker's main: read its spec from stdin, serve on the inherited socket until a signal."""
     spec = json.loads(sys.stdin.buffer.read())
-    _die_with(spec["parent"])
+    die_with(spec["parent"], signal.SIGTERM)
     from ..io.checked import use_directory
     from ..server.logs import configure
     from .basics import load_from_options
@@ -217,17 +218,6 @@ def _worker() -> None:
             signal.signal(sig, handler)
     if stop.signal is not None:
         sys.exit(128 + stop.signal)
-
-
-def _die_with(parent: int) -> None:
-    """Have the kernel send this process SIGTERM when `parent` dies (Linux; elsewhere nothing)."""
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
-    if os.getppid() != parent:   # it died before the request took effect
-        sys.exit(1)
 
 
 if __name__ == "__main__":   # a worker, started by `supervise` only
