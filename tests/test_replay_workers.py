@@ -4,6 +4,7 @@ are byte for byte what the generic reader gives (standard input takes that path)
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +171,11 @@ def test_two_workers_stopped_by_a_signal_write_whole_lines_and_leave_no_temporar
     assert list(spill.iterdir()) == []
 
 
-@pytest.mark.slow
-def test_a_worker_killed_ends_its_input_with_an_error_not_a_traceback(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _two_workers_ahead(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, list[int]]]:
+    """`replay --workers 2` of 12,000 payloads, once it is blocked on standard output that nobody
+    reads (the workers have done their chunks ahead; most of the file is unread): the process,
+    its input and its two workers' pids."""
     source = tmp_path / "events.ndjson"
     source.write_bytes(corpus(12_000))
     with subprocess.Popen([*CLI, "replay", str(source), *SETS, "--workers", "2"], stdout=subprocess.PIPE,
@@ -178,10 +183,16 @@ def test_a_worker_killed_ends_its_input_with_an_error_not_a_traceback(tmp_path: 
                           ) as process:
         deadline = time.monotonic() + 60
         while not _blocked_on_a_pipe(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.02)   # the workers have done their chunks ahead; most of the file is unread
-        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+            time.sleep(0.02)
+        children = [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
         assert len(children) == 2
-        os.kill(int(children[0]), signal.SIGKILL)
+        yield process, source, children
+
+
+@pytest.mark.slow
+def test_a_worker_killed_ends_its_input_with_an_error_not_a_traceback(tmp_path: Path) -> None:
+    with _two_workers_ahead(tmp_path) as (process, source, children):
+        os.kill(children[0], signal.SIGKILL)
         out, err = process.communicate(timeout=120)
     lines = err.decode().splitlines()
     assert process.returncode == 1, lines
@@ -196,18 +207,9 @@ def test_a_worker_killed_ends_its_input_with_an_error_not_a_traceback(tmp_path: 
 
 @pytest.mark.slow
 def test_the_workers_end_with_a_parent_killed(tmp_path: Path) -> None:
-    source = tmp_path / "events.ndjson"
-    source.write_bytes(corpus(12_000))
-    with subprocess.Popen([*CLI, "replay", str(source), *SETS, "--workers", "2"], stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, cwd=ROOT, env={**os.environ, "TRANSFORMER_CACHE_DIR": ""},
-                          ) as process:
-        deadline = time.monotonic() + 60
-        while not _blocked_on_a_pipe(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        children = [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
-        assert len(children) == 2
+    with _two_workers_ahead(tmp_path) as (process, _, children):
         process.kill()
-        process.wait(30)
+        process.communicate(timeout=30)
     deadline = time.monotonic() + 30
     while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
         time.sleep(0.05)
