@@ -12,6 +12,7 @@ dedupe, and the deep one (300 levels: it passes intake, orjson cannot encode it)
 letter while everything after it was delivered.
 
     python benchmarks/serve_durability.py [--webhooks 20000] [--rate 400] [--kills 3]
+    python benchmarks/serve_durability.py --serve-arg=--workers=2   # serve with two workers
 
 `tests/hostile/test_serve_durability.py` runs it small.
 """
@@ -176,9 +177,10 @@ def _raw(n: int, body: bytes, port: int) -> bytes:
 
 
 def run(work: Path, *, webhooks: int, rate: float, kills: int, deep_at: int | None,
-        faults: Faults | None = None, timeout: float = 180.0, retry_rate: float | None = None) -> Result:
+        faults: Faults | None = None, timeout: float = 180.0, retry_rate: float | None = None,
+        serve_args: tuple[str, ...] = ()) -> Result:
     """One run in the folder `work`; see the module docstring. Webhooks not acknowledged are sent
-    again at `retry_rate` per second (default: `rate`)."""
+    again at `retry_rate` per second (default: `rate`); `serve_args`: more options for serve."""
     from send_bench import free_port
 
     faults = faults or Faults(error=0.15, error_after_ingest=0.1, throttle=0.1, drop=0.15, seed=8)
@@ -189,7 +191,7 @@ def run(work: Path, *, webhooks: int, rate: float, kills: int, deep_at: int | No
     port = free_port()
     data_dir = work / "var"
     with FakeAmplitude(api_key=KEY, faults=faults) as amplitude:
-        serve = Serve(["--data-dir", str(data_dir)], port, amplitude.url, work / "serve.log")
+        serve = Serve(["--data-dir", str(data_dir)], port, amplitude.url, work / "serve.log", *serve_args)
         serve.start()
         acked: set[int] = set()
         began = time.monotonic()
@@ -244,11 +246,12 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=400.0, help="webhooks per second")
     parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--serve-arg", action="append", default=[], help="extra option for serve")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         began = time.monotonic()
         result = run(Path(work), webhooks=args.webhooks, rate=args.rate, kills=args.kills,
-                     deep_at=args.webhooks // 2, timeout=600)
+                     deep_at=args.webhooks // 2, timeout=600, serve_args=tuple(args.serve_arg))
         total = time.monotonic() - began
     print(f"{result.webhooks:,} webhooks offered at {args.rate:g}/s: sent in {result.seconds:.1f} s "
           f"({result.offered_rate:,.0f}/s), {result.acked_first_time:,} acknowledged on first try, "
