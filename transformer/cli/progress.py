@@ -27,6 +27,7 @@ from rich.table import Column
 from rich.text import Text
 
 from ..destinations import SendReport
+from ..io.jsonio import is_ndjson
 
 __all__ = ["RunProgress", "count_payloads"]
 
@@ -42,7 +43,7 @@ def count_payloads(inputs: Sequence[str]) -> int | None:
         if name == "-" or not path.is_file():
             return None
         with path.open("rb") as handle:
-            if path.suffix.lower() in (".ndjson", ".jsonl"):
+            if is_ndjson(name):
                 total += _count_lines(handle)
             elif handle.read(4096).lstrip(b" \t\r\n\xef\xbb\xbf")[:1] == b"{":
                 total += 1

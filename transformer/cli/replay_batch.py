@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from ..errors import PayloadError
-from ..io.jsonio import InputError, dumps, parse_item
+from ..io.jsonio import InputError, dumps, is_ndjson, parse_item
 from ..io.schema_check import SchemaCheck
 from ..io.split import BOM
 from ..runtime.mapping import CompiledMapping, encode_event
@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
-__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "auto_workers", "copy_file", "in_order",
-           "ndjson_chunks", "process_pool", "replay_chunks", "worker_state", "write"]
+__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "WorkerDiedError", "auto_workers", "copy_file",
+           "in_order", "mallopt", "ndjson_chunks", "process_pool", "replay_chunks", "worker_died",
+           "worker_state", "write"]
 
 BLOCK = 1 << 20
 """Bytes read at a time; a chunk is this much input, or one line when a line is longer."""
@@ -240,7 +241,7 @@ def auto_workers(sources: list[str]) -> int:
     """One worker per core when the NDJSON files given are large, else 1."""
     size = 0
     for source in sources:
-        if Path(source).suffix.lower() in (".ndjson", ".jsonl"):
+        if is_ndjson(source):
             with contextlib.suppress(OSError):
                 size += os.stat(source).st_size
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -270,15 +271,30 @@ def _keep_freed_memory() -> None:
     """Have glibc's malloc keep freed memory for the next chunk (in this process and in each
     worker): each chunk's text and output (about 1 MiB each) were mapped and unmapped afresh,
     and a worker spent about an eighth of its time in page faults (150,000 on 200,000 payloads;
-    8,000 with this). Nothing on other C libraries."""
+    8,000 with this)."""
+    mallopt((_M_MMAP_THRESHOLD, 16 << 20),   # blocks under 16 MiB from the heap
+            (_M_TRIM_THRESHOLD, 32 << 20))   # give back only more than 32 MiB free at its top
+
+
+def mallopt(*settings: tuple[int, int]) -> None:
+    """glibc's `mallopt(parameter, value)` for each of `settings`; nothing on other C libraries."""
     import ctypes
 
-    try:
+    with contextlib.suppress(OSError, AttributeError):   # not glibc
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 16 << 20)   # blocks under 16 MiB from the heap
-        libc.mallopt(_M_TRIM_THRESHOLD, 32 << 20)   # give back only more than 32 MiB free at its top
-    except (OSError, AttributeError):   # not glibc
-        pass
+        for parameter, value in settings:
+            libc.mallopt(parameter, value)
+
+
+class WorkerDiedError(Exception):
+    """A worker of `process_pool` died (killed: out of memory, say); `in_order` raises it."""
+
+
+def worker_died(source: str, line: int) -> InputError:
+    """What a command says of `source` when a worker died on it: the lines after `line` were
+    not read."""
+    return InputError(f"{source}: a worker process ended abruptly after line {line}; "
+                      "the rest of this input was not read")
 
 
 def _run_in_worker(chunk: Chunk) -> tuple[Done, str | None]:
@@ -331,7 +347,7 @@ def in_order(pool: Executor, job: Callable[[Chunk], R], chunks: Iterable[Chunk],
     """`job(chunk)` of each chunk, run in `pool`, given back in input order, with at most
     2 * `workers` + 1 chunks submitted and not given back. Stops submitting when `stopped()`
     (looked at after each submission); what was submitted is still given back. Raises
-    `BrokenProcessPool` when a worker dies (killed), having ended the others."""
+    `WorkerDiedError` when a worker dies (killed), having ended the others."""
     import multiprocessing
     from concurrent.futures.process import BrokenProcessPool
 
@@ -350,7 +366,7 @@ def in_order(pool: Executor, job: Callable[[Chunk], R], chunks: Iterable[Chunk],
         # waits for them (for ever, without this); the command's processes have no other children
         for child in multiprocessing.active_children():
             child.kill()
-        raise
+        raise WorkerDiedError from None
 
 
 def replay_chunks(replay: ChunkReplay, chunks: Iterator[Chunk], workers: int, sink: IO[bytes],

@@ -10,12 +10,20 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import PayloadError
-from ..io.jsonio import InputError, dumps, read_items
+from ..io.jsonio import InputError, dumps, is_ndjson, read_items
 from ..io.schema_check import SchemaCheck
 from ..runtime.mapping import CompiledMapping, encode_event
 from ..runtime.result import summary_line
 from .basics import err, fail, load_from_options, stdout_failed
-from .replay_batch import ChunkReplay, Done, auto_workers, ndjson_chunks, replay_chunks
+from .replay_batch import (
+    ChunkReplay,
+    Done,
+    WorkerDiedError,
+    auto_workers,
+    ndjson_chunks,
+    replay_chunks,
+    worker_died,
+)
 from .signals import Stop
 
 __all__ = ["run"]
@@ -116,25 +124,17 @@ class _Replay:
             first += result.lines
             stats.tick(stats.read)
 
-        if self.workers <= 1:
-            return replay_chunks(batch, chunks, self.workers, sink, done, lambda: self.stop.requested)
-        from concurrent.futures.process import BrokenProcessPool
-
         try:
             return replay_chunks(batch, chunks, self.workers, sink, done, lambda: self.stop.requested)
-        except BrokenProcessPool:   # a worker was killed (out of memory, say): on to the next input
-            stats.errors += 1
-            err(f"error: {source}: a worker process ended abruptly after line {first - 1}; "
-                "the rest of this input was not read")
-            return True
+        except WorkerDiedError:   # on to the next input
+            raise worker_died(source, first - 1) from None
 
     def inputs(self, sources: list[str], sink: IO[bytes]) -> None:
         stdin = self.stop.stdin() if "-" in sources else None
         try:
             for source in sources:
                 try:
-                    whole = (self.chunks(source, sink) if source != "-" and Path(source).suffix.lower()
-                             in (".ndjson", ".jsonl") else None)
+                    whole = self.chunks(source, sink) if is_ndjson(source) else None
                     if whole is False:
                         return
                     if whole:

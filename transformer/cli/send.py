@@ -14,7 +14,7 @@ import typer
 
 from ..destinations import DeadLetterWriter, Outgoing, Prepared, Sender, SendInterrupted, SendReport
 from ..destinations.dead_letters import DeadLetterKind
-from ..io.jsonio import InputError, read_items
+from ..io.jsonio import InputError, is_ndjson, read_items
 from .basics import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_DEPTH,
@@ -26,7 +26,7 @@ from .basics import (
 )
 from .common import DestinationOpt, MappingOpt, MaxDepthOpt, OutputBudgetOpt, SetOpt, SettingsOpt
 from .progress import RunProgress
-from .replay_batch import Chunk, auto_workers, ndjson_chunks, process_pool
+from .replay_batch import Chunk, WorkerDiedError, auto_workers, ndjson_chunks, process_pool, worker_died
 from .send_batch import Failure, Payloads, Record, Tally, one_malloc_arena, sent_chunks
 from .signals import Stop
 
@@ -76,7 +76,7 @@ def send(
         read = _Reader(Payloads(compiled, max_depth), writer, counts, stdin)
         if workers is None:
             workers = auto_workers(sources)
-        if workers > 1 and any(_chunked(source) for source in sources):
+        if workers > 1 and any(is_ndjson(source) for source in sources):
             # started before any thread of this process (the progress line's, the sender's):
             # forked, the workers have the destination, and check and encode the events for it
             one_malloc_arena()
@@ -138,10 +138,6 @@ def _set_aside_if_resent(name: str, dead_letters: Path) -> str:
     return str(aside)
 
 
-def _chunked(source: str) -> bool:
-    return source != "-" and Path(source).suffix.lower() in (".ndjson", ".jsonl")
-
-
 class _Reader:
     """The events of the inputs, for the sender, in input order: payload errors reported and
     dead-lettered where they are met. NDJSON files go through `pool` in chunks when there is
@@ -160,7 +156,7 @@ class _Reader:
         for source in sources:
             try:
                 chunks = (ndjson_chunks(Path(source), source)
-                          if self.pool is not None and _chunked(source) else None)
+                          if self.pool is not None and is_ndjson(source) else None)
                 yield from self.items(source) if chunks is None else self.chunks(source, chunks)
             except InputError as exc:
                 self.counts.errors += 1
@@ -184,8 +180,6 @@ class _Reader:
             records.clear()
 
     def chunks(self, source: str, chunks: Iterator[Chunk]) -> Iterator[Prepared | Outgoing]:
-        from concurrent.futures.process import BrokenProcessPool  # loaded with the pool already
-
         assert self.pool is not None
         counts = self.counts
         first = 1   # the number of the chunk's first line in the file
@@ -199,10 +193,8 @@ class _Reader:
                     else:
                         yield record
                 first += sent.lines
-        except BrokenProcessPool:   # a worker was killed (out of memory, say)
-            counts.errors += 1
-            err(f"error: {source}: a worker process ended abruptly after line {first - 1}; "
-                "the rest of this input was not read")
+        except WorkerDiedError:
+            raise worker_died(source, first - 1) from None
 
     def failed(self, where: str, failure: Failure) -> None:
         err(f"{where}{failure.message}")

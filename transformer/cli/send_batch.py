@@ -15,7 +15,6 @@ parent's sender to set aside with the reason, as it always does.
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from ..errors import PayloadError
 from ..io.jsonio import parse_item
 from ..io.split import BOM
 from ..runtime.mapping import CompiledMapping
-from .replay_batch import Chunk, in_order, worker_state
+from .replay_batch import Chunk, in_order, mallopt, worker_state
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -198,11 +197,8 @@ def one_malloc_arena() -> None:
     that receives the workers' results unpickles the events' bodies, which then wait in the
     sender: in an arena of that thread's own they took 10 to 16 MB more at the peak (200,000
     payloads, --workers 2: 101 to 103 MB against 86 to 91; the CPU per event moved within the
-    noise of a shared machine). Nothing on other C libraries; call it before any thread starts."""
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):   # not glibc
-        ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, 1)
+    noise of a shared machine). Call it before any thread starts."""
+    mallopt((_M_ARENA_MAX, 1))
 
 
 def _run_in_worker(chunk: Chunk) -> Sent:

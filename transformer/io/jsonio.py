@@ -29,6 +29,7 @@ __all__ = [
     "Item",
     "TooDeepError",
     "dumps",
+    "is_ndjson",
     "loads",
     "loads_payload",
     "parse_item",
@@ -43,6 +44,11 @@ DEFAULT_MAX_DEPTH = 128
 
 class InputError(Exception):
     """An input that cannot be opened or read at all."""
+
+
+def is_ndjson(source: str) -> bool:
+    """Whether the input `source` (a path, or - for stdin) is read as NDJSON, one payload a line."""
+    return source != "-" and Path(source).suffix.lower() in (".ndjson", ".jsonl")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +110,7 @@ def read_items(source: str, max_depth: int = DEFAULT_MAX_DEPTH, *,
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
     with handle:
-        if path.suffix.lower() in (".ndjson", ".jsonl"):
+        if is_ndjson(source):
             yield from _read_lines(handle, source, max_depth)
         elif path.suffix.lower() == ".json":
             splitter = Splitter(handle, max_depth)
