@@ -12,7 +12,7 @@ import pytest
 
 from transformer.cli import serve_workers
 from transformer.server.metrics import ReceiverMetrics
-from transformer.server.peers import STALE, SUPERVISOR, Peers, RemoteForwarder
+from transformer.server.peers import STALE, SUPERVISOR, Peers, RemoteForwarder, retire
 
 
 class Clock:
@@ -37,6 +37,23 @@ def test_a_process_publishes_its_counters_and_reads_the_others(tmp_path: Path) -
     assert [snapshot["transformer_webhooks_received_total"] for snapshot in others] == [[[[], 4.0]]]
     assert "transformer_webhooks_received_total 7" in worker.render(others).splitlines()
     assert not list(tmp_path.glob(".*.part"))
+
+
+def test_a_dead_workers_counters_stay_in_the_sums_and_its_gauges_leave_them(tmp_path: Path) -> None:
+    dead, reader = ReceiverMetrics(), ReceiverMetrics()
+    dead.received.inc(1000)
+    dead.connections.set(7)
+    Peers(tmp_path, "worker-0", dead).publish()
+    retire(tmp_path, "worker-0")
+    again = ReceiverMetrics()   # the worker started again under the same name
+    again.received.inc(5)
+    again.connections.set(2)
+    Peers(tmp_path, "worker-0", again).publish()
+    lines = reader.render(Peers(tmp_path, "worker-1", reader).others()).splitlines()
+    assert "transformer_webhooks_received_total 1005" in lines
+    assert "transformer_http_connections 2" in lines
+    retire(tmp_path, "worker-9")   # nothing to keep: nothing happens
+    assert len(list(tmp_path.glob("retired-worker-0-*.json"))) == 1
 
 
 def test_workers_see_the_supervisors_forwarder_and_a_silent_supervisor_as_not_running(tmp_path: Path) -> None:

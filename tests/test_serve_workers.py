@@ -49,6 +49,20 @@ def _workers(server: ServeProcess) -> list[int]:
     return [int(pid) for pid in re.findall(r'"msg":"worker_started","worker":\d+,"pid":(\d+)', server.stderr())]
 
 
+def _peers(server: ServeProcess) -> Path:
+    """The folder of the server's peers (its `serving` log line)."""
+    return Path(json.loads(next(line for line in server.stderr().splitlines()
+                                if '"msg":"serving"' in line))["peers"])
+
+
+def _snapshot_text(server: ServeProcess, index: int) -> str:
+    """Worker `index`'s last published counters, as Prometheus text."""
+    from transformer.server.metrics import ReceiverMetrics
+
+    snapshot = json.loads((_peers(server) / f"worker-{index}.json").read_bytes())["metrics"]
+    return ReceiverMetrics().render([snapshot])
+
+
 def _gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -84,8 +98,7 @@ def test_two_workers_store_each_webhook_once_and_deliver_it_once(tmp_path: Path)
             assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200
             workers = _workers(server)
             assert len(workers) == 2
-            folder = Path(json.loads(next(line for line in server.stderr().splitlines()
-                                          if '"msg":"serving"' in line))["peers"])
+            folder = _peers(server)
             assert sorted(p.name for p in folder.glob("*.json")) == [
                 "supervisor.json", "worker-0.json", "worker-1.json"]
             server.process.send_signal(signal.SIGTERM)
@@ -116,15 +129,28 @@ def test_a_dead_worker_is_started_again_and_workers_die_with_their_supervisor(tm
     with FakeAmplitude(api_key=KEY) as amplitude:
         server = ServeProcess(tmp_path / "var", amplitude.url, "--workers", "2").wait_ready()
         try:
-            first, second = _workers(server)
+            started = _workers(server)
+            assert _post_all(server.url, list(range(1, 21))) == [200] * 20
             threading.Event().wait(QUICK_EXIT + 0.5)   # past the start: a death is not a failed start
-            os.kill(first, signal.SIGKILL)
+            # the worker that took webhooks in (the connections may all have gone to one)
+            counted = [metric(_snapshot_text(server, index), "transformer_webhooks_received_total")
+                       for index in (0, 1)]
+            victim = 0 if counted[0] else 1
+            assert sum(counted) == 20 and counted[victim] > 0
+            os.kill(started[victim], signal.SIGKILL)
             wait_for(lambda: len(_workers(server)) == 3, 30, "the killed worker to be started again")
-            assert _workers(server)[:2] == [first, second]
-            assert '"msg":"worker_exited","worker":0' in server.stderr()
-            assert _post_all(server.url, list(range(1, 41))) == [200] * 40
-            wait_for(lambda: len(amplitude.ingested) >= 40, 30, "the events at the fake Amplitude")
-            survivors = _workers(server)[1:]
+            assert _workers(server)[:2] == started
+            assert f'"msg":"worker_exited","worker":{victim}' in server.stderr()
+            assert _post_all(server.url, list(range(21, 61))) == [200] * 40
+            wait_for(lambda: len(amplitude.ingested) >= 60, 30, "the events at the fake Amplitude")
+
+            def received() -> bool:   # the dead worker's counts stay in the sums
+                text = httpx.get(f"{server.url}/metrics", timeout=10).text
+                return metric(text, "transformer_webhooks_received_total") == 60
+
+            wait_for(received, 15, "every webhook counted, the dead worker's too")
+            assert len(list(_peers(server).glob("retired-worker-*.json"))) == 1
+            survivors = [pid for pid in _workers(server) if pid != started[victim]]
             server.process.kill()
             server.process.wait(10)
             wait_for(lambda: all(_gone(pid) for pid in survivors), 30, "the workers to end with it")

@@ -150,3 +150,15 @@ def test_429_pauses_are_shared_with_the_other_receivers_on_the_queue(tmp_path: P
     finally:
         receiver_.close()
         store.close()
+
+
+def test_pauses_that_have_ended_are_forgotten_and_those_learnt_are_not_shared_again() -> None:
+    from transformer.server.forwarder import _Pauses
+
+    pauses = _Pauses()
+    pauses[("user_id", "a")] = 5.0             # set by this receiver's sender: to share
+    pauses.learn(("user_id", "b"), 50.0)       # from another receiver: kept, not shared again
+    pauses.learn(("user_id", "a"), 1.0)        # ends sooner than the one held: ignored
+    assert pauses.new == {("user_id", "a"): 5.0} and pauses[("user_id", "a")] == 5.0
+    pauses.forget_ended(10.0)
+    assert dict(pauses) == {("user_id", "b"): 50.0}

@@ -5,8 +5,9 @@ The supervisor (the `serve` process) prepares the queue as one receiver does (SQ
 lock, checks the file, ends an earlier process's leases), binds the port, and starts N workers
 (`python -m transformer.cli.serve_workers`), each handed the listening socket and, on a pipe, what
 to serve: the same mapping options, limits and queue. Each worker accepts connections on the
-shared socket and commits the webhooks it takes in to the shared queue (SQLite's locking serialises
-the workers' group commits; a webhook is still answered only once committed). The supervisor runs
+shared socket and commits the webhooks it takes in to the shared queue (SQLite: the workers take
+turns to commit their groups, `SqliteQueue.transaction`; a webhook is still answered only once
+committed). The supervisor runs
 the only forwarder, which looks for new events every `POLL` seconds, since the commits happen in
 other processes. So requests use every core and forwarding never delays an answer.
 
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from ..server.app import Receiver, ReceiverOptions
 from ..server.guard import HttpLimits
 from ..server.logs import log
-from ..server.peers import SUPERVISOR
+from ..server.peers import SUPERVISOR, retire
 from ..server.queue.base import Queue
 from .basics import fail
 from .parent_death import die_with
@@ -165,6 +166,7 @@ class _Pool:
             if lived < QUICK_EXIT:
                 del self.running[index]
                 return f"worker {index} exited with {code} {lived:.1f} s after it started"
+            retire(self.folder, f"worker-{index}")   # its counters stay in the sums
             self.start(index)
         return ""
 

@@ -71,9 +71,6 @@ class Counter(_Metric):
     """A value that only goes up, optionally split by labels."""
 
     kind = "counter"
-    own = False
-    """Whether `lines` shows this process's values only (what each process reads from the
-    shared queue itself), not the sum with other processes'."""
 
     def __init__(self, name: str, help_text: str, *, initial: Iterable[Mapping[str, str]] = ()) -> None:
         super().__init__(name, help_text)
@@ -94,11 +91,10 @@ class Counter(_Metric):
     def lines(self, others: Sequence[Any] = ()) -> list[str]:
         with self._lock:
             values = dict(self._values)
-        if not self.own:
-            for snapshot in others:
-                for labels, value in snapshot:
-                    key = tuple((str(name), str(text)) for name, text in labels)
-                    values[key] = values.get(key, 0.0) + float(value)
+        for snapshot in others:
+            for labels, value in snapshot:
+                key = tuple((str(name), str(text)) for name, text in labels)
+                values[key] = values.get(key, 0.0) + float(value)
         return [f"{self.name}{_labels(key)} {_number(value)}" for key, value in sorted(values.items())]
 
     def snapshot(self) -> Any:
@@ -113,7 +109,10 @@ class Gauge(Counter):
 
     def __init__(self, name: str, help_text: str, *, own: bool = False) -> None:
         super().__init__(name, help_text)
-        self.own = own
+        self.own = own   # show this process's value only: what each process reads from the shared queue
+
+    def lines(self, others: Sequence[Any] = ()) -> list[str]:
+        return super().lines(() if self.own else others)
 
     def set(self, value: float, **labels: str) -> None:
         """Replace the series' value."""

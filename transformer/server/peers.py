@@ -7,7 +7,10 @@ to a temporary name, then renamed, so a reader never sees half of one). A worker
 server whichever worker it reaches (up to `EVERY` seconds behind for the others); the queue's
 gauges each process reads itself. The supervisor's snapshot also says how its forwarder is
 doing, which the workers' /healthz and /readyz report as their own would: a supervisor that
-has not written for `STALE` seconds counts as a forwarder that does not run.
+has not written for `STALE` seconds counts as a forwarder that does not run. When a worker dies,
+the supervisor renames its last snapshot (`retire`) before it starts the next one under the
+same name, so that the sums never go down (a counter's fall reads as a reset in Prometheus);
+a retired snapshot's gauges (its open connections) no longer count.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from .forwarder import Forwarder
 from .logs import log
 from .metrics import ReceiverMetrics
 
-__all__ = ["EVERY", "STALE", "SUPERVISOR", "Peers", "RemoteForwarder"]
+__all__ = ["EVERY", "RETIRED", "STALE", "SUPERVISOR", "Peers", "RemoteForwarder", "retire"]
 
 _logger = logging.getLogger("transformer.server")
 
@@ -36,6 +39,14 @@ EVERY = 1.0
 """Seconds between a process's snapshots."""
 STALE = 10.0
 """A supervisor's snapshot this old: its forwarder is taken as not running."""
+RETIRED = "retired-"
+"""The start of the name of a dead process's last snapshot."""
+
+
+def retire(folder: Path, name: str) -> None:
+    """Keep the last snapshot of the process `name`, which ended, under a name of its own."""
+    with contextlib.suppress(OSError):
+        os.replace(folder / f"{name}.json", folder / f"{RETIRED}{name}-{time.time_ns()}.json")
 
 
 class Peers:
@@ -50,6 +61,7 @@ class Peers:
         self.forwarder = forwarder
         self.every = every
         self.clock = clock
+        self._gauges = {metric.name for metric in metrics.registry.metrics if metric.kind == "gauge"}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="peers", daemon=True)
 
@@ -84,8 +96,17 @@ class Peers:
             log(_logger, "warning", "peers_not_written", error=exc.strerror or str(exc))
 
     def others(self) -> list[dict[str, Any]]:
-        """The other processes' last metric snapshots."""
-        return [data["metrics"] for name, data in self._read().items() if name != self.name]
+        """The other processes' last metric snapshots (a retired one without its gauges)."""
+        found = []
+        for name, data in self._read().items():
+            if name == self.name:
+                continue
+            snapshot = data["metrics"]
+            if name.startswith(RETIRED):
+                snapshot = {metric: values for metric, values in snapshot.items()
+                            if metric not in self._gauges}
+            found.append(snapshot)
+        return found
 
     def _read(self) -> dict[str, dict[str, Any]]:
         found = {}
@@ -110,12 +131,16 @@ class RemoteForwarder:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.clock = clock
+        self._read: tuple[int, dict[str, Any]] | None = None   # the file's mtime, and what it held
 
     def _state(self) -> dict[str, Any] | None:
         try:
-            data = json.loads(self.path.read_bytes())
+            stamp = os.stat(self.path).st_mtime_ns
+            if self._read is None or self._read[0] != stamp:   # parsed once per snapshot written
+                self._read = stamp, json.loads(self.path.read_bytes())
         except (OSError, ValueError):
             return None
+        data = self._read[1]
         if self.clock() - data["at"] > STALE:
             return None
         state: dict[str, Any] = data.get("forwarder") or {}

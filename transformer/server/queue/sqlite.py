@@ -145,16 +145,24 @@ class SqliteQueue:
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
         except sqlite3.Error as exc:
             raise self._error(exc) from None
-        try:
-            writer = os.open(self.data_dir / WRITER_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            conn.close()
-            raise QueueError(f"cannot open {self.data_dir / WRITER_NAME}: {exc.strerror}") from None
-        self._local.conn, self._local.writer = conn, writer
+        self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
-            self._writers.append(writer)
         return conn
+
+    def _writer(self) -> int:
+        """This thread's descriptor of `WRITER_NAME`, opened on its first write (a thread that
+        only reads never opens it)."""
+        writer: int | None = getattr(self._local, "writer", None)
+        if writer is None:
+            try:
+                writer = os.open(self.data_dir / WRITER_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise QueueError(f"cannot open {self.data_dir / WRITER_NAME}: {exc.strerror}") from None
+            self._local.writer = writer
+            with self._lock:
+                self._writers.append(writer)
+        return writer
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -166,7 +174,7 @@ class SqliteQueue:
         (`serve --workers`) a writer that found the lock taken waited tens of milliseconds for a
         transaction of one; the flock is tried again every `_WRITER_RETRY` seconds instead."""
         conn = self._conn()
-        writer: int = self._local.writer
+        writer = self._writer()
         self._take_turn(writer)
         try:
             with immediate(conn):
@@ -177,21 +185,18 @@ class SqliteQueue:
             fcntl.flock(writer, fcntl.LOCK_UN)
 
     def _take_turn(self, writer: int) -> None:
-        try:
-            fcntl.flock(writer, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
-        deadline = time.monotonic() + self.busy_timeout
+        deadline = None
         while True:
-            time.sleep(_WRITER_RETRY)
             try:
                 fcntl.flock(writer, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
-                if time.monotonic() > deadline:
+                now = time.monotonic()
+                deadline = deadline or now + self.busy_timeout
+                if now > deadline:
                     raise QueueError(f"another process has been writing to {self.path} for "
                                      f"{self.busy_timeout:g} s") from None
+            time.sleep(_WRITER_RETRY)
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
