@@ -22,6 +22,9 @@ EXPRESSIONS = [
     "sort_by(a, &b)", "max_by(a, &b)", "map(&b, a)", "merge(a, b)", "reverse(a)", "to_array(a)",
     "a[?contains(b, 'x')]", "a == b", "a < b", "`[1, 2]`", "'lit'", "a.b | length(@)",
     "a[?b].c | [0]", "a[0][0]", "a[*][0]", "abs(a)", "floor(a)", "avg(a)", "min(a)",
+    # the shortcuts for a boolean left side, and the inline join of a list of items
+    "a == b && c", "!a || b", "!a && b", "(a == b) || c", "a[?b == `1` && c]", "join('-', [a, b])",
+    "join('-', [a, 'x'])",
 ]
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-3, 3, allow_nan=False),

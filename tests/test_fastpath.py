@@ -107,11 +107,14 @@ def _function(source: str, name: str) -> str:
 
 def test_rest_exclusions_deeper_than_the_code_nests_are_copied_by_the_trie_walk(tmp_path: Path) -> None:
     deep, written = ".".join("abcdefghi"), ".".join("abcdefgh")   # 9 levels, and 8: code
+    for name, path in (("deep", deep), ("written", written)):   # each alone: the 8 levels are code
+        alone = tmp_path / f"{name}.yaml"
+        alone.write_text(f"version: 1\nfields:\n  one: {{rest: {{from: x, except: [{path}]}}}}\n")
+        assert ("_tries" in load_mapping(alone, environ={}).source) is (path == deep)
     spec = tmp_path / "deep.yaml"
     spec.write_text(f"version: 1\nfields:\n  one: {{rest: {{from: x, except: [{deep}]}}}}\n"
                     f"  two: {{rest: {{from: x, except: [{written}], prune_empty: true}}}}\n")
     mapping = load_mapping(spec, environ={})
-    assert "_tries" in mapping.source                        # the 9 levels: the trie walk
     value: Any = {"i": 1, "j": [2]}
     for key in reversed("abcdefgh"):
         value = {key: value, "keep": key}
