@@ -19,7 +19,7 @@ from ..expr.budget import OverBudgetError, events_error, json_size, over_budget
 from ..expr.compile import is_false, truthy_source
 from ..expr.functions import EvalError
 from ..expr.runtime import UNSET
-from ..filters import FILTERS, FilterValueError
+from ..filters import FilterValueError
 from ..spec.compiler import Plan
 from ..spec.plan import NO_VALUE_SOURCES, NOVALUE, RestSpec, RuleSpec, missing_message
 from .rest_code import MAX_LEVELS, rest_copy_lines, rest_copy_source, trie_depth
@@ -132,6 +132,17 @@ class Generator:
         """`raise error` (the exact code), or `raise _BAIL` (the fast code)."""
         self.emit(depth, "raise _BAIL" if self.fast else f"raise {error}")
 
+    def assign(self, depth: int, target: str, src: str, error: str) -> None:
+        """`target = src`; in the exact code, a failure raises `error` (which may name `exc`);
+        the fast code lets it fall through to the exact code."""
+        if self.fast:
+            self.emit(depth, f"{target} = {src}")
+            return
+        self.emit(depth, "try:")
+        self.emit(depth + 1, f"{target} = {src}")
+        self.emit(depth, "except _Exception as exc:")
+        self.emit(depth + 1, f"raise {error} from None")
+
     def expression(self, depth: int, target: str, expr: CompiledExpr, rule: str) -> None:
         """`target = <expr>`, its failures reported against `rule`."""
         if expr.const:
@@ -141,14 +152,8 @@ class Generator:
                 src = f"_deep_copy({src})"
             self.emit(depth, f"{target} = {src}")
             return
-        if self.fast:
-            self.emit(depth, f"{target} = {self.source(expr)}")
-            return
-        ref = self.ns.bind(expr, "_x")
-        self.emit(depth, "try:")
-        self.emit(depth + 1, f"{target} = {expr.source}")
-        self.emit(depth, "except _Exception as exc:")
-        self.emit(depth + 1, f"raise _expr_error({rule!r}, {ref}, exc) from None")
+        error = "" if self.fast else f"_expr_error({rule!r}, {self.ns.bind(expr, '_x')}, exc)"
+        self.assign(depth, target, self.source(expr), error)
 
     def measure(self, depth: int, target: str, spec: RuleSpec) -> None:
         """Refuse `target`, the value of `spec`, when it is larger than the output budget."""
@@ -221,15 +226,11 @@ class Generator:
         for i, step in enumerate(spec.filters):
             fn = self.ns.bind(step.fn, f"_filter_{step.name}_")
             call = step.inline.format(v=target, f=fn) if step.inline else f"{fn}({target})"
-            if FILTERS[step.name].memo:
-                self._remembered(depth, target, call, step.fn, f"_filter_error({ref}, {i}, env, exc)")
-            elif self.fast:
-                self.emit(depth, f"{target} = {call}")
+            error = f"_filter_error({ref}, {i}, env, exc)"
+            if step.memo:
+                self._remembered(depth, target, call, step.fn, error)
             else:
-                self.emit(depth, "try:")
-                self.emit(depth + 1, f"{target} = {call}")
-                self.emit(depth, "except _Exception as exc:")
-                self.emit(depth + 1, f"raise _filter_error({ref}, {i}, env, exc) from None")
+                self.assign(depth, target, call, error)
             if i < len(spec.filters) - 1:
                 if self.fast:
                     self.emit(depth, f"if {target} is not None:")
@@ -250,33 +251,30 @@ class Generator:
         held = self.ns.name("_h")
         self.emit(depth, f"{held} = {memo}.get({target}) if type({target}) is str else None")
         self.emit(depth, f"if {held} is None:")
-        if self.fast:
-            self.emit(depth + 1, f"{held} = {call}")
-        else:
-            self.emit(depth + 1, "try:")
-            self.emit(depth + 2, f"{held} = {call}")
-            self.emit(depth + 1, "except _Exception as exc:")
-            self.emit(depth + 2, f"raise {error} from None")
+        self.assign(depth + 1, held, call, error)
         self.emit(depth + 1, f"if type({held}) is str and type({target}) is str"
                              f" and len({target}) <= {MEMO_LENGTH} and len({memo}) < {MEMO_ENTRIES}:")
         self.emit(depth + 2, f"{memo}[{target}] = {held}")
         self.emit(depth, f"{target} = {held}")
 
     def _object(self, spec: RuleSpec, target: str, depth: int) -> None:
+        live = [(key, sub) for key, sub in spec.fields or []
+                if not never(sub)]   # a field whose condition is false with these settings: no code
+        if spec.rest is None and not live:   # always empty: "no value"
+            self.emit(depth, f"{target} = {self.nv}")
+            return
         out = self.ns.name("_o")
-        based = "False"
         if spec.rest is not None:
             based = self._rest(spec.rest, out, depth)
         else:
             self.emit(depth, f"{out} = {{}}")
-        for key, sub in spec.fields or []:
-            if never(sub):   # its condition is false with these settings: no code
-                continue
+        for key, sub in live:
             t = self.ns.name("_f")
             self.value(sub, t, depth)
             self.emit(depth, f"if {t} is not {self.nv}:")
             self.emit(depth + 1, f"{out}[{key!r}] = {t}")
-        self.emit(depth, f"{target} = {out} if {out} or {based} else {self.nv}")
+        kept = f"{out} or {based}" if spec.rest is not None else out
+        self.emit(depth, f"{target} = {out} if {kept} else {self.nv}")
 
     def _copier(self, rest: RestSpec, i: int, trie: Trie) -> str:
         """A function copying an object without the paths of `trie` (`rest_code.py`), the
@@ -320,13 +318,7 @@ class Generator:
                 index = " | ".join(f"(1 if {f} else 0) << {i}" if i else f"(1 if {f} else 0)"
                                    for i, f in enumerate(flags))
                 call = f"{table}[{index}]({src})"
-        if self.fast:
-            self.emit(depth + 1, f"{out} = {call}")
-            return f"{src} is not None"
-        self.emit(depth + 1, "try:")
-        self.emit(depth + 2, f"{out} = {call}")
-        self.emit(depth + 1, "except _Exception as exc:")
-        self.emit(depth + 2, f"raise _rest_copy_error({ref}, exc) from None")
+        self.assign(depth + 1, out, call, f"_rest_copy_error({ref}, exc)")
         return f"{src} is not None"
 
 

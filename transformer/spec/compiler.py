@@ -525,7 +525,7 @@ class _SpecCompiler:
             if exc.message:  # an empty message: a nested filter, already reported
                 self.problem((*path, name, *exc.path), exc.message)
             return None
-        return FilterStep(name, fn, format_rule_path(path), fdef.inline)
+        return FilterStep(name, fn, format_rule_path(path), fdef.inline, fdef.memo)
 
     # files -------------------------------------------------------------------------------
 

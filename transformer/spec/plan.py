@@ -64,6 +64,7 @@ class FilterStep:
     fn: FilterFn
     path: str
     inline: str | None = None
+    memo: bool = False   # its results on short strings are remembered (`FilterDef.memo`)
 
 
 @dataclass(slots=True)
