@@ -113,8 +113,8 @@ class Sender:
         # Events waiting or in flight are kept as their encoded bodies only, when the
         # destination can decode one again (for a dead letter) and no `on_accepted` wants them:
         # fewer live objects for the garbage collector to walk, and less memory.
-        self._decode: Callable[[bytes], Any] | None = (
-            getattr(destination, "decode_event", None) if on_accepted is None else None)
+        self._decode_event: Callable[[bytes], Any] | None = getattr(destination, "decode_event", None)
+        self._decode = self._decode_event if on_accepted is None else None
         self.concurrency = max(1, concurrency)
         self.keep_unsent_on_fatal = keep_unsent_on_fatal
         self.on_progress = on_progress
@@ -236,7 +236,7 @@ class Sender:
         preflight, keys_of, encode_event = destination.preflight, destination.keys, destination.encode_event
         room = self.max_bytes - self._fixed
         pending, source, unpack = run.pending, run.source, self._unpack
-        seq, decode = self._seq, self._decode
+        seq, decode, decode_event = self._seq, self._decode, self._decode_event
         try:
             while len(pending) < high_water and not self._interrupted:
                 try:
@@ -244,14 +244,15 @@ class Sender:
                 except StopIteration:
                     run.exhausted = True
                     return
-                if type(given) is Prepared and decode is not None:   # checked and encoded already
+                if type(given) is Prepared and decode_event is not None:   # checked and encoded already
                     report.events += 1
                     body = given.body
+                    kept = None if decode is not None else decode_event(body)   # for on_accepted
                     if len(body) > room:
-                        self._too_large(report, decode(body), given.source_id, len(body), given.ref)
+                        self._too_large(report, decode_event(body), given.source_id, len(body), given.ref)
                         continue
                     seq += 1
-                    pending.append(_Item(seq, None, given.source_id, given.ref, body, given.keys, now))
+                    pending.append(_Item(seq, kept, given.source_id, given.ref, body, given.keys, now))
                     continue
                 event, source_id, ref = unpack(given)
                 report.events += 1
@@ -285,11 +286,10 @@ class Sender:
     def _unpack(self, given: dict[str, Any] | Outgoing | Prepared) -> tuple[dict[str, Any], str | None, Any]:
         if isinstance(given, Outgoing):
             return given.event, given.source_id, given.ref
-        if isinstance(given, Prepared):   # without the body-only mode (an on_accepted): the event again
-            decode = getattr(self.destination, "decode_event", None)
-            if decode is None:
+        if isinstance(given, Prepared):   # a destination without decode_event, or unsent at the end
+            if self._decode_event is None:
                 raise TypeError(f"{self.destination.name} has no decode_event: it cannot take Prepared")
-            return decode(given.body), given.source_id, given.ref
+            return self._decode_event(given.body), given.source_id, given.ref
         return given, None, None
 
     def _expire(self, run: _Run, report: SendReport, now: float) -> None:
