@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from transformer.cli.replay_batch import ndjson_chunks
-from transformer.cli.send_batch import Failure, Payloads, Record, Tally
+from transformer.cli.replay_batch import Tally, ndjson_chunks
+from transformer.cli.send_batch import Failure, Payloads, Record
 from transformer.destinations.amplitude.fake import FakeAmplitude, Faults
 from transformer.io.jsonio import read_items
 

@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
-__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "WorkerDiedError", "auto_workers", "copy_file",
-           "in_order", "mallopt", "ndjson_chunks", "process_pool", "replay_chunks", "worker_died",
-           "worker_state", "write"]
+__all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "Tally", "WorkerDiedError", "auto_workers",
+           "copy_file", "in_order", "mallopt", "ndjson_chunks", "process_pool", "replay_chunks",
+           "worker_died", "worker_state", "write"]
 
 BLOCK = 1 << 20
 """Bytes read at a time; a chunk is this much input, or one line when a line is longer."""
@@ -78,17 +78,29 @@ class Chunk:
 
 
 @dataclass(slots=True)
-class Done:
-    """What a chunk gave: its output, its lines, the payloads read, events written, payload
-    errors, skips by rule, and the stderr lines, in order, each as the number of its line in
-    the chunk (from 1) and the text after the line's place (`events.ndjson:17`)."""
+class Tally:
+    """Payloads read, events made, payload errors, skips by rule."""
+
+    read: int = 0
+    events: int = 0
+    errors: int = 0
+    skips: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: Tally) -> None:
+        self.read += other.read
+        self.events += other.events
+        self.errors += other.errors
+        self.skips.update(other.skips)
+
+
+@dataclass(slots=True)
+class Done(Tally):
+    """What a chunk gave: its counts (`events`: written), its output, its lines, and the stderr
+    lines, in order, each as the number of its line in the chunk (from 1) and the text after
+    the line's place (`events.ndjson:17`)."""
 
     out: bytes = b""
     lines: int = 0
-    read: int = 0
-    written: int = 0
-    errors: int = 0
-    skips: Counter[str] = field(default_factory=Counter)
     messages: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -188,7 +200,7 @@ class ChunkReplay:
             blank += 1 - self.slow(raw, i + 1, done, append)
             by_slow += len(parts) - before
         done.read += seen - blank
-        done.written += len(parts) - by_slow
+        done.events += len(parts) - by_slow
         done.out = b"".join(parts)
         return done
 
@@ -227,7 +239,7 @@ class ChunkReplay:
                 problems = [exc]
             else:
                 append(encoded)
-                done.written += len(out)
+                done.events += len(out)
                 return 1
         done.errors += 1
         payload_id = compiled.payload_id(payload)

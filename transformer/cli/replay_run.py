@@ -4,7 +4,6 @@ line is a plain one (`replay_args.py`), and the typer command (`replay.py`) does
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -18,6 +17,7 @@ from .basics import err, fail, load_from_options, stdout_failed
 from .replay_batch import (
     ChunkReplay,
     Done,
+    Tally,
     WorkerDiedError,
     auto_workers,
     ndjson_chunks,
@@ -75,16 +75,15 @@ def _schema_checks(compiled: CompiledMapping) -> tuple[SchemaCheck | None, Schem
             SchemaCheck(parts.output_schema, "output") if parts.output_schema else None)
 
 
-class _Stats:
+class _Stats(Tally):
+    __slots__ = ("tick",)
+
     def __init__(self) -> None:
+        super().__init__()
         self.tick: Callable[[int], None] = lambda read: None
-        self.read = 0
-        self.written = 0
-        self.errors = 0
-        self.skips: Counter[str] = Counter()
 
     def summary(self) -> str:
-        return summary_line(self.read, self.written, self.skips, self.errors)
+        return summary_line(self.read, self.events, self.skips, self.errors)
 
 
 class _Replay:
@@ -115,10 +114,7 @@ class _Replay:
 
         def done(result: Done) -> None:
             nonlocal first
-            stats.read += result.read
-            stats.written += result.written
-            stats.errors += result.errors
-            stats.skips.update(result.skips)
+            stats.add(result)
             for number, message in result.messages:
                 err(f"{source}:{first + number - 1}{message}")
             first += result.lines
@@ -185,7 +181,7 @@ class _Replay:
                 _report(where, compiled.payload_id(payload), problem)  # the most relevant last
             return b""
         assert result is not None
-        stats.written += len(result.events)
+        stats.events += len(result.events)
         return out
 
 

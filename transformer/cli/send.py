@@ -26,8 +26,16 @@ from .basics import (
 )
 from .common import DestinationOpt, MappingOpt, MaxDepthOpt, OutputBudgetOpt, SetOpt, SettingsOpt
 from .progress import RunProgress
-from .replay_batch import Chunk, WorkerDiedError, auto_workers, ndjson_chunks, process_pool, worker_died
-from .send_batch import Failure, Payloads, Record, Tally, one_malloc_arena, sent_chunks
+from .replay_batch import (
+    Chunk,
+    Tally,
+    WorkerDiedError,
+    auto_workers,
+    ndjson_chunks,
+    process_pool,
+    worker_died,
+)
+from .send_batch import Failure, Payloads, Record, one_malloc_arena, sent_chunks
 from .signals import Stop
 
 if TYPE_CHECKING:

@@ -15,9 +15,8 @@ parent's sender to set aside with the reason, as it always does.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -29,12 +28,12 @@ from ..errors import PayloadError
 from ..io.jsonio import parse_item
 from ..io.split import BOM
 from ..runtime.mapping import CompiledMapping
-from .replay_batch import Chunk, in_order, mallopt, worker_state
+from .replay_batch import Chunk, Tally, in_order, mallopt, worker_state
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
-__all__ = ["Failure", "Payloads", "Record", "Sent", "Tally", "one_malloc_arena", "sent_chunks"]
+__all__ = ["Failure", "Payloads", "Record", "Sent", "one_malloc_arena", "sent_chunks"]
 
 
 class Failure(NamedTuple):
@@ -49,22 +48,6 @@ class Failure(NamedTuple):
     event_id: str | None = None
     payload: Any = None
     payload_text: str | None = None
-
-
-@dataclass(slots=True)
-class Tally:
-    """Payloads read, events made, payload errors, skips by rule."""
-
-    read: int = 0
-    events: int = 0
-    errors: int = 0
-    skips: Counter[str] = field(default_factory=Counter)
-
-    def add(self, other: Tally) -> None:
-        self.read += other.read
-        self.events += other.events
-        self.errors += other.errors
-        self.skips.update(other.skips)
 
 
 Record = Prepared | Outgoing | Failure
