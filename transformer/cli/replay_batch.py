@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from ..errors import PayloadError
-from ..io.jsonio import InputError, dumps, is_ndjson, parse_item
+from ..io.jsonio import InputError, Item, dumps, is_ndjson, parse_item
 from ..io.schema_check import SchemaCheck
 from ..io.split import BOM
 from ..runtime.mapping import CompiledMapping, encode_event
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 
 __all__ = ["BLOCK", "LARGE", "Chunk", "ChunkReplay", "Done", "Tally", "WorkerDiedError", "auto_workers",
-           "copy_file", "in_order", "mallopt", "ndjson_chunks", "process_pool", "replay_chunks",
+           "copy_file", "in_order", "line_item", "mallopt", "ndjson_chunks", "process_pool", "replay_chunks",
            "worker_died", "worker_state", "write"]
 
 BLOCK = 1 << 20
@@ -195,22 +195,19 @@ class ChunkReplay:
                         continue
                 except Exception:  # noqa: BLE001 - whatever it was, the slow path says it
                     pass
-            raw = line + b"\n" if i < last or ends else line   # as the line reader gives it
             before = len(parts)
-            blank += 1 - self.slow(raw, i + 1, done, append)
+            blank += 1 - self.slow(line_item(line, i < last or ends, limit), i + 1, done, append)
             by_slow += len(parts) - before
         done.read += seen - blank
         done.events += len(parts) - by_slow
         done.out = b"".join(parts)
         return done
 
-    def slow(self, raw: bytes, number: int, done: Done, append: Callable[[bytes], Any]) -> int:
-        """Line `number` of the chunk as `replay` has always handled it; returns 1 for a
-        payload, 0 for a blank line."""
-        line = raw.removeprefix(BOM)
-        if not line.strip():
+    def slow(self, item: Item | None, number: int, done: Done, append: Callable[[bytes], Any]) -> int:
+        """Line `number` of the chunk (`line_item`) as `replay` has always handled it; returns 1
+        for a payload, 0 for a blank line."""
+        if item is None:
             return 0
-        item = parse_item("", line, self.max_depth)
         if item.error is not None:
             done.errors += 1
             done.messages.append((number, f": {item.error}"))
@@ -247,6 +244,16 @@ class ChunkReplay:
         for problem in problems[1:] + problems[:1]:  # as replay has always printed them: most relevant last
             done.messages.append((number, f"{label}: {problem.rule}: {problem.message}, at {problem.path}"))
         return 1
+
+
+def line_item(line: bytes, newline: bool, max_depth: int) -> Item | None:
+    """A chunk's line as the generic NDJSON reader gives it (a byte order mark dropped, its
+    newline kept when it had one), parsed: what the fast loops of `replay` and `send` hand on
+    for any line they do not take themselves. None for a blank line."""
+    text = line.removeprefix(BOM)
+    if not text.strip():
+        return None
+    return parse_item("", text + b"\n" if newline else text, max_depth)
 
 
 def auto_workers(sources: list[str]) -> int:

@@ -26,9 +26,8 @@ from ..destinations.dead_letters import DeadLetter, Holds
 from ..destinations.report import Outgoing, Prepared
 from ..errors import PayloadError
 from ..io.jsonio import parse_item
-from ..io.split import BOM
 from ..runtime.mapping import CompiledMapping
-from .replay_batch import Chunk, Tally, in_order, mallopt, worker_state
+from .replay_batch import Chunk, Tally, in_order, line_item, mallopt, worker_state
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -155,10 +154,9 @@ class Payloads:
                 except orjson.JSONDecodeError:
                     pass
             if payload is missing:
-                raw = line.removeprefix(BOM)
-                if not raw.strip():
+                item = line_item(line, i < last or ends, limit)
+                if item is None:
                     continue
-                item = parse_item("", raw + b"\n" if i < last or ends else raw, limit)
                 if item.error is not None:
                     tally.read += 1
                     self.unreadable(i + 1, item.error, item.raw, chunk.name, tally, out)
