@@ -147,23 +147,13 @@ def _transform(task: PartitionTask, result: PartitionResult,
                                      .rstrip("\r\n"))
             continue
         payload = item.payload
-        problem: PayloadError | None = None
-        out: list[dict[str, Any]] = []
         try:   # outcome: the payload's id is read only where it is needed (a message, a send)
-            found = compiled.outcome(payload)
-        except PayloadError as exc:
-            problem = exc
-        else:
-            if isinstance(found, Skip):
-                result.skips[found.rule] += 1
+            out = compiled.outcome(payload)
+            if isinstance(out, Skip):
+                result.skips[out.rule] += 1
                 continue
-            out = found
-        if problem is None:
-            try:
-                chunks.append(b"".join(encode_event(event) for event in out))
-            except PayloadError as exc:
-                problem = exc
-        if problem is not None:
+            chunks.append(b"".join(encode_event(event) for event in out))
+        except PayloadError as problem:
             result.errors += 1
             source_id = compiled.payload_id(payload)
             label = f"{item.where} ({source_id})" if source_id else item.where
