@@ -112,3 +112,17 @@ def test_a_workers_spec_goes_through_json(tmp_path: Path) -> None:
     workers = serve_workers.Workers(2, "m.yaml", ["a=1"], None, None, str(tmp_path), None, "full", "info",
                                     "auto", "auto", HttpLimits(max_connections=7))
     assert serve_workers.Workers.from_json(json.loads(json.dumps(workers.to_json()))) == workers
+
+
+def test_the_peers_folder_of_an_sqlite_store_is_in_its_data_dir_emptied_of_a_killed_servers(
+        tmp_path: Path) -> None:
+    left = tmp_path / serve_workers.PEERS_NAME
+    left.mkdir()
+    (left / "worker-0.json").write_text("{}")
+    folder = serve_workers._peers_folder(str(tmp_path))
+    assert folder == left and list(folder.iterdir()) == []
+    elsewhere = serve_workers._peers_folder(None)   # a PostgreSQL queue: a temporary folder
+    try:
+        assert elsewhere.name.startswith("transformer-serve-") and list(elsewhere.iterdir()) == []
+    finally:
+        elsewhere.rmdir()

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from ..destinations.base import Destination
     from ..runtime.mapping import CompiledMapping
 
-__all__ = ["POLL", "QUICK_EXIT", "Workers", "supervise"]
+__all__ = ["PEERS_NAME", "POLL", "QUICK_EXIT", "Workers", "supervise"]
 
 _logger = logging.getLogger("transformer.server")
 
@@ -57,6 +57,8 @@ POLL = 0.05
 """Seconds between the forwarder's looks at an empty queue (workers commit in other processes)."""
 QUICK_EXIT = 5.0
 """A worker that exits this soon after its start is not restarted: the server stops."""
+PEERS_NAME = "serve-peers"
+"""The peers' folder in an SQLite store's data dir."""
 _GRACE = 40.0
 """Seconds a worker is given to finish after SIGTERM (uvicorn's graceful shutdown takes up to 30)."""
 
@@ -94,7 +96,7 @@ def supervise(stop: Stop, workers: Workers, compiled: CompiledMapping, options: 
     except OSError as exc:
         store.close()
         fail(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", 1)
-    pool = _Pool(workers, options, listener, Path(tempfile.mkdtemp(prefix="transformer-serve-")))
+    pool = _Pool(workers, options, listener, _peers_folder(workers.data_dir))
     receiver = Receiver(compiled, store, dataclasses.replace(options, poll=POLL), destination=destination,
                         peers=(pool.folder, SUPERVISOR))
     failure = ""
@@ -114,6 +116,18 @@ def supervise(stop: Stop, workers: Workers, compiled: CompiledMapping, options: 
         shutil.rmtree(pool.folder, ignore_errors=True)
     if failure:
         fail(f"error: {failure} (the log above says why)", 1)
+
+
+def _peers_folder(data_dir: str | None) -> Path:
+    """Where the processes share their counters (`server/peers.py`): `PEERS_NAME` in an SQLite
+    store's data dir, emptied first (one a killed supervisor left: this one holds the store
+    now), else a new temporary folder."""
+    if data_dir is None:
+        return Path(tempfile.mkdtemp(prefix="transformer-serve-"))
+    folder = Path(data_dir) / PEERS_NAME
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    return folder
 
 
 def _bind(host: str, port: int) -> socket.socket:
